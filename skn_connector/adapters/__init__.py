@@ -1,0 +1,1 @@
+"""The adapter SDK: api (the contract), registry (discovery), testing (conformance kit)."""

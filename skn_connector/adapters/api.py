@@ -1,0 +1,255 @@
+"""The adapter SDK: what a plugin implements to connect a creditor's back-office.
+
+This module and ``skn_connector.messages`` are the whole contract for plugin
+authors (spec/sdk.md). Adapters import nothing else of skn_connector.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SDK_VERSION = "1.0"
+
+
+class Capability(enum.StrEnum):
+    """What an adapter can do; each capability promises the calls in ``CAPABILITY_CALLS``."""
+
+    CLAIMS = "claims"
+    HOLDS = "holds"
+    PROPOSALS = "proposals"
+    ARRANGEMENTS = "arrangements"
+
+
+#: The calls each capability promises; the registry refuses an adapter lacking one.
+CAPABILITY_CALLS: dict[Capability, tuple[str, ...]] = {
+    Capability.CLAIMS: ("find_debtor", "list_claims"),
+    Capability.HOLDS: ("apply_hold", "release_hold"),
+    Capability.PROPOSALS: ("assess_proposal",),
+    Capability.ARRANGEMENTS: ("record_arrangement",),
+}
+
+
+class MeasureCode(enum.StrEnum):
+    """Enforcement measures a hold can stop or lift (spec/sdk.md)."""
+
+    AANMANING = "AANMANING"
+    DWANGBEVEL = "DWANGBEVEL"
+    HERNIEUWD_BEVEL = "HERNIEUWD_BEVEL"
+    BESLAG_LOON = "BESLAG_LOON"
+    BESLAG_BANK = "BESLAG_BANK"
+    BESLAG_ZAKEN = "BESLAG_ZAKEN"
+    VERREKENING = "VERREKENING"
+    RENTE = "RENTE"
+    KOSTEN = "KOSTEN"
+    DEURWAARDER = "DEURWAARDER"
+    VERHOGING = "VERHOGING"
+    GIJZELING = "GIJZELING"
+    RIJBEWIJS = "RIJBEWIJS"
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DebtorQuery(_Data):
+    """What a message tells about the debtor; an adapter matches on what it trusts."""
+
+    bsn: str | None = None
+    klantnummer_se: str | None = None
+    factuurnummers: tuple[str, ...] = ()
+    achternaam: str | None = None
+    geboortedatum: date | None = None
+    postcode: str | None = None
+    huisnummer: int | None = None
+
+    def __repr__(self) -> str:  # never print personal data, not even in a traceback
+        return f"DebtorQuery(factuurnummers={len(self.factuurnummers)}, bsn={'***' if self.bsn else None})"
+
+    __str__ = __repr__
+
+
+class Debtor(_Data):
+    debtor_id: str = Field(min_length=1)
+    klantnummer_se: str = Field(min_length=1)
+
+    def __repr__(self) -> str:
+        return f"Debtor(debtor_id={self.debtor_id!r})"
+
+
+ClaimStatus = Literal["open", "overgedragen", "betwist"]
+
+
+class Claim(_Data):
+    factuurnummer: str = Field(min_length=1)
+    omschrijving: str
+    ontstaansdatum: date
+    originele_vordering: Decimal
+    hoofdsom: Decimal
+    rente: Decimal = Decimal("0.00")
+    kosten: Decimal = Decimal("0.00")
+    openstaand: Decimal
+    status: ClaimStatus = "open"
+    overgedragen_aan: str | None = None
+    saneerbaar: bool = True
+    fraude: bool = False
+    preferent: bool = False
+    measures: frozenset[MeasureCode] = frozenset()
+
+
+HoldBasis = Literal["convenant", "wet", "rechter", "regeling"]
+
+
+class Hold(_Data):
+    hold_id: uuid.UUID
+    debtor_id: str
+    factuurnummers: tuple[str, ...] = ()
+    measures: frozenset[MeasureCode]
+    lift: frozenset[MeasureCode] = frozenset()
+    reason: str
+    basis: HoldBasis
+    starts: date
+    ends: date | None = None
+    conversation_id: uuid.UUID
+
+
+class HoldResult(_Data):
+    hold_id: uuid.UUID
+    applied: bool
+    #: measures the back-office actually stopped or lifted (for the audit trail)
+    measures: frozenset[MeasureCode] = frozenset()
+    detail: str = ""
+
+
+class ProposalClaim(_Data):
+    factuurnummer: str
+    actueel_vorderingsbedrag: Decimal
+    afkooppercentage: Decimal
+    prognose_eindbedrag: Decimal
+
+
+class Proposal(_Data):
+    type_schuldregeling: str
+    looptijd_maanden: int
+    claims: tuple[ProposalClaim, ...]
+
+
+class ProposalAssessment(_Data):
+    decision: Literal["accept", "reject", "manual"]
+    reason: str = ""
+
+
+class Arrangement(_Data):
+    type_schuldregeling: str
+    datum_akkoord: date
+    claims: tuple[ProposalClaim, ...]
+    conversation_id: uuid.UUID
+
+
+class CheckResult(_Data):
+    """One check of ``BaseAdapter.check()``: aspect is settings, connection or credentials."""
+
+    aspect: Literal["settings", "connection", "credentials"]
+    ok: bool
+    message: str
+
+
+class AdapterError(Exception):
+    """Base of the errors an adapter raises; the message never contains personal data."""
+
+    retryable: ClassVar[bool] = False
+
+
+class BackOfficeUnavailable(AdapterError):
+    """The back-office cannot be reached now; the connector retries later."""
+
+    retryable = True
+
+
+class BackOfficeTimeout(BackOfficeUnavailable):
+    """The back-office did not answer in time; the connector retries later."""
+
+
+class BackOfficeRejected(AdapterError):
+    """The back-office refused the request; retrying will not help, a person must look."""
+
+
+class BaseAdapter:
+    """Base class of adapters. Subclasses set ``name``, ``capabilities`` and ``Options``."""
+
+    name: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[Capability] | set[Capability]] = frozenset()
+    sdk_version: ClassVar[str] = SDK_VERSION
+
+    class Options(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    def __init__(self, options: Any) -> None:
+        self.options = options
+
+    # -- CLAIMS
+    def find_debtor(self, query: DebtorQuery) -> Debtor | None:
+        raise NotImplementedError
+
+    def list_claims(self, debtor: Debtor) -> list[Claim]:
+        raise NotImplementedError
+
+    # -- HOLDS (idempotent by hold.hold_id)
+    def apply_hold(self, hold: Hold) -> HoldResult:
+        raise NotImplementedError
+
+    def release_hold(self, hold: Hold) -> HoldResult:
+        raise NotImplementedError
+
+    # -- PROPOSALS
+    def assess_proposal(self, debtor: Debtor, proposal: Proposal) -> ProposalAssessment:
+        raise NotImplementedError
+
+    # -- ARRANGEMENTS
+    def record_arrangement(self, debtor: Debtor, arrangement: Arrangement) -> None:
+        raise NotImplementedError
+
+    def check(self) -> list[CheckResult]:
+        """Read-only checks of settings, connection and credentials (``skn-connector doctor``)."""
+        return [CheckResult(aspect="settings", ok=True, message="options validated")]
+
+    def close(self) -> None:
+        """Release connections; called once when the connector stops."""
+
+    @classmethod
+    def create_sample(cls, directory: Path) -> dict[str, Any]:
+        """Optional: create a sample back-office with synthetic data in ``directory``.
+
+        Returns the adapter options that point at it. Used by ``skn-connector demo``
+        and the conformance kit.
+        """
+        raise NotImplementedError
+
+
+__all__ = [
+    "CAPABILITY_CALLS",
+    "SDK_VERSION",
+    "AdapterError",
+    "Arrangement",
+    "BackOfficeRejected",
+    "BackOfficeTimeout",
+    "BackOfficeUnavailable",
+    "BaseAdapter",
+    "Capability",
+    "CheckResult",
+    "Claim",
+    "Debtor",
+    "DebtorQuery",
+    "Hold",
+    "HoldResult",
+    "MeasureCode",
+    "Proposal",
+    "ProposalAssessment",
+    "ProposalClaim",
+]

@@ -1,0 +1,206 @@
+"""Shared SKN structures: the header, Klant, Adres, Contactpersoon and the field types.
+
+Field names on the wire and in the JSON form are the SKN element names (pydantic
+aliases); Python attributes are snake_case.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
+from stdnum.nl import bsn as stdnum_bsn
+
+from . import provisional
+
+TWO_PLACES = Decimal("0.01")
+
+
+def _check_bedrag(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("an amount must be a finite number")
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        raise ValueError("an amount has at most two decimals")
+    return value.quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
+
+
+def _check_non_negative(value: Decimal) -> Decimal:
+    if value < 0:
+        raise ValueError("an amount here may not be negative")
+    return value
+
+
+def _check_bsn(value: str) -> str:
+    if not re.fullmatch(r"\d{9}", value):
+        raise ValueError("a BSN has exactly 9 digits")
+    if not stdnum_bsn.is_valid(value):
+        raise ValueError("the BSN fails the elfproef")
+    return value
+
+
+def _check_postcode(value: str) -> str:
+    normalised = value.replace(" ", "").upper()
+    if not re.fullmatch(r"[1-9]\d{3}[A-Z]{2}", normalised) or normalised[4:] in {"SA", "SD", "SS"}:
+        raise ValueError("a postcode is four digits (not starting with 0) and two letters, e.g. 1234AB")
+    return normalised
+
+
+def _check_percentage(value: Decimal) -> Decimal:
+    value = _check_bedrag(value)
+    if value < 0 or value > 100:
+        raise ValueError("a percentage lies between 0 and 100")
+    return value
+
+
+def _format_decimal(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+#: An amount in euros: Decimal, at most two decimals, serialised as "1234.50".
+Bedrag = Annotated[
+    Decimal,
+    AfterValidator(_check_bedrag),
+    PlainSerializer(_format_decimal, return_type=str, when_used="json"),
+]
+#: An amount that may not be negative (claims, balances).
+PositiefBedrag = Annotated[
+    Decimal,
+    AfterValidator(_check_bedrag),
+    AfterValidator(_check_non_negative),
+    PlainSerializer(_format_decimal, return_type=str, when_used="json"),
+]
+Percentage = Annotated[
+    Decimal,
+    AfterValidator(_check_percentage),
+    PlainSerializer(_format_decimal, return_type=str, when_used="json"),
+]
+Bsn = Annotated[str, AfterValidator(_check_bsn)]
+Postcode = Annotated[str, AfterValidator(_check_postcode)]
+Tekst = Annotated[str, Field(min_length=1, max_length=200)]
+LangeTekst = Annotated[str, Field(min_length=1, max_length=2000)]
+
+Module = Literal["Schuldinventarisatie", "Betalingsregeling", "MeldingenBewindvoering", "Schuldregeling"]
+Geslacht = Literal["M", "V", "X"]
+TypeSchuldregeling = Literal["BR", "HF", "SK", "SB", "SA"]
+
+
+class SknModel(BaseModel):
+    """Base of every SKN structure: aliases are the SKN element names, unknown keys refused."""
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        extra="forbid",
+        str_strip_whitespace=True,
+        frozen=True,
+    )
+
+
+class Toestemmingsverklaring(SknModel):
+    soort: Literal["TOESTEMMINGSVERKLARING", "BESCHIKKING_BEWIND"] = Field(alias="Soort")
+    datum: date = Field(alias="Datum")
+    document: str | None = Field(default=None, alias="Document", max_length=8_000_000)
+
+
+class Berichtheader(SknModel):
+    bericht_id: uuid.UUID = Field(alias="BerichtId")
+    berichttype: str = Field(alias="Berichttype")
+    module: Module = Field(alias="Module")
+    versie: str = Field(alias="Versie", default=provisional.PROFILE_VERSION)
+    conversatie_referentienummer: uuid.UUID = Field(alias="ConversatieReferentienummer")
+    cross_referentienummer: uuid.UUID | None = Field(default=None, alias="CrossReferentienummer")
+    referentienummer: Tekst = Field(alias="Referentienummer")
+    afzender: uuid.UUID = Field(alias="Afzender")
+    ontvanger: uuid.UUID = Field(alias="Ontvanger")
+    verzonden: datetime = Field(alias="Verzonden")
+    toestemmingsverklaring: Toestemmingsverklaring | None = Field(
+        default=None, alias="Toestemmingsverklaring"
+    )
+
+
+class Persoon(SknModel):
+    geslacht: Geslacht = Field(alias="Geslacht")
+    voorletters: Tekst = Field(alias="Voorletters")
+    voornamen: Tekst = Field(alias="Voornamen")
+    voorvoegsel: Tekst | None = Field(default=None, alias="Voorvoegsel")
+    achternaam: Tekst = Field(alias="Achternaam")
+    geboortedatum: date = Field(alias="Geboortedatum")
+    bsn: Bsn | None = Field(default=None, alias="Bsn")
+
+
+class Klant(Persoon):
+    pass
+
+
+class Partner(Persoon):
+    pass
+
+
+class Adres(SknModel):
+    straatnaam: Tekst = Field(alias="Straatnaam")
+    huisnummer: int = Field(alias="Huisnummer", ge=1, le=99999)
+    huisletter: Annotated[str, Field(pattern=r"^[A-Za-z]$")] | None = Field(
+        default=None, alias="Huisletter"
+    )
+    huisnummertoevoeging: Annotated[str, Field(max_length=4)] | None = Field(
+        default=None, alias="Huisnummertoevoeging"
+    )
+    aanduiding_bij_huisnummer: Literal["by", "to"] | None = Field(
+        default=None, alias="AanduidingBijHuisnummer"
+    )
+    postcode: Postcode = Field(alias="Postcode")
+    woonplaats: Tekst = Field(alias="Woonplaats")
+    woonbootverwijzing: Tekst | None = Field(default=None, alias="Woonbootverwijzing")
+    woonwagenverwijzing: Tekst | None = Field(default=None, alias="Woonwagenverwijzing")
+
+
+class Contactpersoon(SknModel):
+    naam: Tekst = Field(alias="Naam")
+    telefoonnummer: Annotated[str, Field(pattern=r"^\+?[0-9 \-]{6,20}$")] | None = Field(
+        default=None, alias="Telefoonnummer"
+    )
+    emailadres: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)] | None = (
+        Field(default=None, alias="Emailadres")
+    )
+
+
+class Message(SknModel):
+    """Base of every SKN message: a header plus a body whose keys are the SKN element names."""
+
+    #: The value of ``Berichttype`` for this message class.
+    BERICHTTYPE: ClassVar[str] = ""
+    #: Modules in which this message may travel.
+    MODULES: ClassVar[tuple[str, ...]] = ()
+    #: True for messages the connector receives (SHV or bewindvoerder to SE).
+    INCOMING: ClassVar[bool] = True
+
+    berichtheader: Berichtheader = Field(alias="Berichtheader")
+
+    @model_validator(mode="after")
+    def _header_fits_message(self) -> Self:
+        header = self.berichtheader
+        if header.berichttype != self.BERICHTTYPE:
+            raise ValueError(
+                f"Berichtheader/Berichttype is {header.berichttype!r}, expected {self.BERICHTTYPE!r}"
+            )
+        if self.MODULES and header.module not in self.MODULES:
+            raise ValueError(
+                f"Berichtheader/Module {header.module!r} does not carry {self.BERICHTTYPE}; "
+                f"allowed: {', '.join(self.MODULES)}"
+            )
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        """The message's JSON form (design.md: SKN element names, amounts as strings)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -1,0 +1,1 @@
+"""Bytes <-> messages: the SOAP codec, the safe XML parser, the XSDs, the portal CSV."""

@@ -1,0 +1,45 @@
+"""Provisional wire choices (P): namespaces, operations, limits.
+
+The SKN toolkit's WSDLs are not public. Everything the node's wire format fixes
+and the public documentation does not is chosen here, in one place, so that a
+creditor with the toolkit can replace it (docs/messages.md lists these choices).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ..messages.provisional import LIST_ITEM_NAMES
+
+#: Namespace of the SKN messages (P).
+MESSAGE_NS: Final = "urn:skn-connector:berichten:2.0"
+#: Namespace of the node's messagebox service (P).
+SERVICE_NS: Final = "urn:skn-connector:berichtenbox:1.0"
+SOAP_ENV_NS: Final = "http://schemas.xmlsoap.org/soap/envelope/"
+
+#: SOAPAction of each node operation (P).
+OP_LIST: Final = "BerichtenlijstOphalen"
+OP_FETCH: Final = "BerichtOphalen"
+OP_CONFIRM: Final = "BerichtBevestigen"
+OP_SEND: Final = "BerichtVersturen"
+OPERATIONS: Final = (OP_LIST, OP_FETCH, OP_CONFIRM, OP_SEND)
+
+#: The largest message we accept from the node or a file (bytes). A Toestemmingsverklaring
+#: document travels base64-encoded in the header, hence the generous limit.
+MAX_MESSAGE_BYTES: Final = 8 * 1024 * 1024
+#: The largest SOAP envelope (a fetch answer wraps one base64-encoded message).
+MAX_ENVELOPE_BYTES: Final = MAX_MESSAGE_BYTES * 4 // 3 + 64 * 1024
+
+__all__ = [
+    "LIST_ITEM_NAMES",
+    "MAX_ENVELOPE_BYTES",
+    "MAX_MESSAGE_BYTES",
+    "MESSAGE_NS",
+    "OPERATIONS",
+    "OP_CONFIRM",
+    "OP_FETCH",
+    "OP_LIST",
+    "OP_SEND",
+    "SERVICE_NS",
+    "SOAP_ENV_NS",
+]

@@ -1,0 +1,236 @@
+"""SOAP 1.1 envelopes and the message codec: bytes <-> typed messages.
+
+Every byte from outside goes through ``parse_xml``: no DTDs, no entity
+resolution, no network, a size limit. Outgoing messages are validated against
+the XSDs in ``wire/xsd`` before they leave this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from typing import Any
+
+from lxml import etree
+
+from ..messages import CATALOG, Message, MessageError, message_from_json
+from .profile import (
+    LIST_ITEM_NAMES,
+    MAX_ENVELOPE_BYTES,
+    MAX_MESSAGE_BYTES,
+    MESSAGE_NS,
+    SOAP_ENV_NS,
+)
+
+
+class WireError(ValueError):
+    """Bytes that cannot be read as what they claim to be; the text names the problem."""
+
+
+class DecodeError(WireError):
+    """An incoming message that cannot be accepted; ``errors`` name each problem."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(errors))
+
+
+class SoapFault(Exception):
+    """A SOAP Fault answered by the peer."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(f"{code}: {reason}")
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
+def parse_xml(data: bytes, *, limit: int = MAX_MESSAGE_BYTES, what: str = "message") -> Any:
+    """Parse untrusted XML safely; raise WireError with one clear reason."""
+    if not isinstance(data, bytes | bytearray):
+        raise WireError(f"the {what} is not bytes")
+    if len(data) > limit:
+        raise WireError(f"the {what} is {len(data)} bytes, over the limit of {limit} bytes")
+    if not data.strip():
+        raise WireError(f"the {what} is empty")
+    try:
+        root = etree.fromstring(bytes(data), parser=_parser())
+    except etree.XMLSyntaxError as exc:
+        reason = str(exc.msg or exc).split(", line")[0]
+        raise WireError(f"the {what} is not well-formed XML: {reason}") from None
+    except (ValueError, UnicodeError) as exc:
+        raise WireError(f"the {what} cannot be decoded: {exc}") from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise WireError(f"the {what} has a DTD (document type declaration); DTDs are not allowed")
+    return root
+
+
+@functools.cache
+def message_schema() -> etree.XMLSchema:
+    """The XSD of every catalog message, compiled once."""
+    xsd_dir = resources.files("skn_connector.wire") / "xsd"
+    with resources.as_file(xsd_dir / "skn.xsd") as path:
+        doc = etree.parse(str(path), parser=etree.XMLParser(no_network=True, resolve_entities=False))
+        return etree.XMLSchema(doc)
+
+
+def _local(tag: Any) -> str:
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def _schema_errors(schema: etree.XMLSchema) -> list[str]:
+    lines = []
+    for error in schema.error_log:
+        path = "/".join(
+            part.split(":")[-1].split("[")[0] for part in (error.path or "").split("/") if part
+        )
+        message = error.message
+        # libxml2 names elements with their namespace in braces; keep the local name only
+        message = message.replace("{" + MESSAGE_NS + "}", "")
+        lines.append(f"{path}: {message}" if path else message)
+    return lines or ["the message does not validate against its XSD"]
+
+
+def _element_to_value(element: Any) -> Any:
+    name = _local(element.tag)
+    children = [child for child in element if isinstance(child.tag, str)]
+    if name in LIST_ITEM_NAMES:
+        return [_element_to_value(child) for child in children]
+    if children:
+        return {_local(child.tag): _element_to_value(child) for child in children}
+    return element.text if element.text is not None else ""
+
+
+def xml_to_json(root: Any) -> dict[str, Any]:
+    """The JSON form of a message element (values as text; the model types them)."""
+    value = _element_to_value(root)
+    if not isinstance(value, dict):
+        raise DecodeError([f"{_local(root.tag)}: the message has no elements"])
+    return value
+
+
+def _append(parent: Any, name: str, value: Any) -> None:
+    element = etree.SubElement(parent, f"{{{MESSAGE_NS}}}{name}")
+    if name in LIST_ITEM_NAMES:
+        item_name = LIST_ITEM_NAMES[name]
+        for item in value:
+            _append(element, item_name, item)
+    elif isinstance(value, Mapping):
+        for key, sub in value.items():
+            _append(element, key, sub)
+    elif isinstance(value, bool):
+        element.text = "true" if value else "false"
+    else:
+        element.text = str(value)
+
+
+def json_to_xml(berichttype: str, data: Mapping[str, Any]) -> Any:
+    root = etree.Element(f"{{{MESSAGE_NS}}}{berichttype}", nsmap={None: MESSAGE_NS})
+    for key, value in data.items():
+        _append(root, key, value)
+    return root
+
+
+def encode_message(message: Message) -> bytes:
+    """Serialise a message to its XML bytes, validated against its XSD."""
+    root = json_to_xml(message.BERICHTTYPE, message.to_json())
+    schema = message_schema()
+    if not schema.validate(root):
+        raise WireError(
+            f"{message.BERICHTTYPE} does not validate against its XSD: "
+            + "; ".join(_schema_errors(schema))
+        )
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+def decode_message(data: bytes) -> Message:
+    """Read, validate (XSD, then the catalog's rules) and type one incoming message."""
+    try:
+        root = parse_xml(data)
+    except WireError as exc:
+        raise DecodeError([str(exc)]) from None
+    namespace = etree.QName(root.tag).namespace
+    name = _local(root.tag)
+    if namespace != MESSAGE_NS:
+        raise DecodeError(
+            [f"the root element {name} is in namespace {namespace or '(none)'!r}, "
+             f"expected {MESSAGE_NS!r}"]
+        )
+    if name not in CATALOG:
+        raise DecodeError([f"{name} is not a message type of the catalog"])
+    schema = message_schema()
+    if not schema.validate(root):
+        raise DecodeError(_schema_errors(schema))
+    try:
+        return message_from_json(xml_to_json(root))
+    except MessageError as exc:
+        raise DecodeError(exc.errors) from None
+
+
+# -- SOAP 1.1 envelopes -------------------------------------------------------------------
+
+def envelope(body: Any) -> bytes:
+    """Wrap one body element in a SOAP 1.1 envelope."""
+    env = etree.Element(f"{{{SOAP_ENV_NS}}}Envelope", nsmap={"soap": SOAP_ENV_NS})
+    etree.SubElement(env, f"{{{SOAP_ENV_NS}}}Body").append(body)
+    return bytes(etree.tostring(env, xml_declaration=True, encoding="UTF-8"))
+
+
+def fault(code: str, reason: str) -> bytes:
+    """A SOAP 1.1 Fault; ``code`` is Client or Server."""
+    body = etree.Element(f"{{{SOAP_ENV_NS}}}Fault")
+    etree.SubElement(body, "faultcode").text = f"soap:{code}"
+    etree.SubElement(body, "faultstring").text = reason
+    return envelope(body)
+
+
+def open_envelope(data: bytes) -> Any:
+    """The body element of a SOAP envelope; a Fault is raised as SoapFault."""
+    root = parse_xml(data, limit=MAX_ENVELOPE_BYTES, what="SOAP envelope")
+    if root.tag != f"{{{SOAP_ENV_NS}}}Envelope":
+        raise WireError("the SOAP envelope has no soap:Envelope root element")
+    body = root.find(f"{{{SOAP_ENV_NS}}}Body")
+    children = [] if body is None else [c for c in body if isinstance(c.tag, str)]
+    if len(children) != 1:
+        raise WireError("the SOAP body must hold exactly one element")
+    content = children[0]
+    if content.tag == f"{{{SOAP_ENV_NS}}}Fault":
+        raise SoapFault(
+            (content.findtext("faultcode") or "soap:Server").split(":")[-1],
+            content.findtext("faultstring") or "no reason given",
+        )
+    return content
+
+
+def element(namespace: str, name: str, children: Iterable[tuple[str, str]] = ()) -> Any:
+    """A service element with simple text children, in ``namespace``."""
+    root = etree.Element(f"{{{namespace}}}{name}", nsmap={"b": namespace})
+    for child, text in children:
+        etree.SubElement(root, f"{{{namespace}}}{child}").text = text
+    return root
+
+
+def encode_payload(payload: bytes) -> str:
+    return base64.b64encode(payload).decode("ascii")
+
+
+def decode_payload(text: str | None) -> bytes:
+    try:
+        return base64.b64decode((text or "").encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise WireError("the message content is not valid base64") from None
