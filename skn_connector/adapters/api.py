@@ -160,6 +160,38 @@ class CheckResult(_Data):
     message: str
 
 
+class SamplePerson(_Data):
+    """A synthetic person of a sample back-office (never a real one)."""
+
+    geslacht: Literal["M", "V", "X"]
+    voorletters: str
+    voornamen: str
+    voorvoegsel: str | None = None
+    achternaam: str
+    geboortedatum: date
+    bsn: str | None = None
+
+
+class SampleDebtor(_Data):
+    """A debtor the sample back-office knows, with what an SHV would know of them."""
+
+    klantnummer_se: str
+    person: SamplePerson
+    partner: SamplePerson | None = None
+    straatnaam: str
+    huisnummer: int
+    postcode: str
+    woonplaats: str
+    factuurnummers: tuple[str, ...]
+
+
+class SampleBackOffice(_Data):
+    """What ``create_sample`` made: the adapter options that reach it and its debtors."""
+
+    options: dict[str, Any]
+    debtors: tuple[SampleDebtor, ...]
+
+
 class AdapterError(Exception):
     """Base of the errors an adapter raises; the message never contains personal data."""
 
@@ -223,11 +255,11 @@ class BaseAdapter:
         """Release connections; called once when the connector stops."""
 
     @classmethod
-    def create_sample(cls, directory: Path) -> dict[str, Any]:
+    def create_sample(cls, directory: Path) -> SampleBackOffice:
         """Optional: create a sample back-office with synthetic data in ``directory``.
 
-        Returns the adapter options that point at it. Used by ``skn-connector demo``
-        and the conformance kit.
+        Returns the adapter options that reach it and the debtors it knows. Used by
+        ``skn-connector demo`` and the conformance kit.
         """
         raise NotImplementedError
 
@@ -252,4 +284,7 @@ __all__ = [
     "Proposal",
     "ProposalAssessment",
     "ProposalClaim",
+    "SampleBackOffice",
+    "SampleDebtor",
+    "SamplePerson",
 ]

@@ -1,0 +1,31 @@
+# Two commands set up everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit faults bench clean
+
+$(STAMP): pyproject.toml plugins/gemeentebelastingen/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e plugins/gemeentebelastingen
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/skn-connector demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check skn_connector plugins tests bench
+	$(BIN)/ruff format --check skn_connector plugins tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict skn_connector
+
+unit: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Reference adapter: municipal taxes (gemeentebelastingen)."""

@@ -1,0 +1,6 @@
+"""Placeholder; the adapter is being written."""
+from skn_connector.adapters.api import BaseAdapter
+
+
+class GemeentebelastingenAdapter(BaseAdapter):
+    name = "gemeentebelastingen"
