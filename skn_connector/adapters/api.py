@@ -70,7 +70,8 @@ class DebtorQuery(_Data):
     huisnummer: int | None = None
 
     def __repr__(self) -> str:  # never print personal data, not even in a traceback
-        return f"DebtorQuery(factuurnummers={len(self.factuurnummers)}, bsn={'***' if self.bsn else None})"
+        bsn = "***" if self.bsn else None
+        return f"DebtorQuery(factuurnummers={len(self.factuurnummers)}, bsn={bsn})"
 
     __str__ = __repr__
 

@@ -53,7 +53,9 @@ def _check_bsn(value: str) -> str:
 def _check_postcode(value: str) -> str:
     normalised = value.replace(" ", "").upper()
     if not re.fullmatch(r"[1-9]\d{3}[A-Z]{2}", normalised) or normalised[4:] in {"SA", "SD", "SS"}:
-        raise ValueError("a postcode is four digits (not starting with 0) and two letters, e.g. 1234AB")
+        raise ValueError(
+            "a postcode is four digits (not starting with 0) and two letters, e.g. 1234AB"
+        )
     return normalised
 
 
@@ -91,7 +93,9 @@ Postcode = Annotated[str, AfterValidator(_check_postcode)]
 Tekst = Annotated[str, Field(min_length=1, max_length=200)]
 LangeTekst = Annotated[str, Field(min_length=1, max_length=2000)]
 
-Module = Literal["Schuldinventarisatie", "Betalingsregeling", "MeldingenBewindvoering", "Schuldregeling"]
+Module = Literal[
+    "Schuldinventarisatie", "Betalingsregeling", "MeldingenBewindvoering", "Schuldregeling"
+]
 Geslacht = Literal["M", "V", "X"]
 TypeSchuldregeling = Literal["BR", "HF", "SK", "SB", "SA"]
 
@@ -170,9 +174,9 @@ class Contactpersoon(SknModel):
     telefoonnummer: Annotated[str, Field(pattern=r"^\+?[0-9 \-]{6,20}$")] | None = Field(
         default=None, alias="Telefoonnummer"
     )
-    emailadres: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)] | None = (
-        Field(default=None, alias="Emailadres")
-    )
+    emailadres: (
+        Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)] | None
+    ) = Field(default=None, alias="Emailadres")
 
 
 class Message(SknModel):
@@ -192,7 +196,8 @@ class Message(SknModel):
         header = self.berichtheader
         if header.berichttype != self.BERICHTTYPE:
             raise ValueError(
-                f"Berichtheader/Berichttype is {header.berichttype!r}, expected {self.BERICHTTYPE!r}"
+                f"Berichtheader/Berichttype is {header.berichttype!r}, "
+                f"expected {self.BERICHTTYPE!r}"
             )
         if self.MODULES and header.module not in self.MODULES:
             raise ValueError(

@@ -24,7 +24,7 @@ GEEN_MEDEWERKING_REDENEN: Final = (
     "GEEN_SAMENWERKING_SHV",
 )
 
-#: Literals of ``SaldoverzoekAntwoord/Vorderingen/Vordering/Schuldtype`` (documented in the CSV spec).
+#: Literals of ``Vordering/Schuldtype`` in a saldo answer (documented in the CSV spec).
 SCHULDTYPES: Final = ("openstaande schuld", "overgedragen schuld", "onbekende schuld bij SE")
 
 #: Literals of ``Toestemmingsverklaring/Soort``.

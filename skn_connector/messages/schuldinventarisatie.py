@@ -52,12 +52,12 @@ class Saldoverzoek(Message):
     def _type_fits_module(self) -> Self:
         allowed = {"Betalingsregeling": {"BR", "HF"}, "Schuldregeling": {"SK", "SB", "SA"}}
         module = self.berichtheader.module
-        if self.type_schuldregeling is not None and module in allowed:
-            if self.type_schuldregeling not in allowed[module]:
-                raise ValueError(
-                    f"TypeSchuldregeling {self.type_schuldregeling} does not belong to module "
-                    f"{module}; allowed: {', '.join(sorted(allowed[module]))}"
-                )
+        chosen = self.type_schuldregeling
+        if chosen is not None and module in allowed and chosen not in allowed[module]:
+            raise ValueError(
+                f"TypeSchuldregeling {chosen} does not belong to module "
+                f"{module}; allowed: {', '.join(sorted(allowed[module]))}"
+            )
         return self
 
 
@@ -88,10 +88,18 @@ class OpgegevenVordering(SknModel):
 
     @model_validator(mode="after")
     def _amounts_fit_schuldtype(self) -> Self:
-        amounts = (self.originele_vordering, self.hoofdsom, self.rente, self.kosten, self.openstaand)
+        amounts = (
+            self.originele_vordering,
+            self.hoofdsom,
+            self.rente,
+            self.kosten,
+            self.openstaand,
+        )
         if self.schuldtype == "onbekende schuld bij SE":
             if any(a is not None for a in amounts) or self.factuurnummer_se is not None:
-                raise ValueError("a claim of Schuldtype 'onbekende schuld bij SE' carries no amounts")
+                raise ValueError(
+                    "a claim of Schuldtype 'onbekende schuld bij SE' carries no amounts"
+                )
         elif self.openstaand is None:
             raise ValueError(f"a claim of Schuldtype {self.schuldtype!r} needs Openstaand")
         if self.schuldtype == "overgedragen schuld" and self.overgedragen_aan is None:
@@ -149,7 +157,10 @@ class SaldoverzoekAntwoord(Message):
 
 
 GeenMedewerkingReden = Literal[
-    "KLANT_ONBEKEND", "RECENT_FINALE_KWIJTING", "RECENT_POGING_STABILISATIE", "GEEN_SAMENWERKING_SHV"
+    "KLANT_ONBEKEND",
+    "RECENT_FINALE_KWIJTING",
+    "RECENT_POGING_STABILISATIE",
+    "GEEN_SAMENWERKING_SHV",
 ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from typing import Any
@@ -67,6 +68,8 @@ def parse_xml(data: bytes, *, limit: int = MAX_MESSAGE_BYTES, what: str = "messa
         raise WireError(f"the {what} is {len(data)} bytes, over the limit of {limit} bytes")
     if not data.strip():
         raise WireError(f"the {what} is empty")
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise WireError(f"the {what} has a DTD (document type declaration); DTDs are not allowed")
     try:
         root = etree.fromstring(bytes(data), parser=_parser())
     except etree.XMLSyntaxError as exc:
@@ -85,7 +88,9 @@ def message_schema() -> etree.XMLSchema:
     """The XSD of every catalog message, compiled once."""
     xsd_dir = resources.files("skn_connector.wire") / "xsd"
     with resources.as_file(xsd_dir / "skn.xsd") as path:
-        doc = etree.parse(str(path), parser=etree.XMLParser(no_network=True, resolve_entities=False))
+        doc = etree.parse(
+            str(path), parser=etree.XMLParser(no_network=True, resolve_entities=False)
+        )
         return etree.XMLSchema(doc)
 
 
@@ -93,15 +98,35 @@ def _local(tag: Any) -> str:
     return etree.QName(tag).localname if isinstance(tag, str) else ""
 
 
-def _schema_errors(schema: etree.XMLSchema) -> list[str]:
+_ELEMENT_PREFIX = re.compile(r"^Element '[^']*': ")
+_THE_VALUE = re.compile(r"The value '[^']*'")
+_LEADING_VALUE = re.compile(r"^'[^']*' is not")
+
+
+def _element_path(root: Any, xpath: str | None) -> str:
+    """'Saldoverzoek/Klant/Bsn' for libxml2's '/*/*[7]/*[6]' (namespaces make it opaque)."""
+    if not xpath:
+        return ""
+    try:
+        found = root.getroottree().xpath(xpath)
+    except etree.XPathError:
+        return ""
+    if not found or not isinstance(found, list) or not hasattr(found[0], "tag"):
+        return ""
+    names = [_local(e.tag) for e in (*reversed(list(found[0].iterancestors())), found[0])]
+    return "/".join(names)
+
+
+def _schema_errors(schema: etree.XMLSchema, root: Any) -> list[str]:
     lines = []
     for error in schema.error_log:
-        path = "/".join(
-            part.split(":")[-1].split("[")[0] for part in (error.path or "").split("/") if part
-        )
-        message = error.message
-        # libxml2 names elements with their namespace in braces; keep the local name only
-        message = message.replace("{" + MESSAGE_NS + "}", "")
+        path = _element_path(root, error.path)
+        # libxml2 names elements with their namespace in braces; keep the local name only,
+        # and never repeat a value from the message (it may be personal data)
+        message = error.message.replace("{" + MESSAGE_NS + "}", "")
+        if path:
+            message = _ELEMENT_PREFIX.sub("", message)
+        message = _LEADING_VALUE.sub("the value is not", _THE_VALUE.sub("The value", message))
         lines.append(f"{path}: {message}" if path else message)
     return lines or ["the message does not validate against its XSD"]
 
@@ -153,7 +178,7 @@ def encode_message(message: Message) -> bytes:
     if not schema.validate(root):
         raise WireError(
             f"{message.BERICHTTYPE} does not validate against its XSD: "
-            + "; ".join(_schema_errors(schema))
+            + "; ".join(_schema_errors(schema, root))
         )
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
@@ -168,14 +193,16 @@ def decode_message(data: bytes) -> Message:
     name = _local(root.tag)
     if namespace != MESSAGE_NS:
         raise DecodeError(
-            [f"the root element {name} is in namespace {namespace or '(none)'!r}, "
-             f"expected {MESSAGE_NS!r}"]
+            [
+                f"the root element {name} is in namespace {namespace or '(none)'!r}, "
+                f"expected {MESSAGE_NS!r}"
+            ]
         )
     if name not in CATALOG:
         raise DecodeError([f"{name} is not a message type of the catalog"])
     schema = message_schema()
     if not schema.validate(root):
-        raise DecodeError(_schema_errors(schema))
+        raise DecodeError(_schema_errors(schema, root))
     try:
         return message_from_json(xml_to_json(root))
     except MessageError as exc:
@@ -183,6 +210,7 @@ def decode_message(data: bytes) -> Message:
 
 
 # -- SOAP 1.1 envelopes -------------------------------------------------------------------
+
 
 def envelope(body: Any) -> bytes:
     """Wrap one body element in a SOAP 1.1 envelope."""

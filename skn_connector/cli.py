@@ -1,0 +1,361 @@
+"""The command line: ``skn-connector``. Heavy imports happen inside the commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+app = typer.Typer(
+    name="skn-connector",
+    help="A creditor's connector to the Schuldenknooppunt: daemon, simulator and tools.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
+plugins_app = typer.Typer(help="Adapter plugins.", no_args_is_help=True)
+messages_app = typer.Typer(help="Messages received and sent.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Messages that could not be accepted.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(plugins_app, name="plugins")
+app.add_typer(messages_app, name="messages")
+app.add_typer(quarantine_app, name="quarantine")
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="The TOML configuration (default: $SKN_CONNECTOR_CONFIG or ./skn-connector.toml).",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """One sentence on stderr naming what to fix; no traceback."""
+    typer.echo(f"skn-connector: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Configuration and setup problems end in one sentence and exit code 2."""
+    from .adapters.registry import AdapterLoadError
+    from .config import ConfigError
+    from .node.client import NodeTLSError
+    from .secrets import SecretError
+    from .store.db import StoreError
+
+    try:
+        yield
+    except (ConfigError, SecretError, AdapterLoadError, StoreError) as exc:
+        fail(str(exc))
+    except NodeTLSError as exc:
+        fail(str(exc), EXIT_FAILURE)
+
+
+def config_path(option: Path | None) -> Path:
+    if option is not None:
+        return option
+    return Path(os.environ.get("SKN_CONNECTOR_CONFIG", "skn-connector.toml"))
+
+
+def load(option: Path | None) -> Settings:
+    from .config import load_settings
+
+    return load_settings(config_path(option))
+
+
+def setup_logging(verbose: bool) -> None:
+    import logging
+
+    from .redaction import configure_logging
+
+    configure_logging(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("httpx", "httpcore", "apscheduler.executors", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def print_json(document: Any) -> None:
+    typer.echo(json.dumps(document, indent=2, default=str, ensure_ascii=False))
+
+
+def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    view = Table(title=title)
+    for column in columns:
+        view.add_column(column)
+    for row in rows:
+        view.add_row(*row)
+    Console().print(view)
+
+
+# -- run ------------------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once", help="Process until the messagebox and outbox are empty, then exit."
+        ),
+    ] = False,
+    insecure_dev: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-dev", help="Allow a plain http:// node URL (local simulator only)."
+        ),
+    ] = False,
+    max_wait: Annotated[
+        float,
+        typer.Option(help="With --once: seconds to wait for a node or back-office to recover."),
+    ] = 120.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the connector: as a daemon, or once."""
+    setup_logging(verbose)
+    with user_errors():
+        settings = load(config)
+        from .service.daemon import connector, run_daemon, run_once
+
+        if not once:
+            run_daemon(settings, insecure_dev=insecure_dev)
+            return
+        with connector(settings, insecure_dev=insecure_dev) as pipeline:
+            summary = run_once(pipeline, max_wait=max_wait)
+    answered = ", ".join(f"{n} {t}" for t, n in sorted(summary.answered.items())) or "none"
+    typer.echo(
+        f"fetched {summary.fetched}, quarantined {summary.quarantined}, duplicates "
+        f"{summary.duplicates}, answered: {answered}, delivered {summary.delivered}, "
+        f"waiting: {summary.pending_inbox} to process, {summary.pending_outbox} to deliver"
+    )
+    for error in summary.errors:
+        typer.echo(f"skn-connector: {error}", err=True)
+    if not summary.ok or summary.processing_failures:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+# -- simulator ------------------------------------------------------------------------------
+
+
+@app.command()
+def simulator(
+    port: Annotated[int, typer.Option(help="Port of the SOAP service (0: a free port).")] = 8450,
+    admin_port: Annotated[
+        int | None, typer.Option(help="Port of the admin API (default: port + 1).")
+    ] = None,
+    tls: Annotated[
+        Path | None,
+        typer.Option(help="Serve HTTPS with client certificates from DIR (created when missing)."),
+    ] = None,
+) -> None:
+    """Run the simulated node (SOAP service and admin API) on 127.0.0.1."""
+    setup_logging(False)
+    from .node.simulator import run_simulator
+
+    try:
+        run_simulator(port, admin_port, tls)
+    except OSError as exc:
+        fail(f"the simulator cannot listen on port {port}: {exc.strerror}", EXIT_FAILURE)
+
+
+# -- demo -----------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    workdir: Annotated[
+        Path | None, typer.Option(help="Keep the demo's files here (default: a temporary folder).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """The whole path on embedded defaults: simulator, sample back-office, answers."""
+    import logging
+
+    from .redaction import configure_logging
+
+    configure_logging(logging.DEBUG if verbose else logging.WARNING)
+    from .demo import run_demo
+
+    with user_errors():
+        ok = run_demo(workdir)
+    if not ok:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+# -- config ---------------------------------------------------------------------------------
+
+
+@config_app.command("check")
+def config_check(config: ConfigOption = None) -> None:
+    """Validate the configuration and load every adapter; exit 2 on a problem."""
+    with user_errors():
+        settings = load(config)
+        from .service.daemon import build_adapters
+
+        adapters = build_adapters(settings)
+        for loaded in adapters:
+            loaded.adapter.close()
+        if settings.node.tls and settings.node.tls.private_key_password:
+            from .secrets import resolve_secret
+
+            resolve_secret(settings.node.tls.private_key_password)
+        for label, path in (
+            ("node.tls.certificate", settings.node.tls.certificate if settings.node.tls else None),
+            ("node.tls.private_key", settings.node.tls.private_key if settings.node.tls else None),
+            ("node.tls.trust", settings.node.tls.trust if settings.node.tls else None),
+        ):
+            if path is not None and not path.is_file():
+                fail(f"{settings.source}: {label}: no such file {path}")
+    names = ", ".join(f"{a.name} ({a.use})" for a in settings.adapters)
+    typer.echo(
+        f"{settings.source}: OK; participant {settings.node.participant_id}; adapters: {names}"
+    )
+
+
+# -- plugins --------------------------------------------------------------------------------
+
+
+@plugins_app.command("list")
+def plugins_list(as_json: JsonOption = False) -> None:
+    """Adapters installed under the entry-point group skn_connector.adapters."""
+    from .adapters.registry import AdapterLoadError, available_adapters, resolve_adapter_class
+
+    rows = []
+    for name, target in sorted(available_adapters().items()):
+        try:
+            cls = resolve_adapter_class(name)
+            capabilities = ", ".join(sorted(str(c) for c in cls.capabilities))
+            status = "ok"
+        except AdapterLoadError as exc:
+            capabilities, status = "", str(exc)
+        rows.append(
+            {"name": name, "target": target, "capabilities": capabilities, "status": status}
+        )
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        "Adapters",
+        ["name", "target", "capabilities", "status"],
+        [[r["name"], r["target"], r["capabilities"], r["status"]] for r in rows],
+    )
+
+
+# -- messages and quarantine ----------------------------------------------------------------
+
+
+@contextmanager
+def opened_store(config: Path | None) -> Iterator[Any]:
+    with user_errors():
+        settings = load(config)
+        from .store import open_store
+
+        store = open_store(settings.store.url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@messages_app.command("list")
+def messages_list(
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    limit: Annotated[int, typer.Option(help="Show at most this many, newest first.")] = 50,
+) -> None:
+    """Messages received and answers sent, newest first."""
+    from .views import list_messages
+
+    with opened_store(config) as store:
+        rows = list_messages(store, limit)
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        "Messages",
+        ["direction", "BerichtId", "Berichttype", "conversation", "status", "at", "due"],
+        [
+            [
+                r["direction"],
+                r["bericht_id"],
+                r["berichttype"],
+                r["conversation_id"][:8],
+                r["status"],
+                r["at"][:19],
+                r.get("answer_due") or "",
+            ]
+            for r in rows
+        ],
+    )
+
+
+@messages_app.command("show")
+def messages_show(
+    bericht_id: Annotated[str, typer.Argument(help="The BerichtId of a received or sent message.")],
+    config: ConfigOption = None,
+    reveal: Annotated[
+        bool, typer.Option("--reveal", help="Show personal data in clear (audit-logged).")
+    ] = False,
+) -> None:
+    """One message in its JSON form; personal data masked unless --reveal."""
+    from .views import MessageNotFound, show_message
+
+    with opened_store(config) as store:
+        try:
+            document = show_message(store, bericht_id, reveal=reveal)
+        except MessageNotFound:
+            fail(f"no message with BerichtId {bericht_id!r}; see 'skn-connector messages list'")
+    print_json(document)
+
+
+@quarantine_app.command("list")
+def quarantine_list(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Messages kept aside with the reason they could not be accepted."""
+    from .views import list_quarantine
+
+    with opened_store(config) as store:
+        rows = list_quarantine(store)
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        "Quarantine",
+        ["id", "received", "BerichtId", "times", "reason"],
+        [
+            [
+                str(r["id"]),
+                r["received_at"][:19],
+                r["bericht_id"] or "",
+                str(r["occurrences"]),
+                r["reason"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

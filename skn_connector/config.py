@@ -1,0 +1,212 @@
+"""The configuration (TOML): typed, validated at start, errors name the key and the problem."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .secrets import SecretError, is_secret_ref, secret_name
+
+DEFAULT_CONFIG = Path("skn-connector.toml")
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class ConfigError(Exception):
+    """A configuration problem, as one sentence naming the key."""
+
+
+def parse_duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str) and (match := _DURATION.fullmatch(value)):
+        return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    raise ValueError("a duration is a number with a unit, e.g. '30s', '5m', '1h' or '1d'")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsSettings(_Section):
+    certificate: Path
+    private_key: Path
+    private_key_password: str | None = None
+    trust: Path
+
+    @field_validator("private_key_password")
+    @classmethod
+    def _secret_only(cls, value: str | None) -> str | None:
+        if value is not None and not is_secret_ref(value):
+            raise ValueError("must be a secret reference (secret:NAME), never the password itself")
+        if value is not None:
+            try:
+                secret_name(value)
+            except SecretError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+
+class NodeSettings(_Section):
+    url: str
+    participant_id: uuid.UUID
+    poll_interval: Duration = timedelta(minutes=5)
+    deliver_interval: Duration = timedelta(seconds=30)
+    connect_timeout: Duration = timedelta(seconds=5)
+    read_timeout: Duration = timedelta(seconds=30)
+    batch_size: int = Field(default=100, ge=1, le=1000)
+    tls: TlsSettings | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an https:// URL of the node's SOAP service")
+        return value
+
+    @model_validator(mode="after")
+    def _https_needs_tls(self) -> NodeSettings:
+        if self.url.startswith("https://") and self.tls is None:
+            raise ValueError(
+                "an https node URL needs [node.tls] with certificate, private_key, trust"
+            )
+        return self
+
+
+class StoreSettings(_Section):
+    url: str = "sqlite:///skn-connector.db"
+
+
+class ContactSettings(_Section):
+    naam: str = Field(min_length=1)
+    telefoon: str | None = None
+    email: str | None = None
+
+
+class CreditorSettings(_Section):
+    name: str = Field(min_length=1)
+    kind: Literal["gemeentebelastingen", "werk_en_inkomen", "cjib", "overig"]
+    covenant: Literal["lokale_overheid", "rijk", "model_2024", "geen"] = "geen"
+    vooraf_akkoord: bool = False
+    #: our own reference in outgoing headers (Berichtheader/Referentienummer)
+    referentie: str = Field(default="skn-connector", min_length=1, max_length=200)
+    contact: ContactSettings
+
+
+class AdapterSettings(_Section):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    use: str = Field(min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class PolicySettings(_Section):
+    kennisgeving_hold_months: int = Field(default=8, ge=1, le=24)
+    saldo_hold_months: int = Field(default=8, ge=1, le=24)
+    answer_within_working_days: int = Field(default=10, ge=1, le=30)
+
+
+class Settings(_Section):
+    node: NodeSettings
+    store: StoreSettings = StoreSettings()
+    creditor: CreditorSettings
+    adapters: list[AdapterSettings] = Field(min_length=1)
+    policy: PolicySettings = PolicySettings()
+    #: where the file was read from; relative paths in it are relative to its folder
+    source: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("adapters")
+    @classmethod
+    def _unique_names(cls, value: list[AdapterSettings]) -> list[AdapterSettings]:
+        names = [a.name for a in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"adapter names must be unique; repeated: {', '.join(duplicates)}")
+        return value
+
+
+def _key_path(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
+    parts: list[str] = []
+    node: Any = data
+    for part in loc:
+        if isinstance(part, int):
+            name = (
+                node[part].get("name")
+                if isinstance(node, list) and isinstance(node[part], dict)
+                else None
+            )
+            parts[-1] = f"{parts[-1]}[{name or part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        else:
+            parts.append(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return ".".join(parts)
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    tls = data.get("node", {}).get("tls") if isinstance(data.get("node"), dict) else None
+    if isinstance(tls, dict):
+        for key in ("certificate", "private_key", "trust"):
+            if isinstance(tls.get(key), str) and not Path(tls[key]).is_absolute():
+                tls[key] = str(base / tls[key])
+    store = data.get("store")
+    if isinstance(store, dict) and isinstance(store.get("url"), str):
+        url: str = store["url"]
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            relative = url.removeprefix("sqlite:///")
+            if relative and relative != ":memory:":
+                store["url"] = "sqlite:///" + str(base / relative)
+
+
+def settings_from_dict(data: dict[str, Any], *, source: str = "the configuration") -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        key = _key_path(tuple(first["loc"]), data) or "(top level)"
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "missing":
+            message = "is required"
+        elif first["type"] == "extra_forbidden":
+            message = "is not a known setting (check the spelling against config.example.toml)"
+        more = len(exc.errors()) - 1
+        suffix = f" ({more} more problem{'s' if more > 1 else ''} after this one)" if more else ""
+        raise ConfigError(f"{source}: {key}: {message}{suffix}") from None
+
+
+def load_settings(path: Path | str) -> Settings:
+    """Read and validate a TOML configuration file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such configuration file; pass --config FILE or copy config.example.toml"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    _resolve_paths(data, path.resolve().parent)
+    settings = settings_from_dict(data, source=str(path))
+    return settings.model_copy(update={"source": path.resolve()})

@@ -1,0 +1,568 @@
+"""The data path: fetch -> store -> confirm -> decode -> route -> answer -> outbox -> deliver.
+
+Every step reads a durable row, does its work and commits the next row; a
+restarted process resumes from the store. The order of effects is the point:
+- a message is confirmed at the node only after it is committed (inbox or quarantine);
+- an answer is written to the outbox in the same transaction as the conversation
+  state and the inbox status it follows from;
+- delivery sends the stored bytes, with the same BerichtId on every retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..adapters.api import AdapterError, Capability, Claim, Debtor, DebtorQuery
+from ..adapters.registry import LoadedAdapter
+from ..messages import Contactpersoon, Message, Saldoverzoek
+from ..node.client import FetchedMessage, MessageboxEntry, NodeError, NodeTLSError
+from ..store.db import Store
+from ..store.schema import Conversation, InboxMessage, OutboxMessage, QuarantinedMessage
+from ..wire.soap import DecodeError, decode_message, encode_message
+from .answers import geen_medewerking, saldo_answer
+from .deadlines import WorkingDays
+
+log = logging.getLogger(__name__)
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+#: Conversation states from which a Saldoverzoek may be answered (spec/messages.md).
+SALDOVERZOEK_FROM = frozenset({"STABILISATIE"})
+
+
+class NodePort(Protocol):
+    """What the pipeline needs of the node (node.client.NodeClient, or a test double)."""
+
+    def list_messages(self, limit: int = 100) -> list[MessageboxEntry]: ...
+    def fetch(self, message_id: str) -> FetchedMessage: ...
+    def confirm(self, message_id: str) -> None: ...
+    def send(self, payload: bytes) -> str: ...
+
+
+@dataclass(frozen=True)
+class CreditorProfile:
+    """What the answers need to know about us."""
+
+    participant_id: uuid.UUID
+    referentie: str
+    contact: Contactpersoon
+
+
+@dataclass(frozen=True)
+class Decision:
+    answer: Message
+    state: str
+    klantnummer_se: str | None
+    debtor_ref: str | None
+
+
+@dataclass
+class RunSummary:
+    fetched: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    answered: Counter[str] = field(default_factory=Counter)
+    delivered: int = 0
+    delivery_failures: int = 0
+    processing_failures: int = 0
+    pending_inbox: int = 0
+    pending_outbox: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not self.pending_outbox and not self.pending_inbox
+
+
+class PermanentFailure(Exception):
+    """Processing cannot succeed by retrying; a person must look."""
+
+
+def backoff(attempts: int, *, base: float = 30.0, cap: float = 3 * 3600.0) -> timedelta:
+    """Exponential backoff with jitter (half to full), capped; ``attempts`` counts from 1."""
+    delay = min(cap, base * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=delay * (0.5 + random.random() / 2))
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        node: NodePort,
+        adapters: Sequence[LoadedAdapter],
+        creditor: CreditorProfile,
+        working_days: WorkingDays | None = None,
+        answer_within_working_days: int = 10,
+        batch_size: int = 100,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.node = node
+        self.adapters = list(adapters)
+        self.creditor = creditor
+        self.working_days = working_days or WorkingDays()
+        self.answer_days = answer_within_working_days
+        self.batch_size = batch_size
+        self.clock = clock
+        self._node_down = False
+
+    # -- fetch, store, confirm ------------------------------------------------------------
+
+    def poll(self, summary: RunSummary | None = None) -> int:
+        """Fetch what waits at the node, store each message, then confirm it. Returns how many."""
+        summary = summary if summary is not None else RunSummary()
+        entries = self._node_call(self.node.list_messages, self.batch_size)
+        for entry in entries:
+            fetched = self._node_call(self.node.fetch, entry.id)
+            outcome = self.intake(entry.id, fetched.payload)
+            summary.fetched += 1
+            if outcome == "accepted":
+                summary.accepted += 1
+            elif outcome == "duplicate":
+                summary.duplicates += 1
+            elif outcome in {"quarantined", "conflict"}:
+                summary.quarantined += 1
+            self._node_call(self.node.confirm, entry.id)
+        return len(entries)
+
+    def _node_call(self, operation: Callable[..., Any], *args: Any) -> Any:
+        try:
+            result = operation(*args)
+        except NodeTLSError:
+            raise
+        except NodeError as exc:
+            if not self._node_down:
+                log.warning("the node is unavailable: %s", exc)
+                self._node_down = True
+            raise
+        if self._node_down:
+            log.info("the node is available again")
+            self._node_down = False
+        return result
+
+    def intake(self, node_message_id: str, payload: bytes) -> str:
+        """Store one fetched message durably. Returns accepted, duplicate, quarantined,
+        conflict (same BerichtId, other content) or known (this node handle was stored before)."""
+        digest = hashlib.sha256(payload).hexdigest()
+        now = self.clock()
+        try:
+            message: Message | None = decode_message(payload)
+            reason = None
+        except DecodeError as exc:
+            message, reason = None, "; ".join(exc.errors)
+        except Exception as exc:  # a decoder bug must not lose the message
+            log.exception("unexpected error while decoding node message %s", node_message_id)
+            message, reason = None, f"unexpected error while decoding: {type(exc).__name__}"
+        if message is not None:
+            header = message.berichtheader
+            if not message.INCOMING:
+                reason = f"{message.BERICHTTYPE} is an answer a creditor sends, not one it receives"
+            elif header.ontvanger != self.creditor.participant_id:
+                reason = "Berichtheader/Ontvanger: the message is addressed to another participant"
+
+        with self.store.transaction() as session:
+            if self._node_handle_known(session, node_message_id):
+                return "known"
+            if message is None or reason is not None:
+                bericht_id = str(message.berichtheader.bericht_id) if message else None
+                self._quarantine(
+                    session, node_message_id, payload, digest, reason or "", bericht_id, now
+                )
+                return "quarantined"
+            header = message.berichtheader
+            bericht_id = str(header.bericht_id)
+            existing = session.scalars(
+                select(InboxMessage).where(InboxMessage.bericht_id == bericht_id)
+            ).first()
+            if existing is not None:
+                if existing.sha256 == digest:
+                    existing.duplicates += 1
+                    self.store.audit(
+                        session,
+                        "duplicate_ignored",
+                        conversation_id=existing.conversation_id,
+                        bericht_id=bericht_id,
+                        node_message_id=node_message_id,
+                    )
+                    log.info("duplicate delivery of message %s ignored", bericht_id)
+                    return "duplicate"
+                self._quarantine(
+                    session,
+                    node_message_id,
+                    payload,
+                    digest,
+                    "BerichtId was received before with other content (a conflicting duplicate)",
+                    bericht_id,
+                    now,
+                )
+                return "conflict"
+            received = now.astimezone(AMSTERDAM).date()
+            session.add(
+                InboxMessage(
+                    bericht_id=bericht_id,
+                    node_message_id=node_message_id,
+                    berichttype=message.BERICHTTYPE,
+                    module=header.module,
+                    conversation_id=str(header.conversatie_referentienummer),
+                    afzender=str(header.afzender),
+                    raw=payload,
+                    sha256=digest,
+                    received_at=now,
+                    answer_due=self.working_days.add(received, self.answer_days),
+                    status="pending",
+                    attempts=0,
+                    duplicates=0,
+                )
+            )
+            self.store.audit(
+                session,
+                "received",
+                conversation_id=str(header.conversatie_referentienummer),
+                bericht_id=bericht_id,
+                berichttype=message.BERICHTTYPE,
+            )
+        return "accepted"
+
+    @staticmethod
+    def _node_handle_known(session: Session, node_message_id: str) -> bool:
+        for model in (InboxMessage, QuarantinedMessage):
+            found = session.scalar(
+                select(func.count())
+                .select_from(model)
+                .where(model.node_message_id == node_message_id)
+            )
+            if found:
+                return True
+        return False
+
+    def _quarantine(
+        self,
+        session: Session,
+        node_message_id: str,
+        payload: bytes,
+        digest: str,
+        reason: str,
+        bericht_id: str | None,
+        now: datetime,
+    ) -> None:
+        same = session.scalars(
+            select(QuarantinedMessage).where(
+                QuarantinedMessage.sha256 == digest, QuarantinedMessage.status == "open"
+            )
+        ).first()
+        if same is not None:
+            same.occurrences += 1
+        else:
+            session.add(
+                QuarantinedMessage(
+                    node_message_id=node_message_id,
+                    bericht_id=bericht_id,
+                    raw=payload,
+                    sha256=digest,
+                    reason=reason,
+                    received_at=now,
+                    status="open",
+                    occurrences=1,
+                )
+            )
+        self.store.audit(session, "quarantined", bericht_id=bericht_id, reason=reason)
+        log.warning("message %s quarantined: %s", bericht_id or node_message_id, reason)
+
+    # -- decode, route, answer -------------------------------------------------------------
+
+    def process_due(self, summary: RunSummary | None = None) -> int:
+        """Work every pending inbox message whose retry time has come. Returns how many."""
+        summary = summary if summary is not None else RunSummary()
+        now = self.clock()
+        with self.store.transaction() as session:
+            due = list(
+                session.scalars(
+                    select(InboxMessage.id)
+                    .where(InboxMessage.status == "pending")
+                    .where(
+                        (InboxMessage.next_attempt_at.is_(None))
+                        | (InboxMessage.next_attempt_at <= now)
+                    )
+                    .order_by(InboxMessage.id)
+                    .limit(self.batch_size)
+                )
+            )
+        for inbox_id in due:
+            outcome, answer_type = self.process_one(inbox_id)
+            if outcome == "answered" and answer_type:
+                summary.answered[answer_type] += 1
+            elif outcome == "failed":
+                summary.processing_failures += 1
+        return len(due)
+
+    def process_one(self, inbox_id: int) -> tuple[str, str | None]:
+        """Decide and answer one inbox message.
+
+        Returns (outcome, answer Berichttype): outcome is answered, retry (a retryable
+        error; tried again later), failed (a person must look) or skipped (not pending).
+        """
+        with self.store.transaction() as session:
+            row = session.get(InboxMessage, inbox_id)
+            if row is None or row.status != "pending":
+                return "skipped", None
+            raw, bericht_id, conversation_id = row.raw, row.bericht_id, row.conversation_id
+            conversation = session.get(Conversation, conversation_id)
+            state = conversation.state if conversation else None
+        message = decode_message(raw)
+        try:
+            decision = self._decide(message, state)
+        except AdapterError as exc:
+            self._record_failure(inbox_id, exc, retryable=exc.retryable)
+            return ("retry" if exc.retryable else "failed"), None
+        except PermanentFailure as exc:
+            self._record_failure(inbox_id, exc, retryable=False)
+            return "failed", None
+        except Exception as exc:  # an adapter bug: keep the message, show it to a person
+            log.exception("processing message %s failed unexpectedly", bericht_id)
+            self._record_failure(inbox_id, exc, retryable=False)
+            return "failed", None
+        payload = encode_message(decision.answer)
+        now = self.clock()
+        with self.store.transaction() as session:
+            row = session.get(InboxMessage, inbox_id)
+            if row is None or row.status != "pending":  # another worker got there first
+                return "skipped", None
+            conversation = session.get(Conversation, conversation_id)
+            previous_state = conversation.state if conversation is not None else None
+            if conversation is None:
+                conversation = Conversation(
+                    id=conversation_id,
+                    module=message.berichtheader.module,
+                    state=decision.state,
+                    counterparty=str(message.berichtheader.afzender),
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(conversation)
+            conversation.state = decision.state
+            conversation.updated_at = now
+            conversation.klantnummer_se = decision.klantnummer_se or conversation.klantnummer_se
+            conversation.debtor_ref = decision.debtor_ref or conversation.debtor_ref
+            answer_id = str(decision.answer.berichtheader.bericht_id)
+            session.add(
+                OutboxMessage(
+                    bericht_id=answer_id,
+                    conversation_id=conversation_id,
+                    in_reply_to=bericht_id,
+                    berichttype=decision.answer.BERICHTTYPE,
+                    payload=payload,
+                    created_at=now,
+                    status="pending",
+                    attempts=0,
+                )
+            )
+            row.status = "done"
+            row.processed_at = now
+            row.last_error = None
+            self.store.audit(
+                session,
+                "answered",
+                conversation_id=conversation_id,
+                bericht_id=answer_id,
+                in_reply_to=bericht_id,
+                berichttype=decision.answer.BERICHTTYPE,
+                state_from=previous_state,
+                state_to=decision.state,
+            )
+        log.info(
+            "answered %s %s with %s %s",
+            message.BERICHTTYPE,
+            bericht_id,
+            decision.answer.BERICHTTYPE,
+            answer_id,
+        )
+        return "answered", decision.answer.BERICHTTYPE
+
+    def _record_failure(self, inbox_id: int, exc: Exception, *, retryable: bool) -> None:
+        now = self.clock()
+        reason = f"{type(exc).__name__}: {exc}"[:2000]
+        with self.store.transaction() as session:
+            row = session.get(InboxMessage, inbox_id)
+            if row is None:
+                return
+            row.attempts += 1
+            row.last_error = reason
+            if retryable:
+                row.next_attempt_at = now + backoff(row.attempts)
+            else:
+                row.status = "failed"
+            self.store.audit(
+                session,
+                "processing_failed",
+                conversation_id=row.conversation_id,
+                bericht_id=row.bericht_id,
+                retryable=retryable,
+                attempts=row.attempts,
+                error=reason,
+            )
+        log.warning(
+            "message %s not processed (%s): %s",
+            inbox_id,
+            "will retry" if retryable else "a person must look",
+            reason,
+        )
+
+    def _decide(self, message: Message, state: str | None) -> Decision:
+        if isinstance(message, Saldoverzoek):
+            if state is not None and state not in SALDOVERZOEK_FROM:
+                raise PermanentFailure(
+                    f"a Saldoverzoek does not fit conversation state {state}; kept for a person"
+                )
+            return self._answer_saldoverzoek(message)
+        raise PermanentFailure(f"no handler for {message.BERICHTTYPE} yet; kept for a person")
+
+    def _claims_adapters(self) -> list[LoadedAdapter]:
+        return [a for a in self.adapters if Capability.CLAIMS in a.capabilities]
+
+    def _answer_saldoverzoek(self, request: Saldoverzoek) -> Decision:
+        query = DebtorQuery(
+            bsn=request.klant.bsn,
+            klantnummer_se=request.klantnummer_se_volgens_shv,
+            factuurnummers=tuple(v.factuurnummer_se_volgens_shv for v in request.vorderingen),
+            achternaam=request.klant.achternaam,
+            geboortedatum=request.klant.geboortedatum,
+            postcode=request.adres.postcode,
+            huisnummer=request.adres.huisnummer,
+        )
+        found: list[tuple[LoadedAdapter, Debtor, list[Claim]]] = []
+        for loaded in self._claims_adapters():
+            debtor = loaded.adapter.find_debtor(query)
+            if debtor is not None:
+                found.append((loaded, debtor, loaded.adapter.list_claims(debtor)))
+        now = self.clock()
+        if not found:
+            answer: Message = geen_medewerking(
+                request,
+                reden="KLANT_ONBEKEND",
+                toelichting="Op de opgegeven gegevens is geen klant gevonden bij deze schuldeiser.",
+                contact=self.creditor.contact,
+                referentie=self.creditor.referentie,
+                now=now,
+            )
+            return Decision(answer, "GEEN_MEDEWERKING", None, None)
+        first_debtor = found[0][1]
+        claims = [claim for _, _, adapter_claims in found for claim in adapter_claims]
+        answer = saldo_answer(
+            request,
+            klantnummer_se=first_debtor.klantnummer_se,
+            claims=claims,
+            contact=self.creditor.contact,
+            referentie=self.creditor.referentie,
+            now=now,
+            today=self.today(),
+        )
+        final = (
+            "AFGEROND"
+            if request.berichtheader.module == "Schuldinventarisatie"
+            else "SALDO_OPGEGEVEN"
+        )
+        debtor_ref = ",".join(f"{a.name}:{d.debtor_id}" for a, d, _ in found)
+        return Decision(answer, final, first_debtor.klantnummer_se, debtor_ref)
+
+    def today(self) -> date:
+        return self.clock().astimezone(AMSTERDAM).date()
+
+    # -- deliver ---------------------------------------------------------------------------
+
+    def deliver_due(self, summary: RunSummary | None = None) -> int:
+        """Send every pending outbox message whose time has come. Returns how many were sent."""
+        summary = summary if summary is not None else RunSummary()
+        now = self.clock()
+        with self.store.transaction() as session:
+            due = list(
+                session.execute(
+                    select(OutboxMessage.id, OutboxMessage.payload, OutboxMessage.bericht_id)
+                    .where(OutboxMessage.status == "pending")
+                    .where(
+                        (OutboxMessage.next_attempt_at.is_(None))
+                        | (OutboxMessage.next_attempt_at <= now)
+                    )
+                    .order_by(OutboxMessage.id)
+                    .limit(self.batch_size)
+                )
+            )
+        sent = 0
+        for outbox_id, payload, bericht_id in due:
+            try:
+                self._node_call(self.node.send, payload)
+            except NodeTLSError:
+                raise
+            except NodeError as exc:
+                summary.delivery_failures += 1
+                self._record_delivery_failure(outbox_id, exc)
+                if exc.retryable:
+                    break  # the node is down: the rest waits for the next round
+                continue
+            with self.store.transaction() as session:
+                row = session.get(OutboxMessage, outbox_id)
+                if row is not None:
+                    row.status = "sent"
+                    row.sent_at = self.clock()
+                    row.attempts += 1
+                    row.last_error = None
+                    self.store.audit(
+                        session,
+                        "delivered",
+                        conversation_id=row.conversation_id,
+                        bericht_id=bericht_id,
+                    )
+            sent += 1
+        summary.delivered += sent
+        return sent
+
+    def _record_delivery_failure(self, outbox_id: int, exc: NodeError) -> None:
+        now = self.clock()
+        with self.store.transaction() as session:
+            row = session.get(OutboxMessage, outbox_id)
+            if row is None:
+                return
+            row.attempts += 1
+            row.last_error = str(exc)[:2000]
+            if exc.retryable:
+                row.next_attempt_at = now + backoff(row.attempts)
+            else:
+                row.status = "failed"
+            self.store.audit(
+                session,
+                "delivery_failed",
+                conversation_id=row.conversation_id,
+                bericht_id=row.bericht_id,
+                retryable=exc.retryable,
+                attempts=row.attempts,
+                error=str(exc)[:500],
+            )
+
+    # -- counts ----------------------------------------------------------------------------
+
+    def backlog(self) -> tuple[int, int]:
+        """(pending inbox messages, pending outbox messages)."""
+        with self.store.transaction() as session:
+            inbox = session.scalar(
+                select(func.count())
+                .select_from(InboxMessage)
+                .where(InboxMessage.status == "pending")
+            )
+            outbox = session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status == "pending")
+            )
+        return int(inbox or 0), int(outbox or 0)

@@ -1,0 +1,1 @@
+"""Running the connector: the daemon and its jobs."""

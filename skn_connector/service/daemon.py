@@ -1,0 +1,207 @@
+"""Building the connector from its settings, and running it: once, or as a daemon."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from ..adapters.registry import LoadedAdapter, load_adapters
+from ..config import Settings
+from ..engine.deadlines import WorkingDays
+from ..engine.pipeline import CreditorProfile, Pipeline, RunSummary
+from ..messages import Contactpersoon
+from ..node.client import NodeClient, NodeError, NodeTLSError, build_ssl_context
+from ..secrets import is_secret_ref, resolve_secret
+from ..store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+
+def resolve_option_secrets(value: Any) -> Any:
+    """Adapter options may hold ``secret:NAME`` values; they are resolved only in memory."""
+    if isinstance(value, str) and is_secret_ref(value):
+        return resolve_secret(value)
+    if isinstance(value, dict):
+        return {k: resolve_option_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_option_secrets(v) for v in value]
+    return value
+
+
+def build_node_client(settings: Settings, *, insecure_dev: bool = False) -> NodeClient:
+    node = settings.node
+    context = None
+    if node.tls is not None:
+        password = (
+            resolve_secret(node.tls.private_key_password) if node.tls.private_key_password else None
+        )
+        context = build_ssl_context(
+            node.tls.certificate, node.tls.private_key, node.tls.trust, password
+        )
+    timeout = httpx.Timeout(
+        connect=node.connect_timeout.total_seconds(),
+        read=node.read_timeout.total_seconds(),
+        write=node.read_timeout.total_seconds(),
+        pool=node.connect_timeout.total_seconds(),
+    )
+    return NodeClient(
+        node.url,
+        node.participant_id,
+        ssl_context=context,
+        timeout=timeout,
+        allow_insecure=insecure_dev,
+    )
+
+
+def build_adapters(settings: Settings) -> list[LoadedAdapter]:
+    return load_adapters(
+        (a.name, a.use, resolve_option_secrets(a.options)) for a in settings.adapters
+    )
+
+
+def creditor_profile(settings: Settings) -> CreditorProfile:
+    contact = settings.creditor.contact
+    return CreditorProfile(
+        participant_id=settings.node.participant_id,
+        referentie=settings.creditor.referentie,
+        contact=Contactpersoon(
+            Naam=contact.naam, Telefoonnummer=contact.telefoon, Emailadres=contact.email
+        ),
+    )
+
+
+@contextmanager
+def connector(settings: Settings, *, insecure_dev: bool = False) -> Iterator[Pipeline]:
+    """The pipeline with its store, node client and adapters; all closed on exit."""
+    adapters = build_adapters(settings)
+    store: Store | None = None
+    client: NodeClient | None = None
+    try:
+        store = open_store(settings.store.url)
+        client = build_node_client(settings, insecure_dev=insecure_dev)
+        yield Pipeline(
+            store=store,
+            node=client,
+            adapters=adapters,
+            creditor=creditor_profile(settings),
+            working_days=WorkingDays(),
+            answer_within_working_days=settings.policy.answer_within_working_days,
+            batch_size=settings.node.batch_size,
+        )
+    finally:
+        if client is not None:
+            client.close()
+        for loaded in adapters:
+            loaded.adapter.close()
+        if store is not None:
+            store.close()
+
+
+def run_once(pipeline: Pipeline, *, max_wait: float = 120.0) -> RunSummary:
+    """Fetch, process and deliver until the messagebox and the outbox are empty.
+
+    Waits for retries (node or back-office briefly down) at most ``max_wait`` seconds
+    after the last progress; what is still pending then is reported in the summary.
+    """
+    summary = RunSummary()
+    give_up_at = time.monotonic() + max_wait
+    pause = 0.2
+    while True:
+        listed = delivered = 0
+        node_error: NodeError | None = None
+        try:
+            listed = pipeline.poll(summary)
+            pipeline.process_due(summary)
+            delivered = pipeline.deliver_due(summary)
+        except NodeTLSError as exc:
+            summary.errors.append(str(exc))
+            break
+        except NodeError as exc:
+            node_error = exc
+        summary.pending_inbox, summary.pending_outbox = pipeline.backlog()
+        idle = listed == 0 and not summary.pending_inbox and not summary.pending_outbox
+        if node_error is None and idle:
+            break
+        if listed or delivered:
+            give_up_at = time.monotonic() + max_wait
+            pause = 0.2
+            continue
+        if time.monotonic() > give_up_at:
+            if node_error is not None:
+                summary.errors.append(f"the node stayed unavailable: {node_error}")
+            break
+        time.sleep(pause)
+        pause = min(pause * 2, 5.0)
+    return summary
+
+
+def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
+    """Run the scheduler until SIGINT or SIGTERM: poll jobs and delivery jobs."""
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    with connector(settings, insecure_dev=insecure_dev) as pipeline:
+        # one worker: jobs never overlap, so one conversation is never worked on twice at once
+        scheduler = BlockingScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=1)}, timezone=UTC
+        )
+
+        def poll_job() -> None:
+            try:
+                while pipeline.poll() > 0:
+                    pipeline.process_due()
+                pipeline.process_due()
+                pipeline.deliver_due()
+            except NodeError:
+                pass  # logged once by the pipeline when the node goes down
+            except Exception:
+                log.exception("the poll job failed; it runs again at the next interval")
+
+        def deliver_job() -> None:
+            try:
+                pipeline.process_due()
+                pipeline.deliver_due()
+            except NodeError:
+                pass
+            except Exception:
+                log.exception("the delivery job failed; it runs again at the next interval")
+
+        now = datetime.now(UTC)
+        scheduler.add_job(
+            poll_job,
+            "interval",
+            id="poll",
+            seconds=settings.node.poll_interval.total_seconds(),
+            next_run_time=now,
+            max_instances=1,
+            coalesce=True,
+        )
+        scheduler.add_job(
+            deliver_job,
+            "interval",
+            id="deliver",
+            seconds=settings.node.deliver_interval.total_seconds(),
+            max_instances=1,
+            coalesce=True,
+        )
+
+        def stop(signum: int, _frame: Any) -> None:
+            log.info("received %s; stopping after the running job", signal.Signals(signum).name)
+            scheduler.shutdown(wait=False)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        log.info(
+            "skn-connector running: polling every %s, delivering every %s",
+            settings.node.poll_interval,
+            settings.node.deliver_interval,
+        )
+        scheduler.start()
+        log.info("skn-connector stopped")

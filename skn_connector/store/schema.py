@@ -1,0 +1,138 @@
+"""The tables. Every change goes with an Alembic migration in store/migrations/versions."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Date,
+    Dialect,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy import (
+    DateTime as SaDateTime,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class DateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = SaDateTime(timezone=True)
+    cache_ok = True
+
+    def __init__(self, timezone: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class InboxMessage(Base):
+    """A message fetched from the node, stored (raw bytes) before it is confirmed there."""
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    bericht_id: Mapped[str] = mapped_column(String(36), unique=True)
+    node_message_id: Mapped[str] = mapped_column(String(64), index=True)
+    berichttype: Mapped[str] = mapped_column(String(64))
+    module: Mapped[str] = mapped_column(String(32))
+    conversation_id: Mapped[str] = mapped_column(String(36), index=True)
+    afzender: Mapped[str] = mapped_column(String(36))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    answer_due: Mapped[date | None] = mapped_column(Date, nullable=True)
+    #: pending -> done | failed (a person must look); see engine/pipeline.py
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class QuarantinedMessage(Base):
+    """A message that could not be accepted, kept with its reason for a person."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node_message_id: Mapped[str] = mapped_column(String(64), index=True)
+    bericht_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: open -> resolved
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Conversation(Base):
+    """One ConversatieReferentienummer: one SHV, one SE, one client."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    module: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(32))
+    counterparty: Mapped[str] = mapped_column(String(36))
+    klantnummer_se: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    debtor_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxMessage(Base):
+    """An answer written in the same transaction as the state it follows from."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    bericht_id: Mapped[str] = mapped_column(String(36), unique=True)
+    conversation_id: Mapped[str] = mapped_column(String(36), index=True)
+    in_reply_to: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    berichttype: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: pending -> sent | failed (the node refused it; a person must look)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained record of what the connector did (no personal data)."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event: Mapped[str] = mapped_column(String(64))
+    conversation_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    bericht_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    detail: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,127 @@
+"""Read-only views of the store for the command line and monitoring (personal data masked)."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Any
+
+from sqlalchemy import select
+
+from .store import Store
+from .store.schema import InboxMessage, OutboxMessage, QuarantinedMessage
+from .wire.soap import decode_message
+
+#: Element names whose values are personal data of the client or partner.
+PERSONAL_KEYS = frozenset(
+    {
+        "Voorletters",
+        "Voornamen",
+        "Voorvoegsel",
+        "Achternaam",
+        "Geboortedatum",
+        "Bsn",
+        "Straatnaam",
+        "Huisnummer",
+        "Huisletter",
+        "Huisnummertoevoeging",
+        "AanduidingBijHuisnummer",
+        "Postcode",
+        "Woonplaats",
+        "Woonbootverwijzing",
+        "Woonwagenverwijzing",
+        "Document",
+    }
+)
+MASK = "***"
+
+
+class MessageNotFound(LookupError):
+    pass
+
+
+def mask_personal_data(document: Any) -> Any:
+    if isinstance(document, dict):
+        return {
+            key: MASK if key in PERSONAL_KEYS else mask_personal_data(value)
+            for key, value in document.items()
+        }
+    if isinstance(document, list):
+        return [mask_personal_data(item) for item in document]
+    return document
+
+
+def list_messages(store: Store, limit: int = 50) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    with store.transaction() as session:
+        for m in session.scalars(
+            select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)
+        ):
+            rows.append(
+                {
+                    "direction": "in",
+                    "bericht_id": m.bericht_id,
+                    "berichttype": m.berichttype,
+                    "conversation_id": m.conversation_id,
+                    "status": m.status,
+                    "at": m.received_at.isoformat(),
+                    "answer_due": m.answer_due.isoformat() if m.answer_due else None,
+                    "attempts": m.attempts,
+                    "last_error": m.last_error,
+                    "duplicates": m.duplicates,
+                }
+            )
+        for o in session.scalars(
+            select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+        ):
+            rows.append(
+                {
+                    "direction": "out",
+                    "bericht_id": o.bericht_id,
+                    "berichttype": o.berichttype,
+                    "conversation_id": o.conversation_id,
+                    "status": o.status,
+                    "at": (o.sent_at or o.created_at).isoformat(),
+                    "in_reply_to": o.in_reply_to,
+                    "attempts": o.attempts,
+                    "last_error": o.last_error,
+                }
+            )
+    rows.sort(key=lambda r: r["at"], reverse=True)
+    return rows[:limit]
+
+
+def show_message(store: Store, bericht_id: str, *, reveal: bool = False) -> dict[str, Any]:
+    with store.transaction() as session:
+        inbox = session.scalars(
+            select(InboxMessage).where(InboxMessage.bericht_id == bericht_id)
+        ).first()
+        outbox = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.bericht_id == bericht_id)
+        ).first()
+        raw = inbox.raw if inbox is not None else outbox.payload if outbox is not None else None
+        if raw is None:
+            raise MessageNotFound(bericht_id)
+        if reveal:
+            store.audit(
+                session, "personal_data_revealed", bericht_id=bericht_id, user=getpass.getuser()
+            )
+    document = decode_message(raw).to_json()
+    return document if reveal else mask_personal_data(document)  # type: ignore[no-any-return]
+
+
+def list_quarantine(store: Store) -> list[dict[str, Any]]:
+    with store.transaction() as session:
+        return [
+            {
+                "id": q.id,
+                "received_at": q.received_at.isoformat(),
+                "bericht_id": q.bericht_id,
+                "node_message_id": q.node_message_id,
+                "sha256": q.sha256,
+                "reason": q.reason,
+                "status": q.status,
+                "occurrences": q.occurrences,
+                "size": len(q.raw),
+            }
+            for q in session.scalars(select(QuarantinedMessage).order_by(QuarantinedMessage.id))
+        ]

@@ -1,0 +1,52 @@
+"""The store's migrations match its models; working days follow the Algemene termijnenwet."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select, text
+
+from skn_connector.engine.deadlines import WorkingDays
+from skn_connector.store import open_store
+from skn_connector.store.db import GENESIS_HASH
+from skn_connector.store.schema import AuditEntry, Base
+
+
+def test_migration_matches_models_and_is_idempotent(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'skn.db'}"
+    store = open_store(url)
+    with store.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    store.close()
+    open_store(url).close()  # a second open migrates nothing and does not fail
+
+
+def test_audit_entries_are_hash_chained(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'skn.db'}")
+    with store.transaction() as session:
+        first = store.audit(session, "received", bericht_id="a")
+        second = store.audit(session, "answered", bericht_id="b", berichttype="X")
+    assert first.prev_hash == GENESIS_HASH
+    assert second.prev_hash == first.hash != second.hash
+    with store.transaction() as session:
+        rows = list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+    assert [r.event for r in rows] == ["received", "answered"]
+    assert rows[0].at.tzinfo is not None and rows[0].at <= datetime.now(UTC)
+    store.close()
+
+
+def test_working_days_skip_weekends_and_holidays() -> None:
+    days = WorkingDays()
+    # Friday 18 December 2026: Christmas (25, 26 Dec) and New Year are no working days.
+    assert days.add(date(2026, 12, 18), 10) == date(2027, 1, 5)
+    # 5 May counts every year, not only in lustrum years.
+    assert not days.is_working_day(date(2026, 5, 5))
+    assert not days.is_working_day(date(2027, 5, 5))
+    assert not days.is_working_day(date(2026, 4, 27))  # King's Day
+    assert days.is_working_day(date(2026, 4, 3))  # Good Friday is a setting, off by default
+    assert not WorkingDays(good_friday=True).is_working_day(date(2026, 4, 3))
+    assert days.between(date(2026, 12, 18), date(2027, 1, 5)) == 10
