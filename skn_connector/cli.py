@@ -169,12 +169,13 @@ def simulator(
 ) -> None:
     """Run the simulated node (SOAP service and admin API) on 127.0.0.1."""
     setup_logging(False)
-    from .node.simulator import run_simulator
+    from .node.certs import PkiError
+    from .node.simulator import SimulatorError, run_simulator
 
     try:
         run_simulator(port, admin_port, tls)
-    except OSError as exc:
-        fail(f"the simulator cannot listen on port {port}: {exc.strerror}", EXIT_FAILURE)
+    except (SimulatorError, PkiError) as exc:
+        fail(str(exc), EXIT_FAILURE)
 
 
 # -- demo -----------------------------------------------------------------------------------

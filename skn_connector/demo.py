@@ -93,7 +93,7 @@ def scenarios(debtors: tuple[SampleDebtor, ...]) -> list[Scenario]:
     )
     return [
         Scenario(
-            "debtor known, all invoice numbers",
+            "all invoices known",
             "Schuldregeling",
             "SB",
             full.person,
@@ -103,7 +103,7 @@ def scenarios(debtors: tuple[SampleDebtor, ...]) -> list[Scenario]:
             full.factuurnummers,
         ),
         Scenario(
-            "debtor with a partner",
+            "with a partner",
             "Betalingsregeling",
             "BR",
             with_partner.person,
@@ -113,7 +113,7 @@ def scenarios(debtors: tuple[SampleDebtor, ...]) -> list[Scenario]:
             with_partner.factuurnummers,
         ),
         Scenario(
-            "invoice numbers partly match",
+            "invoices partly match",
             "Schuldinventarisatie",
             None,
             partial.person,
@@ -123,7 +123,7 @@ def scenarios(debtors: tuple[SampleDebtor, ...]) -> list[Scenario]:
             (*partial.factuurnummers[:1], UNKNOWN_INVOICE),
         ),
         Scenario(
-            "no invoice numbers known to the SHV",
+            "no invoices listed",
             "Schuldinventarisatie",
             None,
             full.person,
@@ -133,7 +133,7 @@ def scenarios(debtors: tuple[SampleDebtor, ...]) -> list[Scenario]:
             (),
         ),
         Scenario(
-            "debtor unknown to the creditor",
+            "unknown debtor",
             "Schuldinventarisatie",
             None,
             unknown_person,
@@ -248,7 +248,8 @@ def _money(value: Decimal) -> str:
 
 def run_demo(workdir: Path | None = None, console: Console | None = None) -> bool:
     """Run the demo; True when every Saldoverzoek got exactly one correct answer."""
-    console = console or Console()
+    # wide enough for the summary table also when the output is a pipe (make, CI)
+    console = console or Console(width=max(Console().width, 140))
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="skn-demo-") as tmp:
             return _run(Path(tmp), console)
@@ -261,7 +262,7 @@ def _run(workdir: Path, console: Console) -> bool:
     sample = adapter_class.create_sample(workdir / "backoffice")
     console.print(
         f"[bold]skn-connector demo[/] in {workdir}\n"
-        f"  sample back-office: {len(sample.debtors)} synthetic debtors (gemeentebelastingen)"
+        "  sample back-office: gemeentebelastingen, synthetic debtors"
     )
     with Simulator(port=0, tls_dir=workdir / "tls") as simulator:
         console.print(
@@ -295,16 +296,20 @@ def _report(
 ) -> bool:
     view = Table(title="Saldoverzoeken answered")
     for column in (
-        "SHV reference",
+        "SHV ref",
         "situation",
         "module",
         "answer",
-        "KlantnummerSE",
-        "invoice numbers matched",
-        "other claims",
+        "klantnr SE",
+        "matched",
+        "other",
         "outstanding",
     ):
-        view.add_column(column)
+        view.add_column(
+            column,
+            no_wrap=True,
+            justify="right" if column == "outstanding" else "left",
+        )
     problems: list[str] = []
     for scenario, request in injected:
         header = request["Berichtheader"]
@@ -337,7 +342,7 @@ def _report(
             header["Referentienummer"],
             scenario.label,
             header["Module"],
-            answer_header["Berichttype"] + ("" if is_saldo else f" ({answer['Reden']})"),
+            answer_header["Berichttype"] + ("" if is_saldo else f"\n{answer['Reden']}"),
             answer.get("KlantnummerSE", "—"),
             f"{matched} of {len(claims)}" if is_saldo else "—",
             str(len(other_claims)) if is_saldo else "—",

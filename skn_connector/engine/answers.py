@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
+from decimal import Decimal
 
 from ..adapters.api import Claim
 from ..messages import (
@@ -35,33 +36,33 @@ def reply_header(
     """The header of an answer: same conversation, Afzender and Ontvanger swapped, a new id."""
     asked = request.berichtheader
     return Berichtheader(
-        BerichtId=uuid.uuid4(),
-        Berichttype=berichttype,
-        Module=asked.module,
-        Versie=PROFILE_VERSION,
-        ConversatieReferentienummer=asked.conversatie_referentienummer,
-        Referentienummer=referentie,
-        Afzender=asked.ontvanger,
-        Ontvanger=asked.afzender,
-        Verzonden=now,
+        bericht_id=uuid.uuid4(),
+        berichttype=berichttype,
+        module=asked.module,
+        versie=PROFILE_VERSION,
+        conversatie_referentienummer=asked.conversatie_referentienummer,
+        referentienummer=referentie,
+        afzender=asked.ontvanger,
+        ontvanger=asked.afzender,
+        verzonden=now,
     )
 
 
 def _claim_entry(claim: Claim, shv_number: str | None) -> OpgegevenVordering:
     transferred = claim.status == "overgedragen"
     return OpgegevenVordering(
-        Schuldtype="overgedragen schuld" if transferred else "openstaande schuld",
-        FactuurnummerSEVolgensSHV=shv_number,
-        FactuurnummerSE=claim.factuurnummer,
-        Omschrijving=claim.omschrijving[:200] or None,
-        Ontstaansdatum=claim.ontstaansdatum,
-        OrigineleVordering=claim.originele_vordering,
-        Hoofdsom=claim.hoofdsom,
-        Rente=claim.rente,
-        Kosten=claim.kosten,
-        Openstaand=claim.openstaand,
-        OvergedragenAan=(
-            OvergedragenAan(Naam=claim.overgedragen_aan or "onbekende partij")
+        schuldtype="overgedragen schuld" if transferred else "openstaande schuld",
+        factuurnummer_se_volgens_shv=shv_number,
+        factuurnummer_se=claim.factuurnummer,
+        omschrijving=claim.omschrijving[:200] or None,
+        ontstaansdatum=claim.ontstaansdatum,
+        originele_vordering=claim.originele_vordering,
+        hoofdsom=claim.hoofdsom,
+        rente=claim.rente,
+        kosten=claim.kosten,
+        openstaand=claim.openstaand,
+        overgedragen_aan=(
+            OvergedragenAan(naam=claim.overgedragen_aan or "onbekende partij")
             if transferred
             else None
         ),
@@ -79,16 +80,16 @@ def match_claims(
     entries: list[OpgegevenVordering] = []
     for number in shv_numbers:
         key = normalise_factuurnummer(number)
-        claim = by_number.get(key)
-        if claim is None or key in used:
+        found = by_number.get(key)
+        if found is None or key in used:
             entries.append(
                 OpgegevenVordering(
-                    Schuldtype="onbekende schuld bij SE", FactuurnummerSEVolgensSHV=number
+                    schuldtype="onbekende schuld bij SE", factuurnummer_se_volgens_shv=number
                 )
             )
             continue
         used.add(key)
-        entries.append(_claim_entry(claim, number))
+        entries.append(_claim_entry(found, number))
     unmatched = [c for c in claims if normalise_factuurnummer(c.factuurnummer) not in used]
     return entries, unmatched
 
@@ -109,20 +110,20 @@ def saldo_answer(
     ongematcht: OngematchteSchulden | None = None
     if unmatched:
         ongematcht = OngematchteSchulden(
-            OpenstaandeSchulden=tuple(_claim_entry(c, None) for c in unmatched)
+            openstaande_schulden=tuple(_claim_entry(c, None) for c in unmatched)
         )
     elif not entries:
         # nothing asked and nothing open: say so explicitly with a zero total
-        ongematcht = OngematchteSchulden(Totaalvordering=0)
+        ongematcht = OngematchteSchulden(totaalvordering=Decimal("0.00"))
     return SaldoverzoekAntwoord(
-        Berichtheader=reply_header(request, "SaldoverzoekAntwoord", referentie=referentie, now=now),
-        KlantnummerSE=klantnummer_se,
-        Contactpersoon=contact,
-        KlantOnbekend=False,
-        StandaardAkkoord=False,
-        Datum=today,
-        Vorderingen=tuple(entries) or None,
-        OngematchteSchulden=ongematcht,
+        berichtheader=reply_header(request, "SaldoverzoekAntwoord", referentie=referentie, now=now),
+        klantnummer_se=klantnummer_se,
+        contactpersoon=contact,
+        klant_onbekend=False,
+        standaard_akkoord=False,
+        datum=today,
+        vorderingen=tuple(entries) or None,
+        ongematchte_schulden=ongematcht,
     )
 
 

@@ -72,7 +72,7 @@ def creditor_profile(settings: Settings) -> CreditorProfile:
         participant_id=settings.node.participant_id,
         referentie=settings.creditor.referentie,
         contact=Contactpersoon(
-            Naam=contact.naam, Telefoonnummer=contact.telefoon, Emailadres=contact.email
+            naam=contact.naam, telefoonnummer=contact.telefoon, emailadres=contact.email
         ),
     )
 

@@ -77,7 +77,7 @@ def parse_xml(data: bytes, *, limit: int = MAX_MESSAGE_BYTES, what: str = "messa
         raise WireError(f"the {what} is not well-formed XML: {reason}") from None
     except (ValueError, UnicodeError) as exc:
         raise WireError(f"the {what} cannot be decoded: {exc}") from None
-    docinfo = root.getroottree().docinfo
+    docinfo: Any = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise WireError(f"the {what} has a DTD (document type declaration); DTDs are not allowed")
     return root
@@ -119,7 +119,8 @@ def _element_path(root: Any, xpath: str | None) -> str:
 
 def _schema_errors(schema: etree.XMLSchema, root: Any) -> list[str]:
     lines = []
-    for error in schema.error_log:
+    error_log: Any = schema.error_log
+    for error in error_log:
         path = _element_path(root, error.path)
         # libxml2 names elements with their namespace in braces; keep the local name only,
         # and never repeat a value from the message (it may be personal data)
@@ -165,7 +166,8 @@ def _append(parent: Any, name: str, value: Any) -> None:
 
 
 def json_to_xml(berichttype: str, data: Mapping[str, Any]) -> Any:
-    root = etree.Element(f"{{{MESSAGE_NS}}}{berichttype}", nsmap={None: MESSAGE_NS})
+    nsmap: Any = {None: MESSAGE_NS}
+    root = etree.Element(f"{{{MESSAGE_NS}}}{berichttype}", nsmap=nsmap)
     for key, value in data.items():
         _append(root, key, value)
     return root

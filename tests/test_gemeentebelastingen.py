@@ -1,0 +1,571 @@
+"""The gemeentebelastingen reference adapter against a real sample SQLite back-office."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from skn_gemeentebelastingen import adapter as adapter_module
+from skn_gemeentebelastingen.adapter import GemeentebelastingenAdapter
+from skn_gemeentebelastingen.backoffice import elfproef, normalise_factuurnummer
+from skn_gemeentebelastingen.sample import main as sample_main
+
+from skn_connector.adapters.api import (
+    BackOfficeRejected,
+    BackOfficeTimeout,
+    BackOfficeUnavailable,
+    Claim,
+    Debtor,
+    DebtorQuery,
+    Hold,
+    HoldResult,
+    MeasureCode,
+    SampleBackOffice,
+    SampleDebtor,
+)
+
+M = MeasureCode
+D = Decimal
+
+
+def _adapter(options: dict[str, Any], **extra: Any) -> GemeentebelastingenAdapter:
+    return GemeentebelastingenAdapter(
+        GemeentebelastingenAdapter.Options.model_validate({**options, **extra})
+    )
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> SampleBackOffice:
+    return GemeentebelastingenAdapter.create_sample(tmp_path)
+
+
+@pytest.fixture
+def adapter(sample: SampleBackOffice) -> Iterator[GemeentebelastingenAdapter]:
+    a = _adapter(sample.options)
+    yield a
+    a.close()
+
+
+def _db(sample: SampleBackOffice) -> Path:
+    return Path(str(sample.options["database_url"]).removeprefix("sqlite:///"))
+
+
+def _known(sample: SampleBackOffice, klantnummer: str) -> SampleDebtor:
+    return next(d for d in sample.debtors if d.klantnummer_se == klantnummer)
+
+
+def _hold(debtor_id: str, **kw: Any) -> Hold:
+    values: dict[str, Any] = {
+        "hold_id": uuid.uuid4(),
+        "debtor_id": debtor_id,
+        "measures": {M.AANMANING, M.DWANGBEVEL, M.RENTE, M.BESLAG_BANK, M.BESLAG_LOON},
+        "reason": "KENNISGEVING",
+        "basis": "convenant",
+        "starts": date(2025, 7, 1),
+        "ends": date(2026, 3, 1),
+        "conversation_id": uuid.uuid4(),
+    }
+    values.update(kw)
+    return Hold.model_validate(values)
+
+
+def _measures(adapter: GemeentebelastingenAdapter, debtor_id: str) -> dict[str, frozenset[M]]:
+    debtor = Debtor(debtor_id=debtor_id, klantnummer_se="x")
+    return {c.factuurnummer: c.measures for c in adapter.list_claims(debtor)}
+
+
+def _table(path: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as conn:
+        return list(conn.execute(sql))
+
+
+# -- the sample -------------------------------------------------------------------------------
+
+
+def test_sample_is_synthetic_deterministic_and_complete(tmp_path: Path) -> None:
+    one = GemeentebelastingenAdapter.create_sample(tmp_path / "one")
+    two = GemeentebelastingenAdapter.create_sample(tmp_path / "two")
+    assert one.debtors == two.debtors
+    dump = "SELECT * FROM debiteuren ORDER BY 1; SELECT * FROM aanslagen ORDER BY 1"
+    for sql in [*dump.split("; "), "SELECT * FROM maatregelen ORDER BY 1"]:
+        assert _table(_db(one), sql) == _table(_db(two), sql)
+
+    assert [d.klantnummer_se for d in one.debtors] == ["100001", "100002", "100004", "100005"]
+    bsns = [bsn for (bsn,) in _table(_db(one), "SELECT bsn FROM debiteuren")]
+    assert len(bsns) == 25 == len(set(bsns))  # 5 known people + 20 for volume
+    assert all(elfproef(b) and b.startswith("99999") for b in bsns)
+    names = [n for (n,) in _table(_db(one), "SELECT achternaam FROM debiteuren")]
+    assert all(n.endswith("-Voorbeeld") for n in names)
+    for d in one.debtors:
+        assert d.person.bsn and elfproef(d.person.bsn)
+    assert _known(one, "100002").partner is not None
+    assert _known(one, "100002").partner.bsn in bsns  # type: ignore[union-attr]
+    statuses = {s for (s,) in _table(_db(one), "SELECT DISTINCT status FROM aanslagen")}
+    assert {"open", "betaald", "overgedragen", "betwist"} <= statuses
+
+
+def test_elfproef() -> None:
+    assert elfproef("111222333")
+    assert not elfproef("111222334")
+    assert not elfproef("12345678")
+
+
+def test_seed_command_prints_options_as_toml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tomllib
+
+    assert sample_main(["seed", "--directory", str(tmp_path / "s")]) == 0
+    config = tomllib.loads(capsys.readouterr().out)
+    (entry,) = config["adapters"]
+    assert entry["use"] == "gemeentebelastingen"
+    url = entry["options"]["database_url"]
+    assert url == f"sqlite:///{(tmp_path / 's' / 'gemeentebelastingen.db').resolve()}"
+    a = _adapter(entry["options"])
+    try:
+        assert all(r.ok for r in a.check())
+    finally:
+        a.close()
+
+
+# -- find_debtor ------------------------------------------------------------------------------
+
+
+def test_find_by_bsn(adapter: GemeentebelastingenAdapter, sample: SampleBackOffice) -> None:
+    known = _known(sample, "100004")
+    assert known.person.bsn
+    found = adapter.find_debtor(DebtorQuery(bsn=known.person.bsn))
+    assert found == Debtor(debtor_id="4", klantnummer_se="100004")
+
+
+def test_find_partner_by_bsn(adapter: GemeentebelastingenAdapter, sample: SampleBackOffice) -> None:
+    partner = _known(sample, "100002").partner
+    assert partner is not None and partner.bsn
+    found = adapter.find_debtor(DebtorQuery(bsn=partner.bsn))
+    assert found == Debtor(debtor_id="3", klantnummer_se="100003")
+
+
+def test_find_by_klantnummer(adapter: GemeentebelastingenAdapter) -> None:
+    assert adapter.find_debtor(DebtorQuery(klantnummer_se=" 100005 ")) == Debtor(
+        debtor_id="5", klantnummer_se="100005"
+    )
+
+
+def test_klantnummer_prefix(sample: SampleBackOffice) -> None:
+    a = _adapter(sample.options, klantnummer_prefix="BEL-")
+    try:
+        expected = Debtor(debtor_id="5", klantnummer_se="BEL-100005")
+        assert a.find_debtor(DebtorQuery(klantnummer_se="bel-100005")) == expected
+        assert a.find_debtor(DebtorQuery(klantnummer_se="100005")) == expected
+    finally:
+        a.close()
+
+
+@pytest.mark.parametrize("written", ["2024.000101", "2024-000101", "2024 000 101", "2024000101"])
+def test_find_by_factuurnummer_normalised(
+    adapter: GemeentebelastingenAdapter, written: str
+) -> None:
+    found = adapter.find_debtor(DebtorQuery(factuurnummers=("9999.999999", written)))
+    assert found == Debtor(debtor_id="1", klantnummer_se="100001")
+
+
+def test_a_paid_aanslag_still_identifies_its_debtor(adapter: GemeentebelastingenAdapter) -> None:
+    found = adapter.find_debtor(DebtorQuery(factuurnummers=("2025.000103",)))
+    assert found is not None and found.debtor_id == "1"
+
+
+def test_factuurnummers_of_two_debtors_are_ambiguous(adapter: GemeentebelastingenAdapter) -> None:
+    query = DebtorQuery(factuurnummers=("2024.000101", "2024.000131"))
+    assert adapter.find_debtor(query) is None
+
+
+def test_find_by_name_and_address(adapter: GemeentebelastingenAdapter) -> None:
+    base = {"geboortedatum": date(1985, 11, 2), "postcode": "2345 bc", "huisnummer": 7}
+    expected = Debtor(debtor_id="2", klantnummer_se="100002")
+    for name in ("Vries-Voorbeeld", "VRIES-VOORBEELD", "de Vries-Voorbeeld"):
+        assert adapter.find_debtor(DebtorQuery(achternaam=name, **base)) == expected
+    # every one of the four must match
+    assert adapter.find_debtor(DebtorQuery(achternaam="Jansen-Voorbeeld", **base)) is None
+    wrong_number = {**base, "huisnummer": 9}
+    assert adapter.find_debtor(DebtorQuery(achternaam="Vries-Voorbeeld", **wrong_number)) is None
+    three_of_four = {k: v for k, v in base.items() if k != "postcode"}
+    assert adapter.find_debtor(DebtorQuery(achternaam="Vries-Voorbeeld", **three_of_four)) is None
+
+
+def test_unknown_debtor_is_none(adapter: GemeentebelastingenAdapter) -> None:
+    assert adapter.find_debtor(DebtorQuery(bsn="111222333")) is None
+    assert adapter.find_debtor(DebtorQuery(klantnummer_se="999999")) is None
+    assert adapter.find_debtor(DebtorQuery(factuurnummers=("2023.000139",))) is None
+    assert adapter.find_debtor(DebtorQuery()) is None
+
+
+def test_a_conflicting_bsn_vetoes_the_other_routes(adapter: GemeentebelastingenAdapter) -> None:
+    # 111222333 passes the elfproef but is nobody's here; 100001 has another BSN
+    query = DebtorQuery(bsn="111222333", klantnummer_se="100001")
+    assert adapter.find_debtor(query) is None
+
+
+# -- list_claims ------------------------------------------------------------------------------
+
+
+def test_claims_and_amounts(adapter: GemeentebelastingenAdapter) -> None:
+    claims = adapter.list_claims(Debtor(debtor_id="1", klantnummer_se="100001"))
+    assert claims == [
+        Claim(
+            factuurnummer="2024.000101",
+            omschrijving="OZB 2024",
+            ontstaansdatum=date(2024, 2, 29),
+            originele_vordering=D("412.37"),
+            hoofdsom=D("312.37"),
+            rente=D("8.15"),
+            kosten=D("55.50"),
+            openstaand=D("376.02"),
+            status="open",
+            measures=frozenset({M.DWANGBEVEL, M.BESLAG_BANK, M.RENTE}),
+        ),
+        Claim(
+            factuurnummer="2025.000102",
+            omschrijving="Afvalstoffenheffing 2025",
+            ontstaansdatum=date(2025, 2, 28),
+            originele_vordering=D("389.40"),
+            hoofdsom=D("389.40"),
+            rente=D("2.10"),
+            kosten=D("7.50"),
+            openstaand=D("399.00"),
+            measures=frozenset({M.AANMANING, M.RENTE}),
+        ),
+        Claim(
+            factuurnummer="2025.000104",
+            omschrijving="OZB 2025",
+            ontstaansdatum=date(2025, 2, 28),
+            originele_vordering=D("455.80"),
+            hoofdsom=D("305.80"),
+            openstaand=D("305.80"),
+        ),
+    ]
+    # the paid rioolheffing 2025.000103 is not a claim
+    for claim in claims:
+        assert claim.saneerbaar and not claim.fraude and not claim.preferent
+
+
+def test_overgedragen_and_betwist_claims(adapter: GemeentebelastingenAdapter) -> None:
+    d = adapter.list_claims(Debtor(debtor_id="5", klantnummer_se="100005"))
+    assert [c.factuurnummer for c in d] == ["2023.000141", "2025.000142"]
+    assert d[0].status == "overgedragen"
+    assert d[0].overgedragen_aan == "Deurwaarderskantoor Voorbeeld & Partners (fictief)"
+    assert d[0].openstaand == D("702.25")
+    assert d[0].measures == {M.DWANGBEVEL, M.DEURWAARDER, M.KOSTEN, M.RENTE}
+    assert d[1].status == "open" and d[1].overgedragen_aan is None
+
+    b = adapter.list_claims(Debtor(debtor_id="2", klantnummer_se="100002"))
+    assert [(c.factuurnummer, c.status, c.openstaand) for c in b] == [
+        ("2025.000121", "open", D("267.10")),
+        ("2025.000122", "betwist", D("132.00")),
+    ]
+    assert b[0].measures == {M.AANMANING, M.VERREKENING}
+
+
+def test_paid_aanslagen_are_never_listed(
+    adapter: GemeentebelastingenAdapter, sample: SampleBackOffice
+) -> None:
+    rows = _table(_db(sample), "SELECT debiteur_id, aanslagnummer, status FROM aanslagen")
+    paid = {nummer for _, nummer, status in rows if status in ("betaald", "kwijtgescholden")}
+    assert len(paid) >= 5
+    listed: set[str] = set()
+    for debiteur_id in {r[0] for r in rows}:
+        listed |= set(_measures(adapter, str(debiteur_id)))
+    assert listed.isdisjoint(paid)
+    assert listed == {nummer for _, nummer, status in rows} - paid
+
+
+def test_partly_matching_invoice_numbers(
+    adapter: GemeentebelastingenAdapter, sample: SampleBackOffice
+) -> None:
+    known = _known(sample, "100004")
+    debtor = adapter.find_debtor(DebtorQuery(factuurnummers=known.factuurnummers))
+    assert debtor == Debtor(debtor_id="4", klantnummer_se="100004")
+    # as an SHV may write them: other separators, and the unknown one first
+    rewritten = DebtorQuery(factuurnummers=("2023 000139", "2024-000131"))
+    assert adapter.find_debtor(rewritten) == debtor
+    claims = {normalise_factuurnummer(c.factuurnummer): c for c in adapter.list_claims(debtor)}
+    shv = [normalise_factuurnummer(f) for f in known.factuurnummers]
+    matched = [f for f in shv if f in claims]
+    assert matched == ["2024000131", "2025000132"]
+    assert [f for f in shv if f not in claims] == ["2023000139"]
+    assert claims["2024000131"].openstaand == D("525.80")
+    assert claims["2024000131"].measures == {M.DWANGBEVEL, M.BESLAG_LOON, M.RENTE}
+
+
+def test_unknown_debtor_id_is_rejected(adapter: GemeentebelastingenAdapter) -> None:
+    with pytest.raises(BackOfficeRejected):
+        adapter.list_claims(Debtor(debtor_id="4711", klantnummer_se="x"))
+    with pytest.raises(BackOfficeRejected):
+        adapter.list_claims(Debtor(debtor_id="not-a-number", klantnummer_se="x"))
+
+
+# -- holds ------------------------------------------------------------------------------------
+
+BEFORE_A = {
+    "2024.000101": frozenset({M.DWANGBEVEL, M.BESLAG_BANK, M.RENTE}),
+    "2025.000102": frozenset({M.AANMANING, M.RENTE}),
+    "2025.000104": frozenset(),
+}
+
+
+def test_apply_twice_is_apply_once(
+    adapter: GemeentebelastingenAdapter, sample: SampleBackOffice
+) -> None:
+    assert _measures(adapter, "1") == BEFORE_A
+    hold = _hold("1")
+    first = adapter.apply_hold(hold)
+    assert first.applied and first.hold_id == hold.hold_id
+    assert first.measures == {M.DWANGBEVEL, M.BESLAG_BANK, M.RENTE, M.AANMANING}
+    after_first = _table(_db(sample), "SELECT * FROM maatregelen ORDER BY id")
+    assert _measures(adapter, "1") == dict.fromkeys(BEFORE_A, frozenset())
+
+    second = adapter.apply_hold(hold)
+    assert second == first
+    assert _table(_db(sample), "SELECT * FROM maatregelen ORDER BY id") == after_first
+    assert _table(_db(sample), "SELECT hold_id, status FROM opschortingen") == [
+        (str(hold.hold_id), "applied")
+    ]
+    # other debtors are untouched
+    assert _measures(adapter, "4")["2024.000131"] == {M.DWANGBEVEL, M.BESLAG_LOON, M.RENTE}
+
+
+def test_release_restores_and_twice_is_harmless(adapter: GemeentebelastingenAdapter) -> None:
+    hold = _hold("1")
+    adapter.apply_hold(hold)
+    released = adapter.release_hold(hold)
+    assert released.applied
+    assert released.measures == {M.DWANGBEVEL, M.BESLAG_BANK, M.RENTE, M.AANMANING}
+    assert _measures(adapter, "1") == BEFORE_A
+    assert adapter.release_hold(hold) == released
+    assert _measures(adapter, "1") == BEFORE_A
+    # a late replay of the apply does not suspend again
+    replay = adapter.apply_hold(hold)
+    assert not replay.applied
+    assert _measures(adapter, "1") == BEFORE_A
+
+
+def test_release_of_an_unknown_hold_is_a_no_op(
+    adapter: GemeentebelastingenAdapter, sample: SampleBackOffice
+) -> None:
+    before = _table(_db(sample), "SELECT * FROM maatregelen ORDER BY id")
+    result = adapter.release_hold(_hold("1"))
+    assert result.applied and result.measures == frozenset()
+    assert _table(_db(sample), "SELECT * FROM maatregelen ORDER BY id") == before
+    assert _table(_db(sample), "SELECT count(*) FROM opschortingen") == [(0,)]
+
+
+def test_lifted_beslag_stays_lifted_after_release(adapter: GemeentebelastingenAdapter) -> None:
+    hold = _hold("1", lift={M.BESLAG_BANK})
+    result = adapter.apply_hold(hold)
+    assert M.BESLAG_BANK in result.measures
+    adapter.release_hold(hold)
+    after = _measures(adapter, "1")
+    assert after["2024.000101"] == {M.DWANGBEVEL, M.RENTE}  # a lifted beslag is not re-laid
+    assert after["2025.000102"] == {M.AANMANING, M.RENTE}
+
+
+def test_hold_on_named_factuurnummers_only(adapter: GemeentebelastingenAdapter) -> None:
+    hold = _hold("1", factuurnummers=("2025-000102",))
+    result = adapter.apply_hold(hold)
+    assert result.measures == {M.AANMANING, M.RENTE}
+    assert _measures(adapter, "1") == {**BEFORE_A, "2025.000102": frozenset()}
+
+
+def test_overlapping_holds_keep_a_measure_held(adapter: GemeentebelastingenAdapter) -> None:
+    wide = _hold("1")
+    narrow = _hold("1", factuurnummers=("2024.000101",), measures={M.DWANGBEVEL})
+    adapter.apply_hold(wide)
+    assert adapter.apply_hold(narrow).measures == {M.DWANGBEVEL}  # already held by `wide`
+    adapter.release_hold(wide)
+    assert _measures(adapter, "1")["2024.000101"] == {M.BESLAG_BANK, M.RENTE}
+    assert _measures(adapter, "1")["2025.000102"] == {M.AANMANING, M.RENTE}
+    adapter.release_hold(narrow)
+    assert _measures(adapter, "1") == BEFORE_A
+
+
+def test_concurrent_applies_of_one_hold_count_once(
+    adapter: GemeentebelastingenAdapter, sample: SampleBackOffice
+) -> None:
+    hold = _hold("4")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: adapter.apply_hold(hold), range(8)))
+    assert all(r == results[0] for r in results)
+    assert results[0].measures == {M.DWANGBEVEL, M.BESLAG_LOON, M.RENTE}
+    assert _table(_db(sample), "SELECT count(*) FROM opschortingen") == [(1,)]
+
+
+def test_hold_for_unknown_or_other_debtor_is_rejected(adapter: GemeentebelastingenAdapter) -> None:
+    with pytest.raises(BackOfficeRejected):
+        adapter.apply_hold(_hold("4711"))
+    hold = _hold("1")
+    adapter.apply_hold(hold)
+    with pytest.raises(BackOfficeRejected):
+        adapter.apply_hold(hold.model_copy(update={"debtor_id": "2"}))
+
+
+def test_integrity_error_is_rejected(
+    adapter: GemeentebelastingenAdapter, sample: SampleBackOffice
+) -> None:
+    with sqlite3.connect(_db(sample)) as conn:
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON opschortingen "
+            "BEGIN SELECT RAISE(ABORT, 'holds are frozen'); END"
+        )
+    with pytest.raises(BackOfficeRejected, match="holds are frozen"):
+        adapter.apply_hold(_hold("1"))
+    assert _measures(adapter, "1") == BEFORE_A  # rolled back
+
+
+# -- failures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def locked(sample: SampleBackOffice) -> Iterator[None]:
+    conn = sqlite3.connect(_db(sample), isolation_level=None)
+    conn.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
+
+
+def test_locked_database_is_unavailable(sample: SampleBackOffice, locked: None) -> None:
+    a = _adapter(sample.options, timeout_seconds=0.1)
+    try:
+        with pytest.raises(BackOfficeUnavailable, match="locked") as err:
+            a.find_debtor(DebtorQuery(klantnummer_se="100001"))
+        assert err.value.retryable
+        with pytest.raises(BackOfficeUnavailable):
+            a.apply_hold(_hold("1"))
+        connection = next(r for r in a.check() if r.aspect == "connection")
+        assert not connection.ok and "locked" in connection.message
+    finally:
+        a.close()
+
+
+def test_missing_database_is_unavailable_and_not_created(tmp_path: Path) -> None:
+    path = tmp_path / "gone.db"
+    a = _adapter({"database_url": f"sqlite:///{path}"})
+    try:
+        with pytest.raises(BackOfficeUnavailable):
+            a.find_debtor(DebtorQuery(klantnummer_se="100001"))
+        with pytest.raises(BackOfficeUnavailable):
+            a.release_hold(_hold("1"))
+        assert not path.exists()
+        checks = {r.aspect: r for r in a.check()}
+        assert checks["settings"].ok
+        assert not checks["connection"].ok and "does not exist" in checks["connection"].message
+        assert checks["credentials"].ok
+    finally:
+        a.close()
+
+
+def test_check_reports_missing_tables(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    sqlite3.connect(path).execute("CREATE TABLE debiteuren (x)").connection.close()
+    a = _adapter({"database_url": f"sqlite:///{path}"})
+    try:
+        connection = next(r for r in a.check() if r.aspect == "connection")
+        assert not connection.ok
+        assert connection.message.endswith("aanslagen, maatregelen, opschortingen")
+        with pytest.raises(BackOfficeUnavailable, match="no such"):
+            a.list_claims(Debtor(debtor_id="1", klantnummer_se="x"))
+    finally:
+        a.close()
+
+
+def test_check_ok_on_the_sample(adapter: GemeentebelastingenAdapter) -> None:
+    checks = adapter.check()
+    assert [c.aspect for c in checks] == ["settings", "connection", "credentials"]
+    assert all(c.ok for c in checks)
+
+
+def test_slow_statement_is_a_timeout(
+    sample: SampleBackOffice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(adapter_module, "_PROGRESS_STEPS", 1)
+    a = _adapter(sample.options, timeout_seconds=1e-9)
+    try:
+        with pytest.raises(BackOfficeTimeout):
+            a.list_claims(Debtor(debtor_id="1", klantnummer_se="100001"))
+    finally:
+        a.close()
+
+
+def test_no_personal_data_in_logs_or_errors(
+    sample: SampleBackOffice, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    # an operator tracing SQL sees statements, never their parameters (result rows are
+    # logged only at DEBUG on sqlalchemy.engine, which is an explicit choice)
+    caplog.set_level(logging.INFO, logger="sqlalchemy.engine")
+    errors: list[BaseException] = []
+    a = _adapter(sample.options, timeout_seconds=0.1)
+    try:
+        for d in sample.debtors:
+            for query in (
+                DebtorQuery(bsn=d.person.bsn),
+                DebtorQuery(klantnummer_se=d.klantnummer_se, bsn="111222333"),
+                DebtorQuery(factuurnummers=d.factuurnummers),
+                DebtorQuery(
+                    achternaam=d.person.achternaam,
+                    geboortedatum=d.person.geboortedatum,
+                    postcode=d.postcode,
+                    huisnummer=d.huisnummer,
+                ),
+            ):
+                found = a.find_debtor(query)
+                if found:
+                    a.list_claims(found)
+                    hold = _hold(found.debtor_id)
+                    a.apply_hold(hold)
+                    a.release_hold(hold)
+        conn = sqlite3.connect(_db(sample), isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        try:
+            for d in sample.debtors:
+                try:
+                    a.find_debtor(DebtorQuery(bsn=d.person.bsn, achternaam=d.person.achternaam))
+                except BackOfficeUnavailable as exc:
+                    errors.append(exc)
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+    finally:
+        a.close()
+    assert len(errors) == len(sample.debtors)
+    assert any(r.name == "skn_gemeentebelastingen" for r in caplog.records)
+    assert any(r.name.startswith("sqlalchemy.engine") for r in caplog.records)
+
+    texts = [r.getMessage() for r in caplog.records] + [str(e) for e in errors]
+    texts += [repr(e) for e in errors]
+    secrets: list[str] = []
+    for d in sample.debtors:
+        people = [d.person] + ([d.partner] if d.partner else [])
+        for p in people:
+            assert p.bsn
+            secrets += [p.bsn, p.achternaam, p.achternaam.split("-")[0], p.voornamen]
+        secrets += [d.postcode, d.straatnaam]
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text, (secret, text)
+
+
+def test_hold_result_round_trips(adapter: GemeentebelastingenAdapter) -> None:
+    result = adapter.apply_hold(_hold("5", measures={M.DEURWAARDER, M.KOSTEN}))
+    assert isinstance(result, HoldResult)
+    assert result.measures == {M.DEURWAARDER, M.KOSTEN}
+    assert _measures(adapter, "5")["2023.000141"] == {M.DWANGBEVEL, M.RENTE}
