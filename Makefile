@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml plugins/gemeentebelastingen/pyproject.toml
 demo: $(STAMP)
 	$(BIN)/skn-connector demo
 
+LINTED := skn_connector plugins tests $(wildcard bench)
+
 lint: $(STAMP)
-	$(BIN)/ruff check skn_connector plugins tests bench
-	$(BIN)/ruff format --check skn_connector plugins tests bench
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict skn_connector
