@@ -73,3 +73,259 @@ def saldoverzoek(
     }
     message["Vorderingen"] = [{"FactuurnummerSEVolgensSHV": n} for n in invoices]
     return message
+
+
+# -- the rest of the catalog (spec/messages.md): one valid message per Berichttype ---------
+
+
+def _klant(bsn: str | None = None) -> dict[str, Any]:
+    klant: dict[str, Any] = {
+        "Geslacht": "V",
+        "Voorletters": "T.",
+        "Voornamen": "Tessa",
+        "Achternaam": "Testpersoon-Voorbeeld",
+        "Geboortedatum": "1980-02-29",
+    }
+    if bsn:
+        klant["Bsn"] = bsn
+    return klant
+
+
+def _adres() -> dict[str, Any]:
+    return {
+        "Straatnaam": "Proefstraat",
+        "Huisnummer": 12,
+        "Postcode": "1234AB",
+        "Woonplaats": "Teststad",
+    }
+
+
+def _contact_se() -> dict[str, Any]:
+    return {"Naam": "S. Invordering", "Telefoonnummer": "+31 30 1234567"}
+
+
+def kennisgeving(*, publiek: bool = False, **header_overrides: Any) -> dict[str, Any]:
+    berichttype = "KennisgevingPubliek" if publiek else "Kennisgeving"
+    return {
+        "Berichtheader": header(berichttype, "Schuldregeling", **header_overrides),
+        "Schuldhulpverlener": "Kredietbank Teststad",
+        "Contactpersoon": {"Naam": "T. Consulent", "Emailadres": "consulent@kredietbank.example"},
+        "KlantnummerSHV": "KB000001",
+        "Klant": _klant(elfproef_bsn(2) if publiek else None),
+        "Adres": _adres(),
+        "DatumAanmelding": "2026-11-20",
+        "Vorderingen": [{"FactuurnummerSEVolgensSHV": "2025.000001.01"}],
+    }
+
+
+def kennisgeving_publiek(**header_overrides: Any) -> dict[str, Any]:
+    return kennisgeving(publiek=True, **header_overrides)
+
+
+def betaalvoorstel(
+    *,
+    module: str = "Schuldregeling",
+    type_schuldregeling: str = "SB",
+    berichttype: str = "Betaalvoorstel",
+    **header_overrides: Any,
+) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "Berichtheader": header(berichttype, module, **header_overrides),
+        "KlantnummerSHV": "KB000001",
+        "KlantnummerSE": "SE-778899",
+        "TypeSchuldregeling": type_schuldregeling,
+        "Looptijd": 18,
+        "DatumEersteBetaling": "2027-01-01",
+        "Vorderingen": [
+            {
+                "FactuurnummerSE": "2025.000001.01",
+                "ActueelVorderingsbedrag": "1234.50",
+                "Afkooppercentage": "12.50",
+                "PrognoseEindbedrag": "154.31",
+            }
+        ],
+    }
+    if berichttype == "Heroverweging":
+        message["Toelichting"] = "Alle andere schuldeisers zijn akkoord."
+    return message
+
+
+def heroverweging(**header_overrides: Any) -> dict[str, Any]:
+    return betaalvoorstel(berichttype="Heroverweging", **header_overrides)
+
+
+def schuldregeling_akkoord(**header_overrides: Any) -> dict[str, Any]:
+    return {
+        "Berichtheader": header("SchuldregelingAkkoord", "Schuldregeling", **header_overrides),
+        "DatumAkkoord": "2026-12-15",
+        "KlantnummerSE": "SE-778899",
+        "KlantnummerSHV": "KB000001",
+        "TypeSchuldregeling": "SK",
+        "Vorderingen": [
+            {
+                "FactuurnummerSE": "2025.000001.01",
+                "Afkooppercentage": "0.00",
+                "PrognoseEindbedrag": "0.00",
+                "ActueelVorderingsbedrag": "1234.50",
+                "VorderingsType": "CONCURRENT",
+                "Betaalreferentie": "KB000001-2025.000001.01",
+            }
+        ],
+    }
+
+
+def schuldregeling_beeindigd(*, module: str = "Schuldregeling", **overrides: Any) -> dict[str, Any]:
+    return {
+        "Berichtheader": header("SchuldregelingBeeindigd", module, **overrides),
+        "KlantnummerSHV": "KB000001",
+        "DatumBeeindiging": "2029-12-31",
+        "Reden": "GESLAAGD",
+    }
+
+
+def statusbericht_shv(**header_overrides: Any) -> dict[str, Any]:
+    return {
+        "Berichtheader": header("StatusberichtSHV", "Schuldregeling", **header_overrides),
+        "KlantnummerSHV": "KB000001",
+        "Status": "Saldi worden verzameld",
+    }
+
+
+def melding_bewind(**header_overrides: Any) -> dict[str, Any]:
+    return {
+        "Berichtheader": header("MeldingBewind", "MeldingenBewindvoering", **header_overrides),
+        "Bewindvoerder": {
+            "Naam": "Bewindvoering Teststad",
+            "Contactpersoon": {"Naam": "B. Voerder"},
+        },
+        "Klant": _klant(elfproef_bsn(3)),
+        "Adres": _adres(),
+        "Soort": "BESCHERMINGSBEWIND",
+        "Gebeurtenis": "START",
+        "DatumUitspraak": "2026-10-01",
+        "Rechtbank": "Rechtbank Teststad",
+    }
+
+
+def kennisgeving_antwoord(**header_overrides: Any) -> dict[str, Any]:
+    return {
+        "Berichtheader": header(
+            "KennisgevingAntwoord",
+            "Schuldregeling",
+            Afzender=str(CREDITOR),
+            Ontvanger=str(SHV),
+            **header_overrides,
+        ),
+        "Contactpersoon": _contact_se(),
+        "Antwoord": "ONTVANGEN",
+        "KlantnummerSE": "SE-778899",
+        "Factuurnummers": ["2025.000001.01", "2025.000002.01"],
+    }
+
+
+def saldoverzoek_antwoord(
+    *, module: str = "Schuldinventarisatie", vooraf_akkoord: bool = False, **overrides: Any
+) -> dict[str, Any]:
+    berichttype = "SaldoverzoekAntwoordVoorafAkkoord" if vooraf_akkoord else "SaldoverzoekAntwoord"
+    return {
+        "Berichtheader": header(
+            berichttype, module, Afzender=str(CREDITOR), Ontvanger=str(SHV), **overrides
+        ),
+        "KlantnummerSE": "SE-778899",
+        "Contactpersoon": _contact_se(),
+        "KlantOnbekend": False,
+        "StandaardAkkoord": vooraf_akkoord,
+        "Datum": "2026-11-30",
+        "Vorderingen": [
+            {
+                "Schuldtype": "openstaande schuld",
+                "FactuurnummerSEVolgensSHV": "2025.000001.01",
+                "FactuurnummerSE": "2025.000001.01",
+                "Hoofdsom": "1000.00",
+                "Rente": "34.50",
+                "Kosten": "200.00",
+                "Openstaand": "1234.50",
+            }
+        ],
+        "OngematchteSchulden": {"Totaalvordering": "0.00"},
+    }
+
+
+def saldoverzoek_antwoord_vooraf_akkoord(**header_overrides: Any) -> dict[str, Any]:
+    return saldoverzoek_antwoord(module="Schuldregeling", vooraf_akkoord=True, **header_overrides)
+
+
+def betaalvoorstel_antwoord(*, antwoord: str = "NIET_AKKOORD", **overrides: Any) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "Berichtheader": header(
+            "BetaalvoorstelAntwoord",
+            "Schuldregeling",
+            Afzender=str(CREDITOR),
+            Ontvanger=str(SHV),
+            **overrides,
+        ),
+        "KlantnummerSE": "SE-778899",
+        "Contactpersoon": _contact_se(),
+        "Antwoord": antwoord,
+    }
+    if antwoord == "NIET_AKKOORD":
+        message["Reden"] = "Het afkooppercentage is te laag."
+    return message
+
+
+def geen_medewerking(*, module: str = "Schuldregeling", **overrides: Any) -> dict[str, Any]:
+    return {
+        "Berichtheader": header(
+            "GeenMedewerking", module, Afzender=str(CREDITOR), Ontvanger=str(SHV), **overrides
+        ),
+        "Contactpersoon": _contact_se(),
+        "Reden": "KLANT_ONBEKEND",
+    }
+
+
+def statusbericht_se(**header_overrides: Any) -> dict[str, Any]:
+    return {
+        "Berichtheader": header(
+            "StatusberichtSE",
+            "Schuldregeling",
+            Afzender=str(CREDITOR),
+            Ontvanger=str(SHV),
+            **header_overrides,
+        ),
+        "KlantnummerSE": "SE-778899",
+        "Status": "INCASSO_OPGESCHORT",
+    }
+
+
+def statusverzoek(**header_overrides: Any) -> dict[str, Any]:
+    return {
+        "Berichtheader": header(
+            "Statusverzoek",
+            "Schuldregeling",
+            Afzender=str(CREDITOR),
+            Ontvanger=str(SHV),
+            **header_overrides,
+        ),
+        "KlantnummerSHV": "KB000001",
+    }
+
+
+#: One factory per Berichttype of the catalog: each returns a valid message in its JSON form.
+FACTORIES: dict[str, Any] = {
+    "Kennisgeving": kennisgeving,
+    "KennisgevingPubliek": kennisgeving_publiek,
+    "Saldoverzoek": saldoverzoek,
+    "Betaalvoorstel": betaalvoorstel,
+    "Heroverweging": heroverweging,
+    "SchuldregelingAkkoord": schuldregeling_akkoord,
+    "SchuldregelingBeeindigd": schuldregeling_beeindigd,
+    "StatusberichtSHV": statusbericht_shv,
+    "MeldingBewind": melding_bewind,
+    "KennisgevingAntwoord": kennisgeving_antwoord,
+    "SaldoverzoekAntwoord": saldoverzoek_antwoord,
+    "SaldoverzoekAntwoordVoorafAkkoord": saldoverzoek_antwoord_vooraf_akkoord,
+    "BetaalvoorstelAntwoord": betaalvoorstel_antwoord,
+    "GeenMedewerking": geen_medewerking,
+    "StatusberichtSE": statusbericht_se,
+    "Statusverzoek": statusverzoek,
+}

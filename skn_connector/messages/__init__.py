@@ -2,32 +2,76 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import ValidationError
 
+from .betalingsregeling import (
+    Betaalvoorstel,
+    BetaalvoorstelAntwoord,
+    SchuldregelingBeeindigd,
+    VoorgesteldeVordering,
+    VoorstelBasis,
+)
 from .common import (
     Adres,
     Berichtheader,
     Contactpersoon,
     Klant,
+    KlantMetBsn,
     Message,
     Partner,
     Toestemmingsverklaring,
 )
+from .meldingen_bewindvoering import Bewindvoerder, MeldingBewind
 from .schuldinventarisatie import (
     GeenMedewerking,
     GevraagdeVordering,
     OngematchteSchulden,
     OpgegevenVordering,
     OvergedragenAan,
+    SaldoAntwoordBasis,
     Saldoverzoek,
     SaldoverzoekAntwoord,
 )
+from .schuldregeling import (
+    GeaccordeerdeVordering,
+    Heroverweging,
+    Kennisgeving,
+    KennisgevingAntwoord,
+    KennisgevingBasis,
+    KennisgevingPubliek,
+    SaldoverzoekAntwoordVoorafAkkoord,
+    SchuldregelingAkkoord,
+    StatusberichtSE,
+    StatusberichtSHV,
+    Statusverzoek,
+)
 
-#: Every message class of the catalog, by its Berichttype.
+#: Every message class of the catalog, by its Berichttype (spec/messages.md, both directions).
 CATALOG: dict[str, type[Message]] = {
-    cls.BERICHTTYPE: cls for cls in (Saldoverzoek, SaldoverzoekAntwoord, GeenMedewerking)
+    cls.BERICHTTYPE: cls
+    for cls in (
+        # SHV (or bewindvoerder) to SE
+        Kennisgeving,
+        KennisgevingPubliek,
+        Saldoverzoek,
+        Betaalvoorstel,
+        Heroverweging,
+        SchuldregelingAkkoord,
+        SchuldregelingBeeindigd,
+        StatusberichtSHV,
+        MeldingBewind,
+        # SE to SHV
+        KennisgevingAntwoord,
+        SaldoverzoekAntwoord,
+        SaldoverzoekAntwoordVoorafAkkoord,
+        BetaalvoorstelAntwoord,
+        GeenMedewerking,
+        StatusberichtSE,
+        Statusverzoek,
+    )
 }
 
 
@@ -39,13 +83,21 @@ class MessageError(ValueError):
         super().__init__("; ".join(errors))
 
 
+#: A rule spanning several elements names its element first: "Reden: required when ...".
+_RULE_WITH_PATH = re.compile(r"^([A-Z][A-Za-z]*(?:/(?:[A-Z][A-Za-z]*|\d+))*): (.+)$", re.DOTALL)
+
+
 def format_validation_error(root: str, error: ValidationError) -> list[str]:
     """Turn pydantic's errors into 'Root/Element/Path: rule' lines (no input values: privacy)."""
     lines = []
     for item in error.errors(include_input=False, include_url=False):
-        path = "/".join([root, *(str(part) for part in item["loc"])])
+        parts = [root, *(str(part) for part in item["loc"])]
         message = item["msg"].removeprefix("Value error, ")
-        lines.append(f"{path}: {message}")
+        named = _RULE_WITH_PATH.match(message)
+        if named:
+            parts.append(named.group(1))
+            message = named.group(2)
+        lines.append(f"{'/'.join(parts)}: {message}")
     return lines
 
 
@@ -70,19 +122,39 @@ __all__ = [
     "CATALOG",
     "Adres",
     "Berichtheader",
+    "Betaalvoorstel",
+    "BetaalvoorstelAntwoord",
+    "Bewindvoerder",
     "Contactpersoon",
+    "GeaccordeerdeVordering",
     "GeenMedewerking",
     "GevraagdeVordering",
+    "Heroverweging",
+    "Kennisgeving",
+    "KennisgevingAntwoord",
+    "KennisgevingBasis",
+    "KennisgevingPubliek",
     "Klant",
+    "KlantMetBsn",
+    "MeldingBewind",
     "Message",
     "MessageError",
     "OngematchteSchulden",
     "OpgegevenVordering",
     "OvergedragenAan",
     "Partner",
+    "SaldoAntwoordBasis",
     "Saldoverzoek",
     "SaldoverzoekAntwoord",
+    "SaldoverzoekAntwoordVoorafAkkoord",
+    "SchuldregelingAkkoord",
+    "SchuldregelingBeeindigd",
+    "StatusberichtSE",
+    "StatusberichtSHV",
+    "Statusverzoek",
     "Toestemmingsverklaring",
+    "VoorgesteldeVordering",
+    "VoorstelBasis",
     "format_validation_error",
     "message_from_json",
 ]

@@ -66,6 +66,20 @@ def _check_percentage(value: Decimal) -> Decimal:
     return value
 
 
+#: Dates of the debt-help process (DatumAkkoord, DatumBeeindiging, ...) lie in this range:
+#: an earlier or later date is a typing error, not a fact.
+EERSTE_DATUM = date(2000, 1, 1)
+LAATSTE_DATUM = date(2099, 12, 31)
+
+
+def _check_datum(value: date) -> date:
+    if not EERSTE_DATUM <= value <= LAATSTE_DATUM:
+        raise ValueError(
+            f"a date here lies between {EERSTE_DATUM.isoformat()} and {LAATSTE_DATUM.isoformat()}"
+        )
+    return value
+
+
 def _format_decimal(value: Decimal) -> str:
     return f"{value:.2f}"
 
@@ -92,12 +106,35 @@ Bsn = Annotated[str, AfterValidator(_check_bsn)]
 Postcode = Annotated[str, AfterValidator(_check_postcode)]
 Tekst = Annotated[str, Field(min_length=1, max_length=200)]
 LangeTekst = Annotated[str, Field(min_length=1, max_length=2000)]
+#: A date of the process (not of birth): 2000-01-01 up to 2099-12-31.
+ProcesDatum = Annotated[date, AfterValidator(_check_datum)]
+#: The duration of a payment arrangement in months.
+Looptijd = Annotated[int, Field(ge=1, le=120)]
 
 Module = Literal[
     "Schuldinventarisatie", "Betalingsregeling", "MeldingenBewindvoering", "Schuldregeling"
 ]
 Geslacht = Literal["M", "V", "X"]
 TypeSchuldregeling = Literal["BR", "HF", "SK", "SB", "SA"]
+
+#: The TypeSchuldregeling values each module allows (spec/skn-messages.md 2.1, verified).
+TYPES_PER_MODULE: dict[str, frozenset[str]] = {
+    "Betalingsregeling": frozenset({"BR", "HF"}),
+    "Schuldregeling": frozenset({"SK", "SB", "SA"}),
+}
+
+
+def check_type_fits_module(module: str, chosen: str | None) -> None:
+    """Raise ValueError when ``TypeSchuldregeling`` does not belong to the message's module.
+
+    A module without its own types (Schuldinventarisatie) accepts any value.
+    """
+    allowed = TYPES_PER_MODULE.get(module)
+    if chosen is not None and allowed is not None and chosen not in allowed:
+        raise ValueError(
+            f"TypeSchuldregeling: TypeSchuldregeling {chosen} does not belong to module "
+            f"{module}; allowed: {', '.join(sorted(allowed))}"
+        )
 
 
 class SknModel(BaseModel):
@@ -151,6 +188,12 @@ class Partner(Persoon):
     pass
 
 
+class KlantMetBsn(Klant):
+    """A Klant whose BSN is required (KennisgevingPubliek, MeldingBewind)."""
+
+    bsn: Bsn = Field(alias="Bsn")
+
+
 class Adres(SknModel):
     straatnaam: Tekst = Field(alias="Straatnaam")
     huisnummer: int = Field(alias="Huisnummer", ge=1, le=99999)
@@ -180,7 +223,11 @@ class Contactpersoon(SknModel):
 
 
 class Message(SknModel):
-    """Base of every SKN message: a header plus a body whose keys are the SKN element names."""
+    """Base of every SKN message: a header plus a body whose keys are the SKN element names.
+
+    A rule that spans several elements raises ``ValueError("Element/Path: the rule")``;
+    ``format_validation_error`` turns the leading path into part of the error's path.
+    """
 
     #: The value of ``Berichttype`` for this message class.
     BERICHTTYPE: ClassVar[str] = ""
@@ -196,13 +243,13 @@ class Message(SknModel):
         header = self.berichtheader
         if header.berichttype != self.BERICHTTYPE:
             raise ValueError(
-                f"Berichtheader/Berichttype is {header.berichttype!r}, "
+                f"Berichtheader/Berichttype: is {header.berichttype!r}, "
                 f"expected {self.BERICHTTYPE!r}"
             )
         if self.MODULES and header.module not in self.MODULES:
             raise ValueError(
-                f"Berichtheader/Module {header.module!r} does not carry {self.BERICHTTYPE}; "
-                f"allowed: {', '.join(self.MODULES)}"
+                f"Berichtheader/Module: module {header.module} does not carry "
+                f"{self.BERICHTTYPE}; allowed: {', '.join(self.MODULES)}"
             )
         return self
 

@@ -37,3 +37,72 @@ LIST_ITEM_NAMES: Final[dict[str, str]] = {
     "Factuurnummers": "Factuurnummer",
     "Uitbetaalmomenten": "Uitbetaalmoment",
 }
+
+# -- literals of the other messages (spec/messages.md marks each (P)) ---------------------
+
+#: ``KennisgevingAntwoord/Antwoord``: the element is documented (new in 2.0), its values are
+#: not; the only answer an SE gives is that it received the Kennisgeving.
+KENNISGEVING_ANTWOORDEN: Final = ("ONTVANGEN",)
+
+#: ``BetaalvoorstelAntwoord/Antwoord``: the SE agrees or does not agree with a proposal.
+BETAALVOORSTEL_ANTWOORDEN: Final = ("AKKOORD", "NIET_AKKOORD")
+
+#: ``SchuldregelingBeeindigd/Reden``: why a running (or intended) arrangement ended.
+BEEINDIGING_REDENEN: Final = (
+    "GESLAAGD",
+    "VOORTIJDIG_BEEINDIGD",
+    "NIET_TOT_STAND_GEKOMEN",
+    "OVERLIJDEN",
+    "WSNP",
+)
+
+#: ``StatusberichtSE/Status``: the changes an SE reports on its own initiative.
+STATUSBERICHT_SE_STATUSSEN: Final = (
+    "INCASSO_OPGESCHORT",
+    "INCASSO_HERVAT",
+    "VORDERING_GEWIJZIGD",
+    "VORDERING_OVERGEDRAGEN",
+)
+
+#: ``MeldingBewind/Soort``: beschermingsbewind or admission to the Wsnp.
+BEWIND_SOORTEN: Final = ("BESCHERMINGSBEWIND", "WSNP")
+
+#: ``MeldingBewind/Gebeurtenis``: the bewind (or Wsnp) starts or ends.
+BEWIND_GEBEURTENISSEN: Final = ("START", "EINDE")
+
+# -- provisional element names ------------------------------------------------------------
+
+#: Element names the public documentation does not give, per structure (the message's
+#: Berichttype, or a shared structure). Values undocumented in the sources are typed as free
+#: text: ``VorderingsType`` and each ``Uitbetaalmoment`` are ``Tekst`` until the official
+#: enumerations are known. tests/test_catalog.py checks that each name is an element of its
+#: structure, so this list cannot drift from the models.
+PROVISIONAL_NAMES: Final[dict[str, tuple[str, ...]]] = {
+    # the header's element names beyond the documented ones (Conversatie-, Cross-,
+    # Referentienummer, Afzender, Ontvanger, Versie)
+    "Berichtheader": ("BerichtId", "Berichttype", "Module", "Verzonden"),
+    # documented as Adreskeuze, whose content is not public: we carry the Saldoverzoek's Adres
+    "Kennisgeving": ("Adres", "DatumAanmelding"),
+    "KennisgevingPubliek": ("Adres", "DatumAanmelding"),
+    # the Antwoord element is documented, Factuurnummers (a list of text) is our name
+    "KennisgevingAntwoord": ("Factuurnummers",),
+    # a proposal's duration and first payment; the claims mirror SchuldregelingAkkoord
+    "Betaalvoorstel": ("Looptijd", "DatumEersteBetaling"),
+    "Heroverweging": ("Looptijd", "DatumEersteBetaling", "Toelichting"),
+    "BetaalvoorstelAntwoord": ("Antwoord", "Reden", "Toelichting"),
+    "SchuldregelingBeeindigd": ("DatumBeeindiging", "Reden", "Toelichting"),
+    "StatusberichtSHV": ("Status", "Toelichting"),
+    "StatusberichtSE": ("Status", "Toelichting"),
+    "Statusverzoek": ("Toelichting",),
+    # the whole message is undocumented (its name too)
+    "MeldingBewind": (
+        "Bewindvoerder",
+        "Soort",
+        "Gebeurtenis",
+        "DatumUitspraak",
+        "Rechtbank",
+        "Zaaknummer",
+    ),
+    # amounts of a claim in a saldo answer, beyond the documented OrigineleVordering
+    "OpgegevenVordering": ("Omschrijving", "Hoofdsom", "Rente", "Kosten", "Openstaand"),
+}

@@ -7,7 +7,7 @@ Schuldregeling); its definition lives here, where the inventory starts.
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar, Literal, Self
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -23,6 +23,7 @@ from .common import (
     SknModel,
     Tekst,
     TypeSchuldregeling,
+    check_type_fits_module,
 )
 
 SALDOVERZOEK_MODULES = ("Schuldinventarisatie", "Betalingsregeling", "Schuldregeling")
@@ -50,14 +51,7 @@ class Saldoverzoek(Message):
 
     @model_validator(mode="after")
     def _type_fits_module(self) -> Self:
-        allowed = {"Betalingsregeling": {"BR", "HF"}, "Schuldregeling": {"SK", "SB", "SA"}}
-        module = self.berichtheader.module
-        chosen = self.type_schuldregeling
-        if chosen is not None and module in allowed and chosen not in allowed[module]:
-            raise ValueError(
-                f"TypeSchuldregeling {chosen} does not belong to module "
-                f"{module}; allowed: {', '.join(sorted(allowed[module]))}"
-            )
+        check_type_fits_module(self.berichtheader.module, self.type_schuldregeling)
         return self
 
 
@@ -101,9 +95,13 @@ class OpgegevenVordering(SknModel):
                     "a claim of Schuldtype 'onbekende schuld bij SE' carries no amounts"
                 )
         elif self.openstaand is None:
-            raise ValueError(f"a claim of Schuldtype {self.schuldtype!r} needs Openstaand")
+            raise ValueError(
+                f"Openstaand: a claim of Schuldtype {self.schuldtype!r} needs Openstaand"
+            )
         if self.schuldtype == "overgedragen schuld" and self.overgedragen_aan is None:
-            raise ValueError("a claim of Schuldtype 'overgedragen schuld' needs OvergedragenAan")
+            raise ValueError(
+                "OvergedragenAan: a claim of Schuldtype 'overgedragen schuld' needs OvergedragenAan"
+            )
         return self
 
 
@@ -119,17 +117,25 @@ class OngematchteSchulden(SknModel):
     def _exactly_one(self) -> Self:
         if (self.totaalvordering is None) == (self.openstaande_schulden is None):
             raise ValueError("exactly one of Totaalvordering or OpenstaandeSchulden is required")
-        for claim in self.openstaande_schulden or ():
+        if self.openstaande_schulden == ():
+            raise ValueError("OpenstaandeSchulden: holds at least one claim")
+        for index, claim in enumerate(self.openstaande_schulden or ()):
             if claim.factuurnummer_se_volgens_shv is not None:
-                raise ValueError("an unmatched claim carries no FactuurnummerSEVolgensSHV")
+                raise ValueError(
+                    f"OpenstaandeSchulden/{index}/FactuurnummerSEVolgensSHV: "
+                    "an unmatched claim carries no FactuurnummerSEVolgensSHV"
+                )
             if claim.schuldtype == "onbekende schuld bij SE":
-                raise ValueError("an unmatched claim cannot be 'onbekende schuld bij SE'")
+                raise ValueError(
+                    f"OpenstaandeSchulden/{index}/Schuldtype: "
+                    "an unmatched claim cannot be 'onbekende schuld bij SE'"
+                )
         return self
 
 
-class SaldoverzoekAntwoord(Message):
-    BERICHTTYPE: ClassVar[str] = "SaldoverzoekAntwoord"
-    MODULES: ClassVar[tuple[str, ...]] = SALDOVERZOEK_MODULES
+class SaldoAntwoordBasis(Message):
+    """The fields and rules of SaldoverzoekAntwoord and SaldoverzoekAntwoordVoorafAkkoord."""
+
     INCOMING: ClassVar[bool] = False
 
     klantnummer_se: Tekst | None = Field(default=None, alias="KlantnummerSE")
@@ -137,7 +143,9 @@ class SaldoverzoekAntwoord(Message):
     klant_onbekend: bool = Field(alias="KlantOnbekend")
     standaard_akkoord: bool = Field(alias="StandaardAkkoord")
     datum: date = Field(alias="Datum")
-    vorderingen: tuple[OpgegevenVordering, ...] | None = Field(default=None, alias="Vorderingen")
+    vorderingen: Annotated[tuple[OpgegevenVordering, ...], Field(min_length=1)] | None = Field(
+        default=None, alias="Vorderingen"
+    )
     ongematchte_schulden: OngematchteSchulden | None = Field(
         default=None, alias="OngematchteSchulden"
     )
@@ -146,14 +154,21 @@ class SaldoverzoekAntwoord(Message):
     def _claims_present(self) -> Self:
         if not self.klant_onbekend and not self.vorderingen and self.ongematchte_schulden is None:
             raise ValueError(
-                "Vorderingen or OngematchteSchulden is required unless KlantOnbekend is true"
+                "Vorderingen: Vorderingen or OngematchteSchulden is required "
+                "unless KlantOnbekend is true"
             )
-        for claim in self.vorderingen or ():
+        for index, claim in enumerate(self.vorderingen or ()):
             if claim.factuurnummer_se_volgens_shv is None:
                 raise ValueError(
-                    "every claim under Vorderingen carries the SHV's FactuurnummerSEVolgensSHV"
+                    f"Vorderingen/{index}/FactuurnummerSEVolgensSHV: every claim under "
+                    "Vorderingen carries the SHV's FactuurnummerSEVolgensSHV"
                 )
         return self
+
+
+class SaldoverzoekAntwoord(SaldoAntwoordBasis):
+    BERICHTTYPE: ClassVar[str] = "SaldoverzoekAntwoord"
+    MODULES: ClassVar[tuple[str, ...]] = SALDOVERZOEK_MODULES
 
 
 GeenMedewerkingReden = Literal[
