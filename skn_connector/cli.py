@@ -26,10 +26,14 @@ config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 plugins_app = typer.Typer(help="Adapter plugins.", no_args_is_help=True)
 messages_app = typer.Typer(help="Messages received and sent.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Messages that could not be accepted.", no_args_is_help=True)
+tasks_app = typer.Typer(help="What a person must look at or decide.", no_args_is_help=True)
+conversations_app = typer.Typer(help="The conversation state machine.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(plugins_app, name="plugins")
 app.add_typer(messages_app, name="messages")
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(conversations_app, name="conversations")
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -103,7 +107,10 @@ def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
         view.add_column(column)
     for row in rows:
         view.add_row(*row)
-    Console().print(view)
+    console = Console()
+    if not console.is_terminal:  # a pipe or a file: do not squeeze the table into 80 columns
+        console = Console(width=200)
+    console.print(view)
 
 
 # -- run ------------------------------------------------------------------------------------
@@ -352,6 +359,78 @@ def quarantine_list(config: ConfigOption = None, as_json: JsonOption = False) ->
             for r in rows
         ],
     )
+
+
+@tasks_app.command("list")
+def tasks_list(
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    show_all: Annotated[bool, typer.Option("--all", help="Also resolved tasks.")] = False,
+) -> None:
+    """Open tasks, the most urgent first."""
+    from .views import list_tasks
+
+    with opened_store(config) as store:
+        rows = list_tasks(store, include_resolved=show_all)
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        "Tasks",
+        ["id", "kind", "due", "conversation", "status", "reason"],
+        [
+            [
+                str(r["id"]),
+                r["kind"],
+                r["due"] or "",
+                (r["conversation_id"] or "")[:8],
+                r["status"],
+                r["reason"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@tasks_app.command("resolve")
+def tasks_resolve(
+    task_id: Annotated[int, typer.Argument(help="The task's id (see 'tasks list').")],
+    choice: Annotated[
+        str, typer.Option(help="accept or reject for a proposal; done for other tasks.")
+    ] = "done",
+    note: Annotated[str | None, typer.Option(help="Why; sent as the reason of a refusal.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Resolve a task; for a proposal, the chosen answer goes out."""
+    import getpass
+
+    from .engine.pipeline import TaskError
+    from .service.daemon import connector
+
+    with user_errors():
+        settings = load(config)
+        with connector(settings, insecure_dev=True) as pipeline:
+            try:
+                outcome = pipeline.resolve_task(
+                    task_id, choice=choice, note=note, user=getpass.getuser()
+                )
+            except TaskError as exc:
+                fail(str(exc))
+    typer.echo(outcome)
+
+
+@conversations_app.command("rules")
+def conversations_rules(as_json: JsonOption = False) -> None:
+    """Print the conversation transition table in force."""
+    from .engine.conversations import TransitionTable
+    from .messages import CATALOG
+
+    rows = TransitionTable.load(known_events=CATALOG).rows()
+    if as_json:
+        print_json(rows)
+        return
+    columns = ["rule", "on", "modules", "from", "to", "answers", "note"]
+    table("Conversation rules", columns, [[r[c] for c in columns] for r in rows])
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from .store import Store
-from .store.schema import InboxMessage, OutboxMessage, QuarantinedMessage
+from .store.schema import InboxMessage, OutboxMessage, QuarantinedMessage, Task
 from .wire.soap import decode_message
 
 #: Element names whose values are personal data of the client or partner.
@@ -125,4 +125,26 @@ def list_quarantine(store: Store) -> list[dict[str, Any]]:
                 "size": len(q.raw),
             }
             for q in session.scalars(select(QuarantinedMessage).order_by(QuarantinedMessage.id))
+        ]
+
+
+def list_tasks(store: Store, *, include_resolved: bool = False) -> list[dict[str, Any]]:
+    with store.transaction() as session:
+        query = select(Task).order_by(Task.due.is_(None), Task.due, Task.id)
+        if not include_resolved:
+            query = query.where(Task.status == "open")
+        return [
+            {
+                "id": t.id,
+                "kind": t.kind,
+                "conversation_id": t.conversation_id,
+                "bericht_id": t.bericht_id,
+                "reason": t.reason,
+                "created_at": t.created_at.isoformat(),
+                "due": t.due.isoformat() if t.due else None,
+                "status": t.status,
+                "resolution": t.resolution,
+                "resolved_by": t.resolved_by,
+            }
+            for t in session.scalars(query)
         ]

@@ -144,7 +144,7 @@ def test_oversize_message_refused_before_parsing() -> None:
 
 
 def test_unknown_message_type_refused() -> None:
-    xml = f"<Onzinbericht xmlns=\"{MESSAGE_NS}\"><Berichtheader/></Onzinbericht>".encode()
+    xml = f'<Onzinbericht xmlns="{MESSAGE_NS}"><Berichtheader/></Onzinbericht>'.encode()
     with pytest.raises(DecodeError, match="not a message type of the catalog"):
         decode_message(xml)
 

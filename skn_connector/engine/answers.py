@@ -11,14 +11,17 @@ from decimal import Decimal
 from ..adapters.api import Claim
 from ..messages import (
     Berichtheader,
+    BetaalvoorstelAntwoord,
     Contactpersoon,
     GeenMedewerking,
+    KennisgevingAntwoord,
     Message,
     OngematchteSchulden,
     OpgegevenVordering,
     OvergedragenAan,
     Saldoverzoek,
     SaldoverzoekAntwoord,
+    SaldoverzoekAntwoordVoorafAkkoord,
 )
 from ..messages.provisional import PROFILE_VERSION
 
@@ -103,7 +106,8 @@ def saldo_answer(
     referentie: str,
     now: datetime,
     today: date,
-) -> SaldoverzoekAntwoord:
+    vooraf_akkoord: bool = False,
+) -> SaldoverzoekAntwoord | SaldoverzoekAntwoordVoorafAkkoord:
     """A SaldoverzoekAntwoord: the SHV's invoice numbers matched, the rest unmatched."""
     shv_numbers = [v.factuurnummer_se_volgens_shv for v in request.vorderingen]
     entries, unmatched = match_claims(shv_numbers, claims)
@@ -115,12 +119,13 @@ def saldo_answer(
     elif not entries:
         # nothing asked and nothing open: say so explicitly with a zero total
         ongematcht = OngematchteSchulden(totaalvordering=Decimal("0.00"))
-    return SaldoverzoekAntwoord(
-        berichtheader=reply_header(request, "SaldoverzoekAntwoord", referentie=referentie, now=now),
+    cls = SaldoverzoekAntwoordVoorafAkkoord if vooraf_akkoord else SaldoverzoekAntwoord
+    return cls(
+        berichtheader=reply_header(request, cls.BERICHTTYPE, referentie=referentie, now=now),
         klantnummer_se=klantnummer_se,
         contactpersoon=contact,
         klant_onbekend=False,
-        standaard_akkoord=False,
+        standaard_akkoord=vooraf_akkoord,
         datum=today,
         vorderingen=tuple(entries) or None,
         ongematchte_schulden=ongematcht,
@@ -145,4 +150,44 @@ def geen_medewerking(
             "Reden": reden,
             "Toelichting": toelichting,
         }
+    )
+
+
+def kennisgeving_answer(
+    request: Message,
+    *,
+    klantnummer_se: str,
+    factuurnummers: Sequence[str],
+    contact: Contactpersoon,
+    referentie: str,
+    now: datetime,
+) -> KennisgevingAntwoord:
+    """Received: our client number and invoice numbers help the SHV match later messages."""
+    return KennisgevingAntwoord(
+        berichtheader=reply_header(request, "KennisgevingAntwoord", referentie=referentie, now=now),
+        contactpersoon=contact,
+        antwoord="ONTVANGEN",
+        klantnummer_se=klantnummer_se,
+        factuurnummers=tuple(factuurnummers) or None,
+    )
+
+
+def proposal_answer(
+    request: Message,
+    *,
+    klantnummer_se: str,
+    accept: bool,
+    reden: str | None,
+    contact: Contactpersoon,
+    referentie: str,
+    now: datetime,
+) -> BetaalvoorstelAntwoord:
+    return BetaalvoorstelAntwoord(
+        berichtheader=reply_header(
+            request, "BetaalvoorstelAntwoord", referentie=referentie, now=now
+        ),
+        klantnummer_se=klantnummer_se,
+        contactpersoon=contact,
+        antwoord="AKKOORD" if accept else "NIET_AKKOORD",
+        reden=None if accept else (reden or "niet akkoord")[:200],
     )

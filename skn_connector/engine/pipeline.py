@@ -24,21 +24,20 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..adapters.api import AdapterError, Capability, Claim, Debtor, DebtorQuery
+from ..adapters.api import AdapterError
 from ..adapters.registry import LoadedAdapter
-from ..messages import Contactpersoon, Message, Saldoverzoek
+from ..messages import CATALOG, Contactpersoon, Message
 from ..node.client import FetchedMessage, MessageboxEntry, NodeError, NodeTLSError
 from ..store.db import Store
-from ..store.schema import Conversation, InboxMessage, OutboxMessage, QuarantinedMessage
+from ..store.schema import Conversation, InboxMessage, OutboxMessage, QuarantinedMessage, Task
 from ..wire.soap import DecodeError, decode_message, encode_message
-from .answers import geen_medewerking, saldo_answer
+from .answers import proposal_answer
+from .conversations import SAME, Rule, TransitionTable, UnexpectedMessage, event_name
 from .deadlines import WorkingDays
+from .decisions import CreditorFacts, Decider, Decision
 
 log = logging.getLogger(__name__)
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
-
-#: Conversation states from which a Saldoverzoek may be answered (spec/messages.md).
-SALDOVERZOEK_FROM = frozenset({"STABILISATIE"})
 
 
 class NodePort(Protocol):
@@ -57,14 +56,7 @@ class CreditorProfile:
     participant_id: uuid.UUID
     referentie: str
     contact: Contactpersoon
-
-
-@dataclass(frozen=True)
-class Decision:
-    answer: Message
-    state: str
-    klantnummer_se: str | None
-    debtor_ref: str | None
+    vooraf_akkoord: bool = False
 
 
 @dataclass
@@ -74,6 +66,7 @@ class RunSummary:
     quarantined: int = 0
     duplicates: int = 0
     answered: Counter[str] = field(default_factory=Counter)
+    unexpected: int = 0
     delivered: int = 0
     delivery_failures: int = 0
     processing_failures: int = 0
@@ -84,6 +77,10 @@ class RunSummary:
     @property
     def ok(self) -> bool:
         return not self.errors and not self.pending_outbox and not self.pending_inbox
+
+
+class TaskError(Exception):
+    """A task cannot be resolved as asked; the message says why, in one sentence."""
 
 
 class PermanentFailure(Exception):
@@ -108,11 +105,19 @@ class Pipeline:
         answer_within_working_days: int = 10,
         batch_size: int = 100,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        table: TransitionTable | None = None,
     ) -> None:
         self.store = store
         self.node = node
         self.adapters = list(adapters)
         self.creditor = creditor
+        self.table = table or TransitionTable.load(known_events=CATALOG)
+        self.decider = Decider(
+            self.adapters,
+            CreditorFacts(creditor.referentie, creditor.contact, creditor.vooraf_akkoord),
+            clock=clock,
+            today=self.today,
+        )
         self.working_days = working_days or WorkingDays()
         self.answer_days = answer_within_working_days
         self.batch_size = batch_size
@@ -278,6 +283,14 @@ class Pipeline:
                     occurrences=1,
                 )
             )
+            self._add_task(
+                session,
+                "conflict" if bericht_id and "conflicting" in reason else "quarantined",
+                f"message kept in quarantine: {reason}"[:2000],
+                None,
+                bericht_id,
+                None,
+            )
         self.store.audit(session, "quarantined", bericht_id=bericht_id, reason=reason)
         log.warning("message %s quarantined: %s", bericht_id or node_message_id, reason)
 
@@ -306,13 +319,17 @@ class Pipeline:
                 summary.answered[answer_type] += 1
             elif outcome == "failed":
                 summary.processing_failures += 1
+            elif outcome == "unexpected":
+                summary.unexpected += 1
         return len(due)
 
     def process_one(self, inbox_id: int) -> tuple[str, str | None]:
-        """Decide and answer one inbox message.
+        """Decide and answer one inbox message by the transition table.
 
-        Returns (outcome, answer Berichttype): outcome is answered, retry (a retryable
-        error; tried again later), failed (a person must look) or skipped (not pending).
+        Returns (outcome, answer Berichttype): outcome is answered (also when the
+        table asks no answer), unexpected (no rule fits: kept, marked, a task),
+        retry (a retryable error; tried again later), failed (a person must look)
+        or skipped (not pending).
         """
         with self.store.transaction() as session:
             row = session.get(InboxMessage, inbox_id)
@@ -322,19 +339,24 @@ class Pipeline:
             conversation = session.get(Conversation, conversation_id)
             state = conversation.state if conversation else None
         message = decode_message(raw)
+        module = message.berichtheader.module
+        event = event_name(message.BERICHTTYPE, message)
         try:
-            decision = self._decide(message, state)
+            rule = self.table.rule_for(event, module, state)
+        except UnexpectedMessage as exc:
+            self._mark_unexpected(inbox_id, str(exc))
+            return "unexpected", None
+        try:
+            decision = self.decider.decide(message)
+            self._check(rule, state or self.table.initial, decision)
         except AdapterError as exc:
             self._record_failure(inbox_id, exc, retryable=exc.retryable)
             return ("retry" if exc.retryable else "failed"), None
-        except PermanentFailure as exc:
-            self._record_failure(inbox_id, exc, retryable=False)
-            return "failed", None
-        except Exception as exc:  # an adapter bug: keep the message, show it to a person
+        except Exception as exc:  # an adapter or rules bug: keep the message for a person
             log.exception("processing message %s failed unexpectedly", bericht_id)
             self._record_failure(inbox_id, exc, retryable=False)
             return "failed", None
-        payload = encode_message(decision.answer)
+        payload = encode_message(decision.answer) if decision.answer is not None else None
         now = self.clock()
         with self.store.transaction() as session:
             row = session.get(InboxMessage, inbox_id)
@@ -342,54 +364,122 @@ class Pipeline:
                 return "skipped", None
             conversation = session.get(Conversation, conversation_id)
             previous_state = conversation.state if conversation is not None else None
+            next_state = previous_state if decision.state == SAME else decision.state
             if conversation is None:
                 conversation = Conversation(
                     id=conversation_id,
-                    module=message.berichtheader.module,
-                    state=decision.state,
+                    module=module,
+                    state=next_state or self.table.initial,
                     counterparty=str(message.berichtheader.afzender),
                     created_at=now,
                     updated_at=now,
                 )
                 session.add(conversation)
-            conversation.state = decision.state
+            conversation.state = next_state or self.table.initial
             conversation.updated_at = now
             conversation.klantnummer_se = decision.klantnummer_se or conversation.klantnummer_se
             conversation.debtor_ref = decision.debtor_ref or conversation.debtor_ref
-            answer_id = str(decision.answer.berichtheader.bericht_id)
-            session.add(
-                OutboxMessage(
-                    bericht_id=answer_id,
-                    conversation_id=conversation_id,
-                    in_reply_to=bericht_id,
-                    berichttype=decision.answer.BERICHTTYPE,
-                    payload=payload,
-                    created_at=now,
-                    status="pending",
-                    attempts=0,
+            answer_id = None
+            if decision.answer is not None and payload is not None:
+                answer_id = str(decision.answer.berichtheader.bericht_id)
+                session.add(
+                    OutboxMessage(
+                        bericht_id=answer_id,
+                        conversation_id=conversation_id,
+                        in_reply_to=bericht_id,
+                        berichttype=decision.answer.BERICHTTYPE,
+                        payload=payload,
+                        created_at=now,
+                        status="pending",
+                        attempts=0,
+                        channel=row.channel,
+                    )
                 )
-            )
+            for task in decision.tasks:
+                self._add_task(
+                    session, task.kind, task.reason, conversation_id, bericht_id, row.answer_due
+                )
             row.status = "done"
             row.processed_at = now
             row.last_error = None
             self.store.audit(
                 session,
-                "answered",
+                "processed",
                 conversation_id=conversation_id,
-                bericht_id=answer_id,
-                in_reply_to=bericht_id,
-                berichttype=decision.answer.BERICHTTYPE,
+                bericht_id=bericht_id,
+                berichttype=message.BERICHTTYPE,
+                answer=answer_id,
+                answer_type=decision.answer.BERICHTTYPE if decision.answer else None,
                 state_from=previous_state,
-                state_to=decision.state,
+                state_to=conversation.state,
+                rule=rule.number,
             )
+        answer_type = decision.answer.BERICHTTYPE if decision.answer is not None else None
         log.info(
-            "answered %s %s with %s %s",
+            "processed %s %s: state %s -> %s, answer %s",
             message.BERICHTTYPE,
             bericht_id,
-            decision.answer.BERICHTTYPE,
-            answer_id,
+            previous_state or self.table.initial,
+            conversation.state,
+            answer_type or "none",
         )
-        return "answered", decision.answer.BERICHTTYPE
+        return "answered", answer_type
+
+    def _check(self, rule: Rule, current: str, decision: Decision) -> None:
+        if not rule.allows(current, decision.state):
+            raise PermanentFailure(
+                f"rule {rule.number} does not allow {current} -> {decision.state}"
+            )
+        if decision.answer is not None and decision.answer.BERICHTTYPE not in rule.answers:
+            raise PermanentFailure(
+                f"rule {rule.number} does not allow the answer {decision.answer.BERICHTTYPE}"
+            )
+
+    def _mark_unexpected(self, inbox_id: int, reason: str) -> None:
+        with self.store.transaction() as session:
+            row = session.get(InboxMessage, inbox_id)
+            if row is None:
+                return
+            row.status = "unexpected"
+            row.last_error = reason
+            row.processed_at = self.clock()
+            self._add_task(
+                session,
+                "unexpected_message",
+                reason,
+                row.conversation_id,
+                row.bericht_id,
+                row.answer_due,
+            )
+            self.store.audit(
+                session,
+                "unexpected",
+                conversation_id=row.conversation_id,
+                bericht_id=row.bericht_id,
+                reason=reason,
+            )
+        log.warning("message %s kept for a person: %s", inbox_id, reason)
+
+    def _add_task(
+        self,
+        session: Session,
+        kind: str,
+        reason: str,
+        conversation_id: str | None,
+        bericht_id: str | None,
+        due: date | None,
+    ) -> None:
+        session.add(
+            Task(
+                kind=kind,
+                conversation_id=conversation_id,
+                bericht_id=bericht_id,
+                reason=reason,
+                created_at=self.clock(),
+                due=due,
+                status="open",
+            )
+        )
 
     def _record_failure(self, inbox_id: int, exc: Exception, *, retryable: bool) -> None:
         now = self.clock()
@@ -420,65 +510,100 @@ class Pipeline:
             reason,
         )
 
-    def _decide(self, message: Message, state: str | None) -> Decision:
-        if isinstance(message, Saldoverzoek):
-            if state is not None and state not in SALDOVERZOEK_FROM:
-                raise PermanentFailure(
-                    f"a Saldoverzoek does not fit conversation state {state}; kept for a person"
-                )
-            return self._answer_saldoverzoek(message)
-        raise PermanentFailure(f"no handler for {message.BERICHTTYPE} yet; kept for a person")
-
-    def _claims_adapters(self) -> list[LoadedAdapter]:
-        return [a for a in self.adapters if Capability.CLAIMS in a.capabilities]
-
-    def _answer_saldoverzoek(self, request: Saldoverzoek) -> Decision:
-        query = DebtorQuery(
-            bsn=request.klant.bsn,
-            klantnummer_se=request.klantnummer_se_volgens_shv,
-            factuurnummers=tuple(v.factuurnummer_se_volgens_shv for v in request.vorderingen),
-            achternaam=request.klant.achternaam,
-            geboortedatum=request.klant.geboortedatum,
-            postcode=request.adres.postcode,
-            huisnummer=request.adres.huisnummer,
-        )
-        found: list[tuple[LoadedAdapter, Debtor, list[Claim]]] = []
-        for loaded in self._claims_adapters():
-            debtor = loaded.adapter.find_debtor(query)
-            if debtor is not None:
-                found.append((loaded, debtor, loaded.adapter.list_claims(debtor)))
-        now = self.clock()
-        if not found:
-            answer: Message = geen_medewerking(
-                request,
-                reden="KLANT_ONBEKEND",
-                toelichting="Op de opgegeven gegevens is geen klant gevonden bij deze schuldeiser.",
-                contact=self.creditor.contact,
-                referentie=self.creditor.referentie,
-                now=now,
-            )
-            return Decision(answer, "GEEN_MEDEWERKING", None, None)
-        first_debtor = found[0][1]
-        claims = [claim for _, _, adapter_claims in found for claim in adapter_claims]
-        answer = saldo_answer(
-            request,
-            klantnummer_se=first_debtor.klantnummer_se,
-            claims=claims,
-            contact=self.creditor.contact,
-            referentie=self.creditor.referentie,
-            now=now,
-            today=self.today(),
-        )
-        final = (
-            "AFGEROND"
-            if request.berichtheader.module == "Schuldinventarisatie"
-            else "SALDO_OPGEGEVEN"
-        )
-        debtor_ref = ",".join(f"{a.name}:{d.debtor_id}" for a, d, _ in found)
-        return Decision(answer, final, first_debtor.klantnummer_se, debtor_ref)
-
     def today(self) -> date:
         return self.clock().astimezone(AMSTERDAM).date()
+
+    # -- people's decisions ----------------------------------------------------------------
+
+    def resolve_task(self, task_id: int, *, choice: str, note: str | None, user: str) -> str:
+        """Resolve a task. For a proposal waiting for a person (kind ``beoordeling``) the
+        choice is ``accept`` or ``reject`` and the answer goes to the outbox at once, in the
+        same transaction as the state. Returns what was done, in one sentence."""
+        with self.store.transaction() as session:
+            task = session.get(Task, task_id)
+            if task is None:
+                raise TaskError(f"there is no task {task_id}; see 'skn-connector tasks list'")
+            if task.status != "open":
+                raise TaskError(f"task {task_id} was resolved before ({task.resolution})")
+            kind, bericht_id = task.kind, task.bericht_id
+            request_raw = None
+            if kind == "beoordeling" and bericht_id:
+                inbox = session.scalars(
+                    select(InboxMessage).where(InboxMessage.bericht_id == bericht_id)
+                ).first()
+                request_raw = inbox.raw if inbox is not None else None
+        if kind != "beoordeling":
+            return self._close_task(task_id, f"{choice}: {note}" if note else choice, user, None)
+        if choice not in {"accept", "reject"}:
+            raise TaskError("a proposal is resolved with --choice accept or --choice reject")
+        if request_raw is None:
+            raise TaskError(f"task {task_id} has no stored proposal to answer")
+        request = decode_message(request_raw)
+        klantnummer = getattr(request, "klantnummer_se", None)
+        if not isinstance(klantnummer, str):
+            raise TaskError(f"task {task_id}: the proposal carries no KlantnummerSE")
+        answer = proposal_answer(
+            request,
+            klantnummer_se=klantnummer,
+            accept=choice == "accept",
+            reden=note,
+            contact=self.creditor.contact,
+            referentie=self.creditor.referentie,
+            now=self.clock(),
+        )
+        return self._close_task(task_id, choice, user, answer)
+
+    def _close_task(self, task_id: int, resolution: str, user: str, answer: Message | None) -> str:
+        now = self.clock()
+        with self.store.transaction() as session:
+            task = session.get(Task, task_id)
+            if task is None or task.status != "open":
+                raise TaskError(f"task {task_id} is no longer open")
+            if answer is not None:
+                conversation_id = str(answer.berichtheader.conversatie_referentienummer)
+                conversation = session.get(Conversation, conversation_id)
+                state = conversation.state if conversation else None
+                module = answer.berichtheader.module
+                try:
+                    rule = self.table.rule_for("Beoordeling", module, state)
+                except UnexpectedMessage as exc:
+                    raise TaskError(f"task {task_id} cannot be answered now: {exc}") from None
+                next_state = "AKKOORD_SE" if resolution == "accept" else "AFGEWEZEN_SE"
+                self._check(rule, state or self.table.initial, Decision(answer, next_state))
+                assert conversation is not None  # rule_for found a rule from a real state
+                conversation.state = next_state
+                conversation.updated_at = now
+                session.add(
+                    OutboxMessage(
+                        bericht_id=str(answer.berichtheader.bericht_id),
+                        conversation_id=conversation_id,
+                        in_reply_to=task.bericht_id,
+                        berichttype=answer.BERICHTTYPE,
+                        payload=encode_message(answer),
+                        created_at=now,
+                        status="pending",
+                        attempts=0,
+                        channel="node",
+                    )
+                )
+            task.status = "resolved"
+            task.resolution = resolution[:2000]
+            task.resolved_at = now
+            task.resolved_by = user[:64]
+            self.store.audit(
+                session,
+                "task_resolved",
+                conversation_id=task.conversation_id,
+                bericht_id=task.bericht_id,
+                task=task_id,
+                kind=task.kind,
+                choice=resolution,
+                user=user,
+                answer=str(answer.berichtheader.bericht_id) if answer else None,
+            )
+        if answer is not None:
+            return f"task {task_id} resolved: {answer.BERICHTTYPE} ({resolution}) is in the outbox"
+        return f"task {task_id} resolved"
 
     # -- deliver ---------------------------------------------------------------------------
 
@@ -491,6 +616,7 @@ class Pipeline:
                 session.execute(
                     select(OutboxMessage.id, OutboxMessage.payload, OutboxMessage.bericht_id)
                     .where(OutboxMessage.status == "pending")
+                    .where(OutboxMessage.channel == "node")
                     .where(
                         (OutboxMessage.next_attempt_at.is_(None))
                         | (OutboxMessage.next_attempt_at <= now)

@@ -71,6 +71,7 @@ def creditor_profile(settings: Settings) -> CreditorProfile:
     return CreditorProfile(
         participant_id=settings.node.participant_id,
         referentie=settings.creditor.referentie,
+        vooraf_akkoord=settings.creditor.vooraf_akkoord,
         contact=Contactpersoon(
             naam=contact.naam, telefoonnummer=contact.telefoon, emailadres=contact.email
         ),

@@ -62,13 +62,15 @@ class InboxMessage(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     answer_due: Mapped[date | None] = mapped_column(Date, nullable=True)
-    #: pending -> done | failed (a person must look); see engine/pipeline.py
+    #: pending -> done | failed (a person must look) | unexpected (no rule fits; a task)
     status: Mapped[str] = mapped_column(String(16), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: node (the system link) or portal (a web-portal CSV download)
+    channel: Mapped[str] = mapped_column(String(8), default="node", server_default="node")
 
 
 class QuarantinedMessage(Base):
@@ -121,6 +123,28 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: node: delivered by the connector; portal: exported to a CSV for the web portal
+    channel: Mapped[str] = mapped_column(String(8), default="node", server_default="node")
+
+
+class Task(Base):
+    """Something a person must look at or decide, with a due date where a deadline runs."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: quarantined | conflict | unexpected_message | processing_failed | beoordeling | deadline
+    kind: Mapped[str] = mapped_column(String(32))
+    conversation_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    bericht_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due: Mapped[date | None] = mapped_column(Date, nullable=True)
+    #: open -> resolved
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class AuditEntry(Base):
