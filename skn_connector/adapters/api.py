@@ -25,6 +25,7 @@ class Capability(enum.StrEnum):
     HOLDS = "holds"
     PROPOSALS = "proposals"
     ARRANGEMENTS = "arrangements"
+    WRITE_OFF = "write_off"
 
 
 #: The calls each capability promises; the registry refuses an adapter lacking one.
@@ -33,6 +34,7 @@ CAPABILITY_CALLS: dict[Capability, tuple[str, ...]] = {
     Capability.HOLDS: ("apply_hold", "release_hold"),
     Capability.PROPOSALS: ("assess_proposal",),
     Capability.ARRANGEMENTS: ("record_arrangement",),
+    Capability.WRITE_OFF: ("write_off",),
 }
 
 
@@ -85,6 +87,9 @@ class Debtor(_Data):
 
 
 ClaimStatus = Literal["open", "overgedragen", "betwist"]
+#: How a fraud claim was qualified; kwijtschelding in a schuldregeling is excluded for
+#: opzet and grove schuld (Participatiewet after Wet 35374).
+FraudeKwalificatie = Literal["geen", "verwijtbaar", "grove_schuld", "opzet"]
 
 
 class Claim(_Data):
@@ -102,6 +107,8 @@ class Claim(_Data):
     fraude: bool = False
     preferent: bool = False
     measures: frozenset[MeasureCode] = frozenset()
+    #: only for fraud claims; None when the back-office does not qualify them
+    fraude_kwalificatie: FraudeKwalificatie | None = None
 
 
 HoldBasis = Literal["convenant", "wet", "rechter", "regeling"]
@@ -151,6 +158,26 @@ class Arrangement(_Data):
     datum_akkoord: date
     claims: tuple[ProposalClaim, ...]
     conversation_id: uuid.UUID
+
+
+class WriteOff(_Data):
+    """Write off the remainder of claims after a successful end (idempotent by write_off_id)."""
+
+    write_off_id: uuid.UUID
+    debtor_id: str
+    factuurnummers: tuple[str, ...]
+    #: e.g. SCHULDREGELING_GESLAAGD
+    reason: str
+    datum: date
+    conversation_id: uuid.UUID
+
+
+class WriteOffResult(_Data):
+    write_off_id: uuid.UUID
+    #: the claims whose remainder was written off, and what was written off in total
+    written_off: tuple[str, ...]
+    amount: Decimal = Decimal("0.00")
+    detail: str = ""
 
 
 class CheckResult(_Data):
@@ -248,6 +275,10 @@ class BaseAdapter:
     def record_arrangement(self, debtor: Debtor, arrangement: Arrangement) -> None:
         raise NotImplementedError
 
+    # -- WRITE_OFF (idempotent by write_off.write_off_id)
+    def write_off(self, debtor: Debtor, write_off: WriteOff) -> WriteOffResult:
+        raise NotImplementedError
+
     def check(self) -> list[CheckResult]:
         """Read-only checks of settings, connection and credentials (``skn-connector doctor``)."""
         return [CheckResult(aspect="settings", ok=True, message="options validated")]
@@ -279,6 +310,7 @@ __all__ = [
     "Claim",
     "Debtor",
     "DebtorQuery",
+    "FraudeKwalificatie",
     "Hold",
     "HoldResult",
     "MeasureCode",
@@ -288,4 +320,6 @@ __all__ = [
     "SampleBackOffice",
     "SampleDebtor",
     "SamplePerson",
+    "WriteOff",
+    "WriteOffResult",
 ]
