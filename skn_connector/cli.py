@@ -28,12 +28,18 @@ messages_app = typer.Typer(help="Messages received and sent.", no_args_is_help=T
 quarantine_app = typer.Typer(help="Messages that could not be accepted.", no_args_is_help=True)
 tasks_app = typer.Typer(help="What a person must look at or decide.", no_args_is_help=True)
 conversations_app = typer.Typer(help="The conversation state machine.", no_args_is_help=True)
+holds_app = typer.Typer(help="Holds on enforcement.", no_args_is_help=True)
+policy_app = typer.Typer(help="The enforcement policy.", no_args_is_help=True)
+portal_app = typer.Typer(help="The web-portal CSV files.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(plugins_app, name="plugins")
 app.add_typer(messages_app, name="messages")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(tasks_app, name="tasks")
 app.add_typer(conversations_app, name="conversations")
+app.add_typer(holds_app, name="holds")
+app.add_typer(policy_app, name="policy")
+app.add_typer(portal_app, name="portal")
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -431,6 +437,91 @@ def conversations_rules(as_json: JsonOption = False) -> None:
         return
     columns = ["rule", "on", "modules", "from", "to", "answers", "note"]
     table("Conversation rules", columns, [[r[c] for c in columns] for r in rows])
+
+
+@holds_app.command("list")
+def holds_list(
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    show_all: Annotated[bool, typer.Option("--all", help="Also released holds.")] = False,
+) -> None:
+    """Holds on enforcement: what is stopped, on which claims, until when."""
+    from .views import list_holds
+
+    with opened_store(config) as store:
+        rows = list_holds(store, include_released=show_all)
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        "Holds",
+        [
+            "hold",
+            "type",
+            "adapter",
+            "debtor",
+            "claims",
+            "stops",
+            "lifts",
+            "basis",
+            "from",
+            "until",
+            "effective end",
+            "status",
+        ],
+        [
+            [
+                r["hold_id"][:8],
+                r["hold_type"],
+                r["adapter"],
+                r["debtor_id"],
+                ", ".join(r["claims"]),
+                ", ".join(r["measures"]),
+                ", ".join(r["lift"]) or "—",
+                r["basis"],
+                r["starts"],
+                r["ends"] or "an event",
+                r["effective_end"] or "an event",
+                r["status"] + (f" ({r['release_reason']})" if r["release_reason"] else ""),
+            ]
+            for r in rows
+        ],
+    )
+
+
+@policy_app.command("show")
+def policy_show(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """The effective enforcement policy for this creditor, with the source of each rule."""
+    from .engine.policy import GROUPS, PolicyError, load_policy
+
+    with user_errors():
+        settings = load(config)
+        try:
+            policy = load_policy(
+                settings.creditor.kind, settings.creditor.covenant, settings.policy
+            )
+        except PolicyError as exc:
+            fail(str(exc))
+    rows = policy.rows()
+    if as_json:
+        print_json({"kind": policy.kind, "covenant": policy.covenant, "rules": rows})
+        return
+    columns = [
+        "event",
+        "title",
+        "hold",
+        "active",
+        "duration",
+        *GROUPS,
+        "releases",
+        "write_off",
+        "source",
+    ]
+    table(
+        f"Enforcement policy: {policy.kind}, covenant {policy.covenant}",
+        columns,
+        [[r[c] for c in columns] for r in rows],
+    )
 
 
 def main() -> None:

@@ -118,10 +118,30 @@ class AdapterSettings(_Section):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+GroupEffect = Literal["stop", "lift", "allow"]
+MeasureGroup = Literal["ESC", "NEWSEIZE", "RUNSEIZE", "SETOFF", "INT", "LIBERTY"]
+
+
 class PolicySettings(_Section):
-    kennisgeving_hold_months: int = Field(default=8, ge=1, le=24)
-    saldo_hold_months: int = Field(default=8, ge=1, le=24)
+    """Overrides of the policy table (engine/rules/policy.toml); unset keys keep its defaults."""
+
+    #: months of the covenant hold after a Kennisgeving (default: by covenant, 4-8)
+    kennisgeving_hold_months: int | None = Field(default=None, ge=1, le=24)
+    #: months of the covenant hold after the saldo-opgave (default: by covenant)
+    saldo_hold_months: int | None = Field(default=None, ge=1, le=24)
     answer_within_working_days: int = Field(default=10, ge=1, le=30)
+    #: raise a task when an answer is still open this many working days after receipt
+    warn_at_working_days: int = Field(default=8, ge=1, le=30)
+    #: a creditor without a covenant pauses anyway (it is asked to, not obliged)
+    pause_without_covenant: bool = False
+    #: count Good Friday as a holiday (the Algemene termijnenwet does not)
+    good_friday: bool = False
+    #: the longest repayment term accepted without a person (MSNP: 18 months since 2023)
+    max_term_months: int = Field(default=18, ge=1, le=120)
+    #: a preferent claim must get at least this multiple of the concurrent percentage
+    preferent_factor: float = Field(default=2.0, ge=1.0, le=10.0)
+    #: per event and measure group: stop, lift or allow ([policy.events.E03] RUNSEIZE = "stop")
+    events: dict[str, dict[MeasureGroup, GroupEffect]] = Field(default_factory=dict)
 
 
 class Settings(_Section):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import getpass
+import json
 from typing import Any
 
 from sqlalchemy import select
 
 from .store import Store
-from .store.schema import InboxMessage, OutboxMessage, QuarantinedMessage, Task
+from .store.schema import HoldRecord, InboxMessage, OutboxMessage, QuarantinedMessage, Task
 from .wire.soap import decode_message
 
 #: Element names whose values are personal data of the client or partner.
@@ -148,3 +149,48 @@ def list_tasks(store: Store, *, include_resolved: bool = False) -> list[dict[str
             }
             for t in session.scalars(query)
         ]
+
+
+def list_holds(store: Store, *, include_released: bool = False) -> list[dict[str, Any]]:
+    """Holds with, per hold, the effective end of the stop on its claims: stacked holds end
+    at the latest end among the active holds on the same claim (None: until an event)."""
+    with store.transaction() as session:
+        records = list(session.scalars(select(HoldRecord).order_by(HoldRecord.id)))
+    active = [r for r in records if r.status in {"to_apply", "applied"}]
+    rows = []
+    for r in records:
+        if not include_released and r.status in {"released"}:
+            continue
+        claims = set(json.loads(r.factuurnummers))
+        stacked = [
+            o
+            for o in active
+            if o.adapter == r.adapter
+            and o.debtor_id == r.debtor_id
+            and claims & set(json.loads(o.factuurnummers))
+        ]
+        ends = [o.ends for o in stacked]
+        effective = (
+            None if not stacked or any(e is None for e in ends) else max(e for e in ends if e)
+        )
+        rows.append(
+            {
+                "hold_id": r.hold_id,
+                "hold_type": r.hold_type,
+                "event": r.event,
+                "conversation_id": r.conversation_id,
+                "adapter": r.adapter,
+                "debtor_id": r.debtor_id,
+                "claims": sorted(claims),
+                "measures": json.loads(r.measures),
+                "lift": json.loads(r.lift),
+                "basis": r.basis,
+                "starts": r.starts.isoformat(),
+                "ends": r.ends.isoformat() if r.ends else None,
+                "effective_end": effective.isoformat() if effective else None,
+                "status": r.status,
+                "release_reason": r.release_reason,
+                "last_error": r.last_error,
+            }
+        )
+    return rows

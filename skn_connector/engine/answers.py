@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -107,9 +107,21 @@ def saldo_answer(
     now: datetime,
     today: date,
     vooraf_akkoord: bool = False,
+    obstacles: Mapping[str, str] | None = None,
 ) -> SaldoverzoekAntwoord | SaldoverzoekAntwoordVoorafAkkoord:
     """A SaldoverzoekAntwoord: the SHV's invoice numbers matched, the rest unmatched."""
     shv_numbers = [v.factuurnummer_se_volgens_shv for v in request.vorderingen]
+    if obstacles:
+        # the answer states an obstacle (fraud, not saneerbaar, disputed) in the claim's
+        # description: the catalog has no element of its own for it (P)
+        claims = [
+            c.model_copy(
+                update={"omschrijving": f"{c.omschrijving} ({obstacles[c.factuurnummer]})"}
+            )
+            if c.factuurnummer in obstacles
+            else c
+            for c in claims
+        ]
     entries, unmatched = match_claims(shv_numbers, claims)
     ongematcht: OngematchteSchulden | None = None
     if unmatched:

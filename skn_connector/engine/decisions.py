@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 
 from ..adapters.api import (
     Arrangement,
@@ -35,6 +36,8 @@ from ..messages import (
 )
 from .answers import geen_medewerking, kennisgeving_answer, proposal_answer, saldo_answer
 from .conversations import SAME
+from .holds import Found, HoldPlan, ReleasePlan, WriteOffPlan, plan_holds, plan_write_offs
+from .policy import Policy
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,20 @@ class Decision:
     klantnummer_se: str | None = None
     debtor_ref: str | None = None
     tasks: tuple[TaskRequest, ...] = field(default_factory=tuple)
+    holds: tuple[HoldPlan, ...] = ()
+    releases: tuple[ReleasePlan, ...] = ()
+    write_offs: tuple[WriteOffPlan, ...] = ()
+    events: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConversationContext:
+    """What the store knows about the conversation a message belongs to."""
+
+    conversation_id: str
+    klantnummer_se: str | None = None
+    #: the FactuurnummerSE list of the conversation's SchuldregelingAkkoord, if any
+    arrangement_claims: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,11 +88,13 @@ class Decider:
         *,
         clock: Callable[[], datetime],
         today: Callable[[], date],
+        policy: Policy,
     ) -> None:
         self.adapters = list(adapters)
         self.creditor = creditor
         self.clock = clock
         self.today = today
+        self.policy = policy
         self._handlers: dict[type[Message], Callable[[Message], Decision]] = {
             Saldoverzoek: self._saldoverzoek,  # type: ignore[dict-item]
             Betaalvoorstel: self._proposal,  # type: ignore[dict-item]
@@ -86,13 +105,35 @@ class Decider:
             MeldingBewind: self._bewind,  # type: ignore[dict-item]
         }
 
-    def decide(self, message: Message) -> Decision:
+    def decide(self, message: Message, context: ConversationContext | None = None) -> Decision:
+        self._context = context or ConversationContext(
+            str(message.berichtheader.conversatie_referentienummer)
+        )
         if isinstance(message, KennisgevingBasis):
             return self._kennisgeving(message)
         handler = self._handlers.get(type(message))
         if handler is None:
             raise LookupError(f"no handler for {message.BERICHTTYPE}")
         return handler(message)
+
+    # -- policy effects -------------------------------------------------------------------
+
+    def _holds(
+        self, event: str, found: Sequence[Found]
+    ) -> tuple[tuple[HoldPlan, ...], tuple[TaskRequest, ...]]:
+        plans, notes = plan_holds(self.policy, event, found, self.today())
+        return tuple(plans), tuple(TaskRequest("hold_by_hand", n) for n in notes)
+
+    def _release(self, reason: str, *hold_types: str) -> ReleasePlan:
+        return ReleasePlan(
+            reason=reason, conversation_id=self._context.conversation_id, hold_types=hold_types
+        )
+
+    def _found(self, query: DebtorQuery) -> list[Found]:
+        return [
+            Found(loaded, debtor, tuple(loaded.adapter.list_claims(debtor)))
+            for loaded, debtor in self.find(query)
+        ]
 
     # -- the back-office ------------------------------------------------------------------
 
@@ -141,11 +182,11 @@ class Decider:
         )
 
     def _kennisgeving(self, request: KennisgevingBasis) -> Decision:
-        found = self.find(self._person_query(request, ()))
+        found = self._found(self._person_query(request, ()))
         if not found:
             return self._unknown(request)
-        claims = self.claims(found)
-        klantnummer = found[0][1].klantnummer_se
+        claims = [c for item in found for c in item.claims]
+        klantnummer = found[0].debtor.klantnummer_se
         answer = kennisgeving_answer(
             request,
             klantnummer_se=klantnummer,
@@ -154,18 +195,21 @@ class Decider:
             referentie=self.creditor.referentie,
             now=self.clock(),
         )
-        return Decision(answer, "STABILISATIE", klantnummer, self.debtor_ref(found))
+        holds, tasks = self._holds("E03", found)
+        return Decision(
+            answer, "STABILISATIE", klantnummer, self._ref(found), tasks, holds, events=("E03",)
+        )
 
     def _saldoverzoek(self, request: Saldoverzoek) -> Decision:
         invoices = tuple(v.factuurnummer_se_volgens_shv for v in request.vorderingen)
-        found = self.find(self._person_query(request, invoices))
+        found = self._found(self._person_query(request, invoices))
         if not found:
             return self._unknown(request)
-        claims = self.claims(found)
+        claims = [c for item in found for c in item.claims]
         module = request.berichtheader.module
         obstacles = [c for c in claims if c.fraude or not c.saneerbaar or c.status == "betwist"]
         vooraf = module == "Schuldregeling" and self.creditor.vooraf_akkoord and not obstacles
-        klantnummer = found[0][1].klantnummer_se
+        klantnummer = found[0].debtor.klantnummer_se
         answer = saldo_answer(
             request,
             klantnummer_se=klantnummer,
@@ -175,15 +219,49 @@ class Decider:
             now=self.clock(),
             today=self.today(),
             vooraf_akkoord=vooraf,
+            obstacles={c.factuurnummer: _obstacle(c) for c in obstacles},
         )
         state = {"Schuldinventarisatie": "AFGEROND"}.get(
             module, "VOORAF_AKKOORD" if vooraf else "SALDO_OPGEGEVEN"
         )
-        return Decision(answer, state, klantnummer, self.debtor_ref(found))
+        holds, tasks = self._holds("E04", found)
+        return Decision(answer, state, klantnummer, self._ref(found), tasks, holds, events=("E04",))
+
+    def _criteria(
+        self, request: Betaalvoorstel | Heroverweging, claims: Sequence[Claim]
+    ) -> str | None:
+        """Why the proposal falls outside the configured criteria, or None (§3.3)."""
+        settings = self.policy.settings
+        if request.looptijd > settings.max_term_months:
+            return f"the term of {request.looptijd} months exceeds {settings.max_term_months}"
+        known = {c.factuurnummer: c for c in claims}
+        unknown = [
+            v.factuurnummer_se for v in request.vorderingen if v.factuurnummer_se not in known
+        ]
+        if unknown:
+            return f"{len(unknown)} claim(s) of the proposal are not known in the back-office"
+        concurrent = [
+            v.afkooppercentage
+            for v in request.vorderingen
+            if not known[v.factuurnummer_se].preferent
+        ]
+        floor = min(concurrent) if concurrent else None
+        for v in request.vorderingen:
+            claim = known[v.factuurnummer_se]
+            if (
+                claim.preferent
+                and floor is not None
+                and (v.afkooppercentage < floor * Decimal(str(settings.preferent_factor)))
+            ):
+                return (
+                    f"preferent claim {claim.factuurnummer} gets {v.afkooppercentage} %, less "
+                    f"than {settings.preferent_factor}x the concurrent {floor} %"
+                )
+        return None
 
     def _proposal(self, request: Betaalvoorstel | Heroverweging) -> Decision:
-        found = self.find(DebtorQuery(klantnummer_se=request.klantnummer_se))
-        deciders = [(a, d) for a, d in found if Capability.PROPOSALS in a.capabilities]
+        event = "E05" if request.berichtheader.module == "Betalingsregeling" else "E07"
+        found = self._found(DebtorQuery(klantnummer_se=request.klantnummer_se))
         if not found:
             return Decision(
                 None,
@@ -196,43 +274,37 @@ class Decider:
                     ),
                 ),
             )
-        klantnummer = found[0][1].klantnummer_se
-        if not deciders:
+        klantnummer = found[0].debtor.klantnummer_se
+        claims = [c for item in found for c in item.claims]
+        deciders = [item for item in found if Capability.PROPOSALS in item.adapter.capabilities]
+        outside = self._criteria(request, claims)
+        assessment = None
+        if outside is None and deciders:
+            assessment = deciders[0].adapter.adapter.assess_proposal(
+                deciders[0].debtor, _proposal_of(request)
+            )
+        if assessment is None or assessment.decision == "manual":
+            reason = (
+                f"outside the criteria: {outside}"
+                if outside
+                else "no adapter assesses proposals"
+                if assessment is None
+                else assessment.reason or "the back-office asks a person"
+            )
+            holds, tasks = self._holds(event, found)
             return Decision(
                 None,
                 "WACHT_OP_BEOORDELING",
                 klantnummer,
-                self.debtor_ref(found),
+                self._ref(found),
                 (
                     TaskRequest(
-                        "beoordeling",
-                        f"a {request.BERICHTTYPE} waits for a person's "
-                        "decision (no adapter assesses proposals)",
+                        "beoordeling", f"a {request.BERICHTTYPE} waits for a person: {reason}"
                     ),
+                    *tasks,
                 ),
-            )
-        proposal = Proposal(
-            type_schuldregeling=request.type_schuldregeling,
-            looptijd_maanden=request.looptijd,
-            claims=tuple(
-                ProposalClaim(
-                    factuurnummer=v.factuurnummer_se,
-                    actueel_vorderingsbedrag=v.actueel_vorderingsbedrag,
-                    afkooppercentage=v.afkooppercentage,
-                    prognose_eindbedrag=v.prognose_eindbedrag,
-                )
-                for v in request.vorderingen
-            ),
-        )
-        loaded, debtor = deciders[0]
-        assessment = loaded.adapter.assess_proposal(debtor, proposal)
-        if assessment.decision == "manual":
-            return Decision(
-                None,
-                "WACHT_OP_BEOORDELING",
-                klantnummer,
-                self.debtor_ref(found),
-                (TaskRequest("beoordeling", assessment.reason or "the adapter asks a person"),),
+                holds,
+                events=(event,),
             )
         accept = assessment.decision == "accept"
         answer = proposal_answer(
@@ -244,12 +316,24 @@ class Decider:
             referentie=self.creditor.referentie,
             now=self.clock(),
         )
+        agreed: tuple[HoldPlan, ...] = ()
+        agreed_tasks: tuple[TaskRequest, ...] = ()
+        events: tuple[str, ...] = ()
+        if accept and request.berichtheader.module == "Betalingsregeling":
+            agreed, agreed_tasks = self._holds("E06", found)  # a betalingsregeling is agreed here
+            events = ("E06",)
         return Decision(
-            answer, "AKKOORD_SE" if accept else "AFGEWEZEN_SE", klantnummer, self.debtor_ref(found)
+            answer,
+            "AKKOORD_SE" if accept else "AFGEWEZEN_SE",
+            klantnummer,
+            self._ref(found),
+            agreed_tasks,
+            agreed,
+            events=events,
         )
 
     def _arrangement(self, request: SchuldregelingAkkoord) -> Decision:
-        found = self.find(DebtorQuery(klantnummer_se=request.klantnummer_se))
+        found = self._found(DebtorQuery(klantnummer_se=request.klantnummer_se))
         arrangement = Arrangement(
             type_schuldregeling=request.type_schuldregeling,
             datum_akkoord=request.datum_akkoord,
@@ -265,26 +349,167 @@ class Decider:
             ),
         )
         recorded = False
-        for loaded, debtor in found:
-            if Capability.ARRANGEMENTS in loaded.capabilities:
-                loaded.adapter.record_arrangement(debtor, arrangement)
+        for item in found:
+            if Capability.ARRANGEMENTS in item.adapter.capabilities:
+                item.adapter.adapter.record_arrangement(item.debtor, arrangement)
                 recorded = True
-        tasks = (
+        tasks: tuple[TaskRequest, ...] = (
             ()
             if recorded
             else (
                 TaskRequest("regeling", "record the agreed arrangement in the back-office by hand"),
             )
         )
-        klantnummer = found[0][1].klantnummer_se if found else None
-        return Decision(None, "REGELING_LOOPT", klantnummer, self.debtor_ref(found), tasks)
+        holds, hold_tasks = self._holds("E08", found)
+        klantnummer = found[0].debtor.klantnummer_se if found else None
+        return Decision(
+            None,
+            "REGELING_LOOPT",
+            klantnummer,
+            self._ref(found),
+            tasks + hold_tasks,
+            holds,
+            (self._release("arrangement agreed", "H_PROPOSAL"),),
+            events=("E08",),
+        )
 
     def _ended(self, request: SchuldregelingBeeindigd) -> Decision:
-        return Decision(None, "BEEINDIGD")
+        klantnummer = request.klantnummer_se or self._context.klantnummer_se
+        found = self._found(DebtorQuery(klantnummer_se=klantnummer)) if klantnummer else []
+        release = self._release(f"schuldregeling ended: {request.reden}")
+        if request.reden == "GESLAAGD":
+            plans, notes = plan_write_offs(
+                found,
+                self._context.arrangement_claims,
+                "SCHULDREGELING_GESLAAGD",
+                request.datum_beeindiging,
+            )
+            return Decision(
+                None,
+                "BEEINDIGD",
+                klantnummer,
+                self._ref(found),
+                tuple(TaskRequest("write_off", n) for n in notes),
+                (),
+                (release,),
+                tuple(plans),
+                events=("E09",),
+            )
+        if request.reden == "OVERLIJDEN":
+            holds, tasks = self._holds("E20", found)
+            return Decision(
+                None,
+                "BEEINDIGD",
+                klantnummer,
+                self._ref(found),
+                tasks,
+                holds,
+                (release,),
+                events=("E20",),
+            )
+        if request.reden == "WSNP":
+            holds, tasks = self._holds("E14", found)
+            return Decision(
+                None,
+                "BEEINDIGD",
+                klantnummer,
+                self._ref(found),
+                (
+                    TaskRequest(
+                        "wsnp",
+                        "the debtor went to the Wsnp: check the ruling; the Wsnp "
+                        "hold ends when the Wsnp ends",
+                    ),
+                    *tasks,
+                ),
+                holds,
+                (release,),
+                events=("E14",),
+            )
+        return Decision(
+            None, "BEEINDIGD", klantnummer, self._ref(found), (), (), (release,), events=("E09F",)
+        )
 
     def _status(self, request: StatusberichtSHV) -> Decision:
         return Decision(None, SAME)
 
     def _bewind(self, request: MeldingBewind) -> Decision:
         state = "BEWIND" if request.gebeurtenis == "START" else "BEWIND_BEEINDIGD"
-        return Decision(None, state)
+        query = DebtorQuery(
+            bsn=request.klant.bsn,
+            achternaam=request.klant.achternaam,
+            geboortedatum=request.klant.geboortedatum,
+            postcode=request.adres.postcode,
+            huisnummer=request.adres.huisnummer,
+        )
+        found = self._found(query)
+        if not found:
+            return Decision(
+                None,
+                state,
+                tasks=(
+                    TaskRequest(
+                        "bewind",
+                        f"a MeldingBewind ({request.soort} {request.gebeurtenis}) concerns a "
+                        "person unknown in the back-office",
+                    ),
+                ),
+            )
+        klantnummer = found[0].debtor.klantnummer_se
+        if request.soort == "BESCHERMINGSBEWIND":
+            rule = self.policy.rule("E16")
+            note = rule.task or "beschermingsbewind reported"
+            return Decision(
+                None,
+                state,
+                klantnummer,
+                self._ref(found),
+                (TaskRequest("bewind", f"{note} ({request.gebeurtenis})"),),
+                events=("E16",),
+            )
+        if request.gebeurtenis == "START":
+            holds, tasks = self._holds("E14", found)
+            return Decision(
+                None, state, klantnummer, self._ref(found), tasks, holds, events=("E14",)
+            )
+        return Decision(
+            None,
+            state,
+            klantnummer,
+            self._ref(found),
+            (
+                TaskRequest(
+                    "wsnp_einde",
+                    "the Wsnp has ended: resolve with --choice schone_lei "
+                    "or --choice zonder_schone_lei",
+                ),
+            ),
+        )
+
+    @staticmethod
+    def _ref(found: Sequence[Found]) -> str | None:
+        return ",".join(f"{f.adapter.name}:{f.debtor.debtor_id}" for f in found) or None
+
+
+def _obstacle(claim: Claim) -> str:
+    if claim.fraude:
+        return "belemmering: fraudevordering"
+    if not claim.saneerbaar:
+        return "belemmering: niet saneerbaar"
+    return "belemmering: betwist"
+
+
+def _proposal_of(request: Betaalvoorstel | Heroverweging) -> Proposal:
+    return Proposal(
+        type_schuldregeling=request.type_schuldregeling,
+        looptijd_maanden=request.looptijd,
+        claims=tuple(
+            ProposalClaim(
+                factuurnummer=v.factuurnummer_se,
+                actueel_vorderingsbedrag=v.actueel_vorderingsbedrag,
+                afkooppercentage=v.afkooppercentage,
+                prognose_eindbedrag=v.prognose_eindbedrag,
+            )
+            for v in request.vorderingen
+        ),
+    )

@@ -12,29 +12,38 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import random
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..adapters.api import AdapterError
+from ..adapters.api import AdapterError, DebtorQuery
 from ..adapters.registry import LoadedAdapter
 from ..messages import CATALOG, Contactpersoon, Message
 from ..node.client import FetchedMessage, MessageboxEntry, NodeError, NodeTLSError
 from ..store.db import Store
-from ..store.schema import Conversation, InboxMessage, OutboxMessage, QuarantinedMessage, Task
+from ..store.schema import (
+    Conversation,
+    InboxMessage,
+    Meta,
+    OutboxMessage,
+    QuarantinedMessage,
+    Task,
+)
 from ..wire.soap import DecodeError, decode_message, encode_message
 from .answers import proposal_answer
 from .conversations import SAME, Rule, TransitionTable, UnexpectedMessage, event_name
 from .deadlines import WorkingDays
-from .decisions import CreditorFacts, Decider, Decision
+from .decisions import ConversationContext, CreditorFacts, Decider, Decision
+from .effects import EffectRunner, backoff
+from .holds import HoldPlan, ReleasePlan, WriteOffPlan, plan_holds, plan_write_offs
+from .policy import Policy, load_policy
 
 log = logging.getLogger(__name__)
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -67,6 +76,9 @@ class RunSummary:
     duplicates: int = 0
     answered: Counter[str] = field(default_factory=Counter)
     unexpected: int = 0
+    #: holds applied or released and write-offs carried out
+    effects: int = 0
+    tasks_raised: int = 0
     delivered: int = 0
     delivery_failures: int = 0
     processing_failures: int = 0
@@ -87,12 +99,6 @@ class PermanentFailure(Exception):
     """Processing cannot succeed by retrying; a person must look."""
 
 
-def backoff(attempts: int, *, base: float = 30.0, cap: float = 3 * 3600.0) -> timedelta:
-    """Exponential backoff with jitter (half to full), capped; ``attempts`` counts from 1."""
-    delay = min(cap, base * 2 ** max(0, attempts - 1))
-    return timedelta(seconds=delay * (0.5 + random.random() / 2))
-
-
 class Pipeline:
     def __init__(
         self,
@@ -106,18 +112,24 @@ class Pipeline:
         batch_size: int = 100,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         table: TransitionTable | None = None,
+        policy: Policy | None = None,
+        warn_at_working_days: int = 8,
     ) -> None:
         self.store = store
         self.node = node
         self.adapters = list(adapters)
         self.creditor = creditor
         self.table = table or TransitionTable.load(known_events=CATALOG)
+        self.policy = policy or load_policy("overig", "geen")
+        self.warn_at = warn_at_working_days
         self.decider = Decider(
             self.adapters,
             CreditorFacts(creditor.referentie, creditor.contact, creditor.vooraf_akkoord),
             clock=clock,
             today=self.today,
+            policy=self.policy,
         )
+        self.effects = EffectRunner(store, {a.name: a for a in self.adapters}, clock, self.today)
         self.working_days = working_days or WorkingDays()
         self.answer_days = answer_within_working_days
         self.batch_size = batch_size
@@ -130,6 +142,7 @@ class Pipeline:
         """Fetch what waits at the node, store each message, then confirm it. Returns how many."""
         summary = summary if summary is not None else RunSummary()
         entries = self._node_call(self.node.list_messages, self.batch_size)
+        self._remember("last_poll", self.clock().isoformat())
         for entry in entries:
             fetched = self._node_call(self.node.fetch, entry.id)
             outcome = self.intake(entry.id, fetched.payload)
@@ -347,7 +360,8 @@ class Pipeline:
             self._mark_unexpected(inbox_id, str(exc))
             return "unexpected", None
         try:
-            decision = self.decider.decide(message)
+            context = self._context(message, conversation_id)
+            decision = self.decider.decide(message, context)
             self._check(rule, state or self.table.initial, decision)
         except AdapterError as exc:
             self._record_failure(inbox_id, exc, retryable=exc.retryable)
@@ -424,6 +438,29 @@ class Pipeline:
             answer_type or "none",
         )
         return "answered", answer_type
+
+    def _context(self, message: Message, conversation_id: str) -> ConversationContext:
+        with self.store.transaction() as session:
+            conversation = session.get(Conversation, conversation_id)
+            arrangement: tuple[str, ...] | None = None
+            if message.BERICHTTYPE == "SchuldregelingBeeindigd":
+                raw = session.scalars(
+                    select(InboxMessage.raw).where(
+                        InboxMessage.conversation_id == conversation_id,
+                        InboxMessage.berichttype == "SchuldregelingAkkoord",
+                        InboxMessage.status == "done",
+                    )
+                ).first()
+                if raw is not None:
+                    akkoord = decode_message(raw)
+                    arrangement = tuple(
+                        v.factuurnummer_se for v in getattr(akkoord, "vorderingen", ())
+                    )
+            return ConversationContext(
+                conversation_id,
+                conversation.klantnummer_se if conversation else None,
+                arrangement,
+            )
 
     def _check(self, rule: Rule, current: str, decision: Decision) -> None:
         if not rule.allows(current, decision.state):
@@ -513,6 +550,89 @@ class Pipeline:
     def today(self) -> date:
         return self.clock().astimezone(AMSTERDAM).date()
 
+    # -- holds, write-offs, deadlines ------------------------------------------------------
+
+    def carry_out(self) -> int:
+        """Expire holds whose end has passed, then apply, release and write off what is due."""
+        self.effects.expire()
+        return self.effects.run_due()
+
+    def _remember(self, key: str, value: str) -> None:
+        with self.store.transaction() as session:
+            row = session.get(Meta, key)
+            if row is None:
+                session.add(Meta(key=key, value=value))
+            else:
+                row.value = value
+
+    def watch_deadlines(self) -> int:
+        """Raise a task (once) for every question still unanswered ``warn_at`` working days
+        after receipt, and when the node has not been polled for 3 working days (it deletes
+        what is not fetched and confirmed within 5). Returns how many tasks were raised."""
+        today = self.today()
+        raised = 0
+        with self.store.transaction() as session:
+            warned = set(session.scalars(select(Task.bericht_id).where(Task.kind == "deadline")))
+            waiting = list(
+                session.execute(
+                    select(
+                        InboxMessage.bericht_id,
+                        InboxMessage.conversation_id,
+                        InboxMessage.received_at,
+                        InboxMessage.answer_due,
+                    ).where(InboxMessage.status.in_(("pending", "failed")))
+                )
+            )
+            waiting += list(
+                session.execute(
+                    select(
+                        InboxMessage.bericht_id,
+                        InboxMessage.conversation_id,
+                        InboxMessage.received_at,
+                        InboxMessage.answer_due,
+                    )
+                    .join(Task, Task.bericht_id == InboxMessage.bericht_id)
+                    .where(Task.kind == "beoordeling", Task.status == "open")
+                )
+            )
+            for bericht_id, conversation_id, received_at, due in waiting:
+                if bericht_id in warned:
+                    continue
+                received = received_at.astimezone(AMSTERDAM).date()
+                if self.working_days.between(received, today) >= self.warn_at:
+                    self._add_task(
+                        session,
+                        "deadline",
+                        f"the answer is due on {due}: "
+                        f"{self.working_days.between(today, due) if due else 0} working days left",
+                        conversation_id,
+                        bericht_id,
+                        due,
+                    )
+                    warned.add(bericht_id)
+                    raised += 1
+            last = session.get(Meta, "last_poll")
+            if last is not None:
+                polled = datetime.fromisoformat(last.value).astimezone(AMSTERDAM).date()
+                reason = (
+                    f"the node was last polled on {polled}; "
+                    "it deletes messages after 5 working days"
+                )
+                already = session.scalars(
+                    select(Task.id).where(Task.kind == "node_not_polled", Task.status == "open")
+                ).first()
+                if self.working_days.between(polled, today) >= 3 and already is None:
+                    self._add_task(
+                        session,
+                        "node_not_polled",
+                        reason,
+                        None,
+                        None,
+                        self.working_days.add(polled, 5),
+                    )
+                    raised += 1
+        return raised
+
     # -- people's decisions ----------------------------------------------------------------
 
     def resolve_task(self, task_id: int, *, choice: str, note: str | None, user: str) -> str:
@@ -532,6 +652,8 @@ class Pipeline:
                     select(InboxMessage).where(InboxMessage.bericht_id == bericht_id)
                 ).first()
                 request_raw = inbox.raw if inbox is not None else None
+        if kind == "wsnp_einde":
+            return self._end_wsnp(task_id, choice, user)
         if kind != "beoordeling":
             return self._close_task(task_id, f"{choice}: {note}" if note else choice, user, None)
         if choice not in {"accept", "reject"}:
@@ -553,6 +675,83 @@ class Pipeline:
         )
         return self._close_task(task_id, choice, user, answer)
 
+    def _agreed_holds(
+        self, module: str, resolution: str, klantnummer: str | None
+    ) -> tuple[HoldPlan, ...]:
+        """A betalingsregeling a person accepts is agreed at once (E06)."""
+        if resolution != "accept" or module != "Betalingsregeling" or not klantnummer:
+            return ()
+        found = self.decider._found(DebtorQuery(klantnummer_se=klantnummer))
+        return tuple(plan_holds(self.policy, "E06", found, self.today())[0])
+
+    def _end_wsnp(self, task_id: int, choice: str, user: str) -> str:
+        """E15 (schone lei: write off, except criminal sanctions) or E15F (claims revive)."""
+        if choice not in {"schone_lei", "zonder_schone_lei"}:
+            raise TaskError(
+                "the end of a Wsnp is resolved with --choice schone_lei "
+                "or --choice zonder_schone_lei"
+            )
+        with self.store.transaction() as session:
+            task = session.get(Task, task_id)
+            assert task is not None
+            conversation = (
+                session.get(Conversation, task.conversation_id) if task.conversation_id else None
+            )
+            klantnummer = conversation.klantnummer_se if conversation else None
+            refs = (
+                [
+                    tuple(r.split(":", 1))
+                    for r in (conversation.debtor_ref or "").split(",")
+                    if ":" in r
+                ]
+                if conversation
+                else []
+            )
+        found = self.decider._found(DebtorQuery(klantnummer_se=klantnummer)) if klantnummer else []
+        write_offs: tuple[WriteOffPlan, ...] = ()
+        notes: list[str] = []
+        if choice == "schone_lei":
+            plans, notes = plan_write_offs(found, None, "WSNP_SCHONE_LEI", self.today())
+            write_offs = tuple(plans)
+        decision = Decision(
+            None,
+            SAME,
+            releases=(
+                ReleasePlan(
+                    f"Wsnp ended ({choice})", None, tuple((a, d) for a, d in refs), ("H_WSNP",)
+                ),
+            ),
+            write_offs=write_offs,
+        )
+        now = self.clock()
+        with self.store.transaction() as session:
+            task = session.get(Task, task_id)
+            if task is None or task.status != "open":
+                raise TaskError(f"task {task_id} is no longer open")
+            self.effects.record(session, task.conversation_id or "", decision)
+            for note in notes:
+                self._add_task(session, "write_off", note, task.conversation_id, None, None)
+            task.status, task.resolution, task.resolved_at, task.resolved_by = (
+                "resolved",
+                choice,
+                now,
+                user[:64],
+            )
+            self.store.audit(
+                session,
+                "task_resolved",
+                conversation_id=task.conversation_id,
+                task=task_id,
+                kind="wsnp_einde",
+                choice=choice,
+                user=user,
+                event="E15" if choice == "schone_lei" else "E15F",
+            )
+        return (
+            f"task {task_id} resolved: Wsnp holds released ({choice}), "
+            f"{len(write_offs)} write-off(s) planned"
+        )
+
     def _close_task(self, task_id: int, resolution: str, user: str, answer: Message | None) -> str:
         now = self.clock()
         with self.store.transaction() as session:
@@ -571,6 +770,22 @@ class Pipeline:
                 next_state = "AKKOORD_SE" if resolution == "accept" else "AFGEWEZEN_SE"
                 self._check(rule, state or self.table.initial, Decision(answer, next_state))
                 assert conversation is not None  # rule_for found a rule from a real state
+                self.effects.record(
+                    session,
+                    conversation_id,
+                    Decision(
+                        answer,
+                        next_state,
+                        releases=(
+                            ReleasePlan(
+                                "a person decided on the proposal",
+                                conversation_id,
+                                hold_types=("H_PROPOSAL",),
+                            ),
+                        ),
+                        holds=self._agreed_holds(module, resolution, conversation.klantnummer_se),
+                    ),
+                )
                 conversation.state = next_state
                 conversation.updated_at = now
                 session.add(
@@ -679,7 +894,7 @@ class Pipeline:
     # -- counts ----------------------------------------------------------------------------
 
     def backlog(self) -> tuple[int, int]:
-        """(pending inbox messages, pending outbox messages)."""
+        """(pending inbox messages, pending outbox messages and holds/write-offs to carry out)."""
         with self.store.transaction() as session:
             inbox = session.scalar(
                 select(func.count())

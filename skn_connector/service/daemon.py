@@ -16,6 +16,7 @@ from ..adapters.registry import LoadedAdapter, load_adapters
 from ..config import Settings
 from ..engine.deadlines import WorkingDays
 from ..engine.pipeline import CreditorProfile, Pipeline, RunSummary
+from ..engine.policy import load_policy
 from ..messages import Contactpersoon
 from ..node.client import NodeClient, NodeError, NodeTLSError, build_ssl_context
 from ..secrets import is_secret_ref, resolve_secret
@@ -92,9 +93,11 @@ def connector(settings: Settings, *, insecure_dev: bool = False) -> Iterator[Pip
             node=client,
             adapters=adapters,
             creditor=creditor_profile(settings),
-            working_days=WorkingDays(),
+            working_days=WorkingDays(good_friday=settings.policy.good_friday),
             answer_within_working_days=settings.policy.answer_within_working_days,
             batch_size=settings.node.batch_size,
+            policy=load_policy(settings.creditor.kind, settings.creditor.covenant, settings.policy),
+            warn_at_working_days=settings.policy.warn_at_working_days,
         )
     finally:
         if client is not None:
@@ -115,11 +118,13 @@ def run_once(pipeline: Pipeline, *, max_wait: float = 120.0) -> RunSummary:
     give_up_at = time.monotonic() + max_wait
     pause = 0.2
     while True:
-        listed = delivered = 0
+        listed = delivered = carried = 0
         node_error: NodeError | None = None
         try:
             listed = pipeline.poll(summary)
             pipeline.process_due(summary)
+            carried = pipeline.carry_out()
+            summary.effects += carried
             delivered = pipeline.deliver_due(summary)
         except NodeTLSError as exc:
             summary.errors.append(str(exc))
@@ -127,10 +132,11 @@ def run_once(pipeline: Pipeline, *, max_wait: float = 120.0) -> RunSummary:
         except NodeError as exc:
             node_error = exc
         summary.pending_inbox, summary.pending_outbox = pipeline.backlog()
+        summary.tasks_raised += pipeline.watch_deadlines()
         idle = listed == 0 and not summary.pending_inbox and not summary.pending_outbox
         if node_error is None and idle:
             break
-        if listed or delivered:
+        if listed or delivered or carried:
             give_up_at = time.monotonic() + max_wait
             pause = 0.2
             continue
@@ -159,6 +165,7 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
                 while pipeline.poll() > 0:
                     pipeline.process_due()
                 pipeline.process_due()
+                pipeline.carry_out()
                 pipeline.deliver_due()
             except NodeError:
                 pass  # logged once by the pipeline when the node goes down
@@ -168,6 +175,7 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
         def deliver_job() -> None:
             try:
                 pipeline.process_due()
+                pipeline.carry_out()
                 pipeline.deliver_due()
             except NodeError:
                 pass

@@ -147,6 +147,71 @@ class Task(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+class HoldRecord(Base):
+    """A hold on enforcement, planned in the same transaction as the decision that asks for it,
+    then applied and released through the adapter (idempotent by hold_id)."""
+
+    __tablename__ = "holds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hold_id: Mapped[str] = mapped_column(String(36), unique=True)
+    hold_type: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(8))
+    conversation_id: Mapped[str] = mapped_column(String(36), index=True)
+    adapter: Mapped[str] = mapped_column(String(64))
+    debtor_id: Mapped[str] = mapped_column(String(128), index=True)
+    #: JSON lists
+    factuurnummers: Mapped[str] = mapped_column(Text)
+    measures: Mapped[str] = mapped_column(Text)
+    lift: Mapped[str] = mapped_column(Text)
+    basis: Mapped[str] = mapped_column(String(16))
+    starts: Mapped[date] = mapped_column(Date)
+    ends: Mapped[date | None] = mapped_column(Date, nullable=True)
+    #: to_apply -> applied -> to_release -> released
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    release_reason: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class WriteOffRecord(Base):
+    """A write-off of remainders after a successful end, carried out through the adapter."""
+
+    __tablename__ = "write_offs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    write_off_id: Mapped[str] = mapped_column(String(36), unique=True)
+    conversation_id: Mapped[str] = mapped_column(String(36), index=True)
+    adapter: Mapped[str] = mapped_column(String(64))
+    debtor_id: Mapped[str] = mapped_column(String(128))
+    #: JSON: the claims to write off, and the claims kept with the reason
+    factuurnummers: Mapped[str] = mapped_column(Text)
+    excluded: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(64))
+    datum: Mapped[date] = mapped_column(Date)
+    #: to_apply -> done
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Meta(Base):
+    """Small facts the connector keeps between runs (e.g. the last successful poll)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 class AuditEntry(Base):
     """Append-only, hash-chained record of what the connector did (no personal data)."""
 

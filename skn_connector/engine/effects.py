@@ -1,0 +1,338 @@
+"""Carrying out holds, releases and write-offs through the adapters: durable intent first,
+idempotent effect after (the outbox pattern, applied to the back-office)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ..adapters.api import AdapterError, Hold, MeasureCode, WriteOff
+from ..adapters.registry import LoadedAdapter
+from ..store.db import Store
+from ..store.schema import HoldRecord, Task, WriteOffRecord
+
+log = logging.getLogger(__name__)
+
+#: The reason an adapter sees on a hold, by policy event.
+HOLD_REASONS = {
+    "E03": "KENNISGEVING",
+    "E04": "SALDOVERZOEK",
+    "E05": "BETAALVOORSTEL",
+    "E06": "BETALINGSREGELING",
+    "E07": "BETAALVOORSTEL",
+    "E08": "SCHULDREGELING",
+    "E14": "WSNP",
+    "E20": "OVERLIJDEN",
+}
+
+
+def backoff(attempts: int, *, base: float = 30.0, cap: float = 3 * 3600.0) -> timedelta:
+    """Exponential backoff with jitter (half to full), capped; ``attempts`` counts from 1."""
+    delay = min(cap, base * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=delay * (0.5 + random.random() / 2))
+
+
+def hold_of(record: HoldRecord) -> Hold:
+    return Hold(
+        hold_id=uuid.UUID(record.hold_id),
+        debtor_id=record.debtor_id,
+        factuurnummers=tuple(json.loads(record.factuurnummers)),
+        measures=frozenset(MeasureCode(m) for m in json.loads(record.measures)),
+        lift=frozenset(MeasureCode(m) for m in json.loads(record.lift)),
+        reason=HOLD_REASONS.get(record.event, record.event),
+        basis=record.basis,
+        starts=record.starts,
+        ends=record.ends,
+        conversation_id=uuid.UUID(record.conversation_id),
+    )
+
+
+class EffectRunner:
+    def __init__(
+        self,
+        store: Store,
+        adapters: Mapping[str, LoadedAdapter],
+        clock: Callable[[], datetime],
+        today: Callable[[], date],
+    ) -> None:
+        self.store = store
+        self.adapters = adapters
+        self.clock = clock
+        self.today = today
+
+    # -- recording, inside the decision's transaction -------------------------------------
+
+    def record(self, session: Session, conversation_id: str, decision: Any) -> None:
+        now = self.clock()
+        for release in decision.releases:
+            query = select(HoldRecord).where(HoldRecord.status.in_(("to_apply", "applied")))
+            scopes = []
+            if release.conversation_id:
+                scopes.append(HoldRecord.conversation_id == release.conversation_id)
+            for adapter, debtor_id in release.debtor_ids:
+                scopes.append((HoldRecord.adapter == adapter) & (HoldRecord.debtor_id == debtor_id))
+            if not scopes:
+                continue
+            query = query.where(or_(*scopes))
+            if release.hold_types:
+                query = query.where(HoldRecord.hold_type.in_(release.hold_types))
+            for record in session.scalars(query):
+                record.status = "to_release"
+                record.release_reason = release.reason[:128]
+                record.next_attempt_at = None
+                record.attempts = 0
+        for plan in decision.holds:
+            session.add(
+                HoldRecord(
+                    hold_id=str(plan.hold_id),
+                    hold_type=plan.hold_type,
+                    event=plan.event,
+                    conversation_id=conversation_id,
+                    adapter=plan.adapter,
+                    debtor_id=plan.debtor_id,
+                    factuurnummers=json.dumps(list(plan.factuurnummers)),
+                    measures=json.dumps(sorted(plan.measures)),
+                    lift=json.dumps(sorted(plan.lift)),
+                    basis=plan.basis,
+                    starts=plan.starts,
+                    ends=plan.ends,
+                    status="to_apply",
+                    attempts=0,
+                    created_at=now,
+                )
+            )
+        for plan in decision.write_offs:
+            session.add(
+                WriteOffRecord(
+                    write_off_id=str(plan.write_off_id),
+                    conversation_id=conversation_id,
+                    adapter=plan.adapter,
+                    debtor_id=plan.debtor_id,
+                    factuurnummers=json.dumps(list(plan.factuurnummers)),
+                    excluded=json.dumps([list(e) for e in plan.excluded]),
+                    reason=plan.reason,
+                    datum=plan.datum,
+                    status="to_apply",
+                    attempts=0,
+                    created_at=now,
+                )
+            )
+
+    # -- carrying out ----------------------------------------------------------------------
+
+    def expire(self) -> int:
+        """Holds whose end date has passed are released (the scheduler calls this daily)."""
+        today = self.today()
+        with self.store.transaction() as session:
+            expired = list(
+                session.scalars(
+                    select(HoldRecord).where(
+                        HoldRecord.status == "applied",
+                        HoldRecord.ends.is_not(None),
+                        HoldRecord.ends < today,
+                    )
+                )
+            )
+            for record in expired:
+                record.status = "to_release"
+                record.release_reason = f"expired on {record.ends}"
+                self.store.audit(
+                    session,
+                    "hold_expired",
+                    conversation_id=record.conversation_id,
+                    hold_id=record.hold_id,
+                    hold_type=record.hold_type,
+                )
+        return len(expired)
+
+    def run_due(self) -> int:
+        """Apply, release and write off what is due. Returns how many effects took place."""
+        now = self.clock()
+        done = 0
+        with self.store.transaction() as session:
+            holds = list(
+                session.scalars(
+                    select(HoldRecord.id)
+                    .where(HoldRecord.status.in_(("to_apply", "to_release")))
+                    .where(
+                        or_(HoldRecord.next_attempt_at.is_(None), HoldRecord.next_attempt_at <= now)
+                    )
+                    .order_by(HoldRecord.id)
+                )
+            )
+            write_offs = list(
+                session.scalars(
+                    select(WriteOffRecord.id)
+                    .where(WriteOffRecord.status == "to_apply")
+                    .where(
+                        or_(
+                            WriteOffRecord.next_attempt_at.is_(None),
+                            WriteOffRecord.next_attempt_at <= now,
+                        )
+                    )
+                    .order_by(WriteOffRecord.id)
+                )
+            )
+        for record_id in holds:
+            done += self._hold_step(record_id)
+        for record_id in write_offs:
+            done += self._write_off_step(record_id)
+        return done
+
+    def _hold_step(self, record_id: int) -> int:
+        with self.store.transaction() as session:
+            record = session.get(HoldRecord, record_id)
+            if record is None or record.status not in {"to_apply", "to_release"}:
+                return 0
+            hold, status, adapter_name = hold_of(record), record.status, record.adapter
+        loaded = self.adapters.get(adapter_name)
+        if loaded is None:
+            self._fail(HoldRecord, record_id, f"adapter {adapter_name!r} is not configured", False)
+            return 0
+        try:
+            if status == "to_apply":
+                loaded.adapter.apply_hold(hold)
+            else:
+                loaded.adapter.release_hold(hold)
+        except AdapterError as exc:
+            self._fail(HoldRecord, record_id, f"{type(exc).__name__}: {exc}", exc.retryable)
+            return 0
+        except Exception as exc:  # an adapter bug: keep the intent, tell a person
+            log.exception("adapter %s failed on hold %s", adapter_name, hold.hold_id)
+            self._fail(HoldRecord, record_id, f"{type(exc).__name__}", False)
+            return 0
+        with self.store.transaction() as session:
+            record = session.get(HoldRecord, record_id)
+            if record is None:
+                return 0
+            now = self.clock()
+            if status == "to_apply" and record.status == "to_apply":
+                record.status, record.applied_at = "applied", now
+                event = "hold_applied"
+            elif status == "to_release" and record.status == "to_release":
+                record.status, record.released_at = "released", now
+                event = "hold_released"
+            elif status == "to_apply" and record.status == "to_release":
+                # released while it was being applied: release it next round
+                record.applied_at = now
+                return 1
+            else:
+                return 0
+            record.last_error = None
+            record.next_attempt_at = None
+            self.store.audit(
+                session,
+                event,
+                conversation_id=record.conversation_id,
+                hold_id=record.hold_id,
+                hold_type=record.hold_type,
+                adapter=record.adapter,
+                measures=json.loads(record.measures),
+                reason=record.release_reason,
+            )
+        log.info("%s %s (%s)", event.replace("_", " "), hold.hold_id, hold.reason)
+        return 1
+
+    def _write_off_step(self, record_id: int) -> int:
+        with self.store.transaction() as session:
+            record = session.get(WriteOffRecord, record_id)
+            if record is None or record.status != "to_apply":
+                return 0
+            adapter_name = record.adapter
+            request = WriteOff(
+                write_off_id=uuid.UUID(record.write_off_id),
+                debtor_id=record.debtor_id,
+                factuurnummers=tuple(json.loads(record.factuurnummers)),
+                reason=record.reason,
+                datum=record.datum,
+                conversation_id=uuid.UUID(record.conversation_id),
+            )
+        loaded = self.adapters.get(adapter_name)
+        if loaded is None:
+            self._fail(
+                WriteOffRecord, record_id, f"adapter {adapter_name!r} is not configured", False
+            )
+            return 0
+        from ..adapters.api import Debtor
+
+        try:
+            result = loaded.adapter.write_off(
+                Debtor(debtor_id=request.debtor_id, klantnummer_se=request.debtor_id), request
+            )
+        except AdapterError as exc:
+            self._fail(WriteOffRecord, record_id, f"{type(exc).__name__}: {exc}", exc.retryable)
+            return 0
+        except Exception as exc:
+            log.exception("adapter %s failed on write-off %s", adapter_name, request.write_off_id)
+            self._fail(WriteOffRecord, record_id, f"{type(exc).__name__}", False)
+            return 0
+        with self.store.transaction() as session:
+            record = session.get(WriteOffRecord, record_id)
+            if record is None or record.status != "to_apply":
+                return 0
+            record.status, record.done_at = "done", self.clock()
+            record.result = result.model_dump_json()
+            self.store.audit(
+                session,
+                "written_off",
+                conversation_id=record.conversation_id,
+                write_off_id=record.write_off_id,
+                adapter=record.adapter,
+                claims=list(result.written_off),
+                amount=str(result.amount),
+            )
+        return 1
+
+    def _fail(
+        self,
+        model: type[HoldRecord] | type[WriteOffRecord],
+        record_id: int,
+        error: str,
+        retryable: bool,
+    ) -> None:
+        now = self.clock()
+        with self.store.transaction() as session:
+            record: Any = session.get(model, record_id)
+            if record is None:
+                return
+            record.attempts += 1
+            record.last_error = error[:2000]
+            if retryable:
+                record.next_attempt_at = now + backoff(record.attempts)
+            else:
+                record.status = "failed"
+                session.add(
+                    Task(
+                        kind="effect_failed",
+                        conversation_id=record.conversation_id,
+                        bericht_id=None,
+                        reason=f"{model.__tablename__}: {error}"[:2000],
+                        created_at=now,
+                        due=None,
+                        status="open",
+                    )
+                )
+            self.store.audit(
+                session,
+                "effect_failed",
+                conversation_id=record.conversation_id,
+                table=model.__tablename__,
+                record=record_id,
+                error=error[:500],
+                retryable=retryable,
+            )
+        log.warning(
+            "%s %s not carried out (%s): %s",
+            model.__tablename__,
+            record_id,
+            "will retry" if retryable else "a person must look",
+            error,
+        )

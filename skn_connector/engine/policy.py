@@ -1,0 +1,179 @@
+"""The enforcement policy: debt-help events -> holds on measure groups, as data.
+
+The defaults live in ``rules/policy.toml``; the creditor's ``kind`` and ``covenant``
+select layers of it and ``[policy]`` overrides them. Every effective rule keeps the
+sources it came from, so ``skn-connector policy show`` can say why.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from ..adapters.api import MeasureCode
+from ..config import PolicySettings
+
+GROUPS = ("ESC", "NEWSEIZE", "RUNSEIZE", "SETOFF", "INT", "LIBERTY")
+EFFECTS = ("stop", "lift", "allow")
+
+
+class PolicyError(ValueError):
+    """The policy table or an override is not valid; the message names the place."""
+
+
+@dataclass(frozen=True)
+class EventRule:
+    event: str
+    title: str
+    hold_type: str | None
+    basis: str
+    months: int | None
+    #: how the hold ends: months (a date), decision (the answer), end (an ending message)
+    until: str
+    releases_all: bool
+    write_off: bool
+    effects: Mapping[str, str]
+    task: str | None
+    sources: tuple[str, ...]
+    active: bool = True
+
+    def measures(self, groups: Mapping[str, frozenset[MeasureCode]]) -> frozenset[MeasureCode]:
+        """Every measure the hold stops (stop and lift both stop)."""
+        return frozenset(
+            code
+            for group, effect in self.effects.items()
+            if effect in {"stop", "lift"}
+            for code in groups[group]
+        )
+
+    def lifts(self, groups: Mapping[str, frozenset[MeasureCode]]) -> frozenset[MeasureCode]:
+        return frozenset(
+            code
+            for group, effect in self.effects.items()
+            if effect == "lift"
+            for code in groups[group]
+        )
+
+
+@dataclass(frozen=True)
+class Policy:
+    kind: str
+    covenant: str
+    groups: Mapping[str, frozenset[MeasureCode]]
+    precedence: tuple[str, ...]
+    rules: Mapping[str, EventRule]
+    settings: PolicySettings = field(default_factory=PolicySettings)
+
+    def rule(self, event: str) -> EventRule:
+        return self.rules[event]
+
+    def rank(self, hold_type: str) -> int:
+        """Lower is stronger."""
+        return (
+            self.precedence.index(hold_type)
+            if hold_type in self.precedence
+            else len(self.precedence)
+        )
+
+    def rows(self) -> list[dict[str, str]]:
+        rows = []
+        for rule in self.rules.values():
+            rows.append(
+                {
+                    "event": rule.event,
+                    "title": rule.title,
+                    "hold": rule.hold_type or "—",
+                    "active": "yes" if rule.active else "no (no covenant)",
+                    "duration": (
+                        f"{rule.months} months"
+                        if rule.until == "months"
+                        else {"decision": "until the decision", "end": "until it ends"}.get(
+                            rule.until, "—"
+                        )
+                    ),
+                    **{g: rule.effects.get(g, "—") for g in GROUPS},
+                    "releases": "all holds" if rule.releases_all else "—",
+                    "write_off": "yes" if rule.write_off else "—",
+                    "source": " + ".join(rule.sources),
+                }
+            )
+        return rows
+
+
+def _load_table() -> dict[str, Any]:
+    text = (resources.files("skn_connector.engine") / "rules" / "policy.toml").read_text(
+        encoding="utf-8"
+    )
+    return tomllib.loads(text)
+
+
+def load_policy(kind: str, covenant: str, settings: PolicySettings | None = None) -> Policy:
+    """The effective policy for this creditor: defaults, then kind, covenant, then [policy]."""
+    settings = settings or PolicySettings()
+    table = _load_table()
+    groups: dict[str, frozenset[MeasureCode]] = {}
+    for group in GROUPS:
+        try:
+            groups[group] = frozenset(MeasureCode(c) for c in table["groups"][group])
+        except (KeyError, ValueError) as exc:
+            raise PolicyError(f"policy table: group {group}: {exc}") from None
+    covenant_terms = table.get("covenants", {}).get(covenant)
+    if covenant_terms is None:
+        raise PolicyError(f"policy table: no terms for covenant {covenant!r}")
+    kind_layer = table.get("kinds", {}).get(kind, {})
+    rules: dict[str, EventRule] = {}
+    for event, base in table["events"].items():
+        layer = dict(base)
+        sources = [f"default: {base.get('source', '')}"]
+        if event in kind_layer:
+            layer.update({k: v for k, v in kind_layer[event].items() if k != "source"})
+            sources.append(f"kind {kind}: {kind_layer[event].get('source', '')}")
+        override = settings.events.get(event)
+        if override:
+            layer.update(override)
+            sources.append("[policy.events." + event + "] in the configuration")
+        months: int | None = None
+        until = str(layer.get("until", "months" if "months" in layer else "none"))
+        raw_months = layer.get("months")
+        if isinstance(raw_months, str):
+            configured = getattr(settings, raw_months, None)
+            months = int(configured) if configured is not None else int(covenant_terms[raw_months])
+            sources.append(
+                f"[policy] {raw_months}"
+                if configured is not None
+                else f"covenant {covenant}: {covenant_terms.get('source', '')}"
+            )
+        elif isinstance(raw_months, int):
+            months = raw_months
+        effects = {g: str(layer[g]) for g in GROUPS if g in layer}
+        for group, effect in effects.items():
+            if effect not in EFFECTS:
+                raise PolicyError(f"policy: {event}.{group}: {effect!r} is not stop, lift or allow")
+        active = True
+        if (
+            layer.get("covenant_only")
+            and covenant == "geen"
+            and not settings.pause_without_covenant
+        ):
+            active = False
+        rules[event] = EventRule(
+            event=event,
+            title=str(layer.get("title", event)),
+            hold_type=layer.get("hold"),
+            basis=str(layer.get("basis", "convenant")),
+            months=months,
+            until=until,
+            releases_all=layer.get("releases") == "all",
+            write_off=bool(layer.get("write_off", False)),
+            effects=effects,
+            task=layer.get("task"),
+            sources=tuple(sources),
+            active=active,
+        )
+    for event in settings.events:
+        if event not in rules:
+            raise PolicyError(f"[policy.events.{event}]: unknown event; known: {', '.join(rules)}")
+    return Policy(kind, covenant, groups, tuple(table.get("precedence", ())), rules, settings)
