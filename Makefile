@@ -29,5 +29,8 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+bench: $(STAMP)
+	$(BIN)/python -m bench.codec
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -95,7 +95,8 @@ def message_schema() -> etree.XMLSchema:
 
 
 def _local(tag: Any) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
+    # "{namespace}name" -> "name"; str.rpartition is several times faster than etree.QName
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
 _ELEMENT_PREFIX = re.compile(r"^Element '[^']*': ")
@@ -156,6 +157,8 @@ def _append(parent: Any, name: str, value: Any) -> None:
         item_name = LIST_ITEM_NAMES[name]
         for item in value:
             _append(element, item_name, item)
+    elif isinstance(value, str):  # most values; spares the (slow) ABC check for Mapping
+        element.text = value
     elif isinstance(value, Mapping):
         for key, sub in value.items():
             _append(element, key, sub)
@@ -173,16 +176,59 @@ def json_to_xml(berichttype: str, data: Mapping[str, Any]) -> Any:
     return root
 
 
+def _escape(text: str) -> str:
+    """Text content as lxml writes it: &, <, > and carriage return escaped."""
+    if "&" in text or "<" in text or ">" in text or "\r" in text:
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return text.replace("\r", "&#13;")
+    return text
+
+
+def _write(out: list[str], name: str, value: Any) -> None:
+    if name in LIST_ITEM_NAMES:
+        item_name = LIST_ITEM_NAMES[name]
+        out.append(f"<{name}>")
+        for item in value:
+            _write(out, item_name, item)
+        out.append(f"</{name}>")
+    elif isinstance(value, str):
+        out.append(f"<{name}>{_escape(value)}</{name}>")
+    elif isinstance(value, Mapping):
+        out.append(f"<{name}>")
+        for key, sub in value.items():
+            _write(out, key, sub)
+        out.append(f"</{name}>")
+    elif isinstance(value, bool):
+        out.append(f"<{name}>{'true' if value else 'false'}</{name}>")
+    else:
+        out.append(f"<{name}>{_escape(str(value))}</{name}>")
+
+
+def json_to_bytes(berichttype: str, data: Mapping[str, Any]) -> bytes:
+    """The XML bytes of a message in its JSON form: the bytes ``json_to_xml`` serialises to,
+    written directly (a third of the time of building the tree element by element)."""
+    out = [f"<?xml version='1.0' encoding='UTF-8'?>\n<{berichttype} xmlns=\"{MESSAGE_NS}\">"]
+    for key, value in data.items():
+        _write(out, key, value)
+    out.append(f"</{berichttype}>")
+    return "".join(out).encode("utf-8")
+
+
 def encode_message(message: Message) -> bytes:
-    """Serialise a message to its XML bytes, validated against its XSD."""
-    root = json_to_xml(message.BERICHTTYPE, message.to_json())
+    """Serialise a message to its XML bytes, validated against its XSD.
+
+    The bytes are written directly, then parsed and validated: what is validated is
+    exactly what leaves this module.
+    """
+    data = json_to_bytes(message.BERICHTTYPE, message.to_json())
+    root = parse_xml(data, what=f"outgoing {message.BERICHTTYPE}")
     schema = message_schema()
     if not schema.validate(root):
         raise WireError(
             f"{message.BERICHTTYPE} does not validate against its XSD: "
             + "; ".join(_schema_errors(schema, root))
         )
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    return data
 
 
 def decode_message(data: bytes) -> Message:
