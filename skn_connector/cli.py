@@ -524,6 +524,59 @@ def policy_show(config: ConfigOption = None, as_json: JsonOption = False) -> Non
     )
 
 
+@portal_app.command("import")
+def portal_import(
+    file: Annotated[
+        Path, typer.Argument(help="A Saldoverzoeken download from the web portal (.csv).")
+    ],
+    config: ConfigOption = None,
+) -> None:
+    """Answer a portal download with the same adapters and policy as the system link."""
+    from .service.daemon import connector
+    from .wire.portal_csv import PortalCsvError
+
+    with user_errors():
+        settings = load(config)
+        with connector(settings, insecure_dev=True) as pipeline:
+            try:
+                outcomes = pipeline.import_portal(file)
+            except PortalCsvError as exc:
+                typer.echo(f"skn-connector: {file} is refused whole:", err=True)
+                for error in exc.errors:
+                    typer.echo(f"  {error}", err=True)
+                raise typer.Exit(EXIT_USAGE) from None
+            except (OSError, ValueError) as exc:
+                fail(f"{file}: {exc}")
+            while pipeline.process_due() > 0:
+                pass
+            pipeline.carry_out()
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items()))
+    typer.echo(f"{file}: {counts}; export the answers with 'skn-connector portal export'")
+
+
+@portal_app.command("export")
+def portal_export(
+    out: Annotated[Path, typer.Option("--out", help="The upload file to write (.csv).")],
+    message_type: Annotated[
+        str, typer.Option("--type", help="The portal file type; only SaldoverzoekAntwoord.")
+    ] = "SaldoverzoekAntwoord",
+    config: ConfigOption = None,
+) -> None:
+    """Write the answers waiting for the web portal to an upload file."""
+    from .service.daemon import connector
+
+    if message_type != "SaldoverzoekAntwoord":
+        fail(f"--type {message_type} is not a portal file type we write; use SaldoverzoekAntwoord")
+    with user_errors():
+        settings = load(config)
+        with connector(settings, insecure_dev=True) as pipeline:
+            try:
+                count = pipeline.export_portal(out)
+            except ValueError as exc:
+                fail(f"{out}: {exc}")
+    typer.echo(f"{out}: {count} answer(s) written; upload it in the web portal")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

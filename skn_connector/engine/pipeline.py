@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from ..adapters.api import AdapterError, DebtorQuery
 from ..adapters.registry import LoadedAdapter
-from ..messages import CATALOG, Contactpersoon, Message
+from ..messages import CATALOG, Contactpersoon, GeenMedewerking, Message, SaldoverzoekAntwoord
 from ..node.client import FetchedMessage, MessageboxEntry, NodeError, NodeTLSError
 from ..store.db import Store
 from ..store.schema import (
@@ -36,6 +37,7 @@ from ..store.schema import (
     QuarantinedMessage,
     Task,
 )
+from ..wire.portal_csv import read_portal_download, saldoverzoek_from_portal, write_answer_csv
 from ..wire.soap import DecodeError, decode_message, encode_message
 from .answers import proposal_answer
 from .conversations import SAME, Rule, TransitionTable, UnexpectedMessage, event_name
@@ -46,6 +48,9 @@ from .holds import HoldPlan, ReleasePlan, WriteOffPlan, plan_holds, plan_write_o
 from .policy import Policy, load_policy
 
 log = logging.getLogger(__name__)
+
+#: The sender of messages taken from a portal download (the CSV names no sender) (P).
+PORTAL_SENDER = uuid.UUID("00000000-0000-4000-8000-00000000504c")
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 
@@ -171,7 +176,7 @@ class Pipeline:
             self._node_down = False
         return result
 
-    def intake(self, node_message_id: str, payload: bytes) -> str:
+    def intake(self, node_message_id: str, payload: bytes, *, channel: str = "node") -> str:
         """Store one fetched message durably. Returns accepted, duplicate, quarantined,
         conflict (same BerichtId, other content) or known (this node handle was stored before)."""
         digest = hashlib.sha256(payload).hexdigest()
@@ -243,6 +248,7 @@ class Pipeline:
                     status="pending",
                     attempts=0,
                     duplicates=0,
+                    channel=channel,
                 )
             )
             self.store.audit(
@@ -549,6 +555,70 @@ class Pipeline:
 
     def today(self) -> date:
         return self.clock().astimezone(AMSTERDAM).date()
+
+    # -- the web-portal CSV (creditors without a system link) ------------------------------
+
+    def import_portal(self, path: Path) -> dict[str, int]:
+        """Take a portal download of Saldoverzoeken into the inbox as the node's messages would
+        be; the same adapters and policy answer them. All-or-nothing: a file with an error is
+        refused whole (PortalCsvError) before anything is stored."""
+        requests = read_portal_download(path)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        outcomes: Counter[str] = Counter()
+        for request in requests:
+            message = saldoverzoek_from_portal(
+                request, ontvanger=self.creditor.participant_id, afzender=PORTAL_SENDER
+            )
+            outcomes[
+                self.intake(
+                    f"portal:{digest}:{request.row}", encode_message(message), channel="portal"
+                )
+            ] += 1
+        return dict(outcomes)
+
+    def export_portal(self, path: Path) -> int:
+        """Write the answers waiting for the portal to an upload file; mark them exported only
+        after the file is written. Returns how many answers the file holds."""
+        with self.store.transaction() as session:
+            rows = list(
+                session.execute(
+                    select(OutboxMessage.id, OutboxMessage.payload, InboxMessage.raw)
+                    .join(InboxMessage, InboxMessage.bericht_id == OutboxMessage.in_reply_to)
+                    .where(OutboxMessage.status == "pending", OutboxMessage.channel == "portal")
+                    .order_by(OutboxMessage.id)
+                )
+            )
+        pairs = []
+        for _, payload, raw in rows:
+            request, answer = decode_message(raw), decode_message(payload)
+            if isinstance(answer, GeenMedewerking):
+                # the portal's layout says "Klant onbekend = Ja" where the system link
+                # answers GeenMedewerking KLANT_ONBEKEND
+                answer = SaldoverzoekAntwoord(
+                    berichtheader=answer.berichtheader.model_copy(
+                        update={"berichttype": "SaldoverzoekAntwoord"}
+                    ),
+                    contactpersoon=answer.contactpersoon,
+                    klant_onbekend=True,
+                    standaard_akkoord=False,
+                    datum=self.today(),
+                )
+            pairs.append((request, answer))
+        write_answer_csv(pairs, path)  # type: ignore[arg-type]
+        now = self.clock()
+        with self.store.transaction() as session:
+            for outbox_id, _, _ in rows:
+                row = session.get(OutboxMessage, outbox_id)
+                if row is not None and row.status == "pending":
+                    row.status, row.sent_at = "sent", now
+                    self.store.audit(
+                        session,
+                        "exported",
+                        conversation_id=row.conversation_id,
+                        bericht_id=row.bericht_id,
+                        file=path.name,
+                    )
+        return len(pairs)
 
     # -- holds, write-offs, deadlines ------------------------------------------------------
 
