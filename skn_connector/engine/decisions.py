@@ -19,6 +19,7 @@ from ..adapters.api import (
     Debtor,
     DebtorQuery,
     Proposal,
+    ProposalAssessment,
     ProposalClaim,
 )
 from ..adapters.registry import LoadedAdapter
@@ -280,9 +281,20 @@ class Decider:
         outside = self._criteria(request, claims)
         assessment = None
         if outside is None and deciders:
-            assessment = deciders[0].adapter.adapter.assess_proposal(
-                deciders[0].debtor, _proposal_of(request)
-            )
+            # every back-office that knows the debtor has its say: one refusal refuses,
+            # one doubt goes to a person, only unanimous consent accepts
+            verdicts = [
+                item.adapter.adapter.assess_proposal(item.debtor, _proposal_of(request))
+                for item in deciders
+            ]
+            for decision in ("reject", "manual", "accept"):
+                chosen = [v for v in verdicts if v.decision == decision]
+                if chosen:
+                    assessment = ProposalAssessment(
+                        decision=chosen[0].decision,
+                        reason="; ".join(v.reason for v in chosen if v.reason),
+                    )
+                    break
         if assessment is None or assessment.decision == "manual":
             reason = (
                 f"outside the criteria: {outside}"

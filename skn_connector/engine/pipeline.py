@@ -31,11 +31,13 @@ from ..node.client import FetchedMessage, MessageboxEntry, NodeError, NodeTLSErr
 from ..store.db import Store
 from ..store.schema import (
     Conversation,
+    HoldRecord,
     InboxMessage,
     Meta,
     OutboxMessage,
     QuarantinedMessage,
     Task,
+    WriteOffRecord,
 )
 from ..wire.portal_csv import read_portal_download, saldoverzoek_from_portal, write_answer_csv
 from ..wire.soap import DecodeError, decode_message, encode_message
@@ -419,6 +421,7 @@ class Pipeline:
                 self._add_task(
                     session, task.kind, task.reason, conversation_id, bericht_id, row.answer_due
                 )
+            self.effects.record(session, conversation_id, decision)
             row.status = "done"
             row.processed_at = now
             row.last_error = None
@@ -433,6 +436,10 @@ class Pipeline:
                 state_from=previous_state,
                 state_to=conversation.state,
                 rule=rule.number,
+                events=list(decision.events),
+                holds=len(decision.holds),
+                releases=len(decision.releases),
+                write_offs=len(decision.write_offs),
             )
         answer_type = decision.answer.BERICHTTYPE if decision.answer is not None else None
         log.info(
@@ -964,7 +971,7 @@ class Pipeline:
     # -- counts ----------------------------------------------------------------------------
 
     def backlog(self) -> tuple[int, int]:
-        """(pending inbox messages, pending outbox messages and holds/write-offs to carry out)."""
+        """(pending inbox messages, answers to deliver plus holds/write-offs to carry out)."""
         with self.store.transaction() as session:
             inbox = session.scalar(
                 select(func.count())
@@ -974,6 +981,16 @@ class Pipeline:
             outbox = session.scalar(
                 select(func.count())
                 .select_from(OutboxMessage)
-                .where(OutboxMessage.status == "pending")
+                .where(OutboxMessage.status == "pending", OutboxMessage.channel == "node")
             )
-        return int(inbox or 0), int(outbox or 0)
+            holds = session.scalar(
+                select(func.count())
+                .select_from(HoldRecord)
+                .where(HoldRecord.status.in_(("to_apply", "to_release")))
+            )
+            write_offs = session.scalar(
+                select(func.count())
+                .select_from(WriteOffRecord)
+                .where(WriteOffRecord.status == "to_apply")
+            )
+        return int(inbox or 0), int(outbox or 0) + int(holds or 0) + int(write_offs or 0)

@@ -192,6 +192,17 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
             max_instances=1,
             coalesce=True,
         )
+
+        def daily_job() -> None:
+            try:
+                pipeline.carry_out()  # expires the holds whose end has passed
+                pipeline.watch_deadlines()
+            except Exception:
+                log.exception("the daily job failed; it runs again tomorrow")
+
+        scheduler.add_job(
+            daily_job, "cron", id="daily", hour=6, minute=0, max_instances=1, coalesce=True
+        )
         scheduler.add_job(
             deliver_job,
             "interval",
