@@ -18,6 +18,7 @@ from ..adapters.api import AdapterError, Hold, MeasureCode, WriteOff
 from ..adapters.registry import LoadedAdapter
 from ..store.db import Store
 from ..store.schema import HoldRecord, Task, WriteOffRecord
+from .crashpoints import crashpoint
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +210,7 @@ class EffectRunner:
             log.exception("adapter %s failed on hold %s", adapter_name, hold.hold_id)
             self._fail(HoldRecord, record_id, f"{type(exc).__name__}", False)
             return 0
+        crashpoint("after_effect")
         with self.store.transaction() as session:
             record = session.get(HoldRecord, record_id)
             if record is None:

@@ -43,6 +43,7 @@ from ..wire.portal_csv import read_portal_download, saldoverzoek_from_portal, wr
 from ..wire.soap import DecodeError, decode_message, encode_message
 from .answers import proposal_answer
 from .conversations import SAME, Rule, TransitionTable, UnexpectedMessage, event_name
+from .crashpoints import crashpoint
 from .deadlines import WorkingDays
 from .decisions import ConversationContext, CreditorFacts, Decider, Decision
 from .effects import EffectRunner, backoff
@@ -152,7 +153,9 @@ class Pipeline:
         self._remember("last_poll", self.clock().isoformat())
         for entry in entries:
             fetched = self._node_call(self.node.fetch, entry.id)
+            crashpoint("after_fetch")
             outcome = self.intake(entry.id, fetched.payload)
+            crashpoint("after_intake_commit")
             summary.fetched += 1
             if outcome == "accepted":
                 summary.accepted += 1
@@ -161,6 +164,7 @@ class Pipeline:
             elif outcome in {"quarantined", "conflict"}:
                 summary.quarantined += 1
             self._node_call(self.node.confirm, entry.id)
+            crashpoint("after_confirm")
         return len(entries)
 
     def _node_call(self, operation: Callable[..., Any], *args: Any) -> Any:
@@ -378,6 +382,7 @@ class Pipeline:
             log.exception("processing message %s failed unexpectedly", bericht_id)
             self._record_failure(inbox_id, exc, retryable=False)
             return "failed", None
+        crashpoint("after_adapter_calls")
         payload = encode_message(decision.answer) if decision.answer is not None else None
         now = self.clock()
         with self.store.transaction() as session:
@@ -441,6 +446,7 @@ class Pipeline:
                 releases=len(decision.releases),
                 write_offs=len(decision.write_offs),
             )
+        crashpoint("after_decision_commit")
         answer_type = decision.answer.BERICHTTYPE if decision.answer is not None else None
         log.info(
             "processed %s %s: state %s -> %s, answer %s",
@@ -921,6 +927,7 @@ class Pipeline:
         for outbox_id, payload, bericht_id in due:
             try:
                 self._node_call(self.node.send, payload)
+                crashpoint("after_send")
             except NodeTLSError:
                 raise
             except NodeError as exc:
