@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -15,22 +17,35 @@ from typing import Any
 import pytest
 from skn_gemeentebelastingen import adapter as adapter_module
 from skn_gemeentebelastingen.adapter import GemeentebelastingenAdapter
-from skn_gemeentebelastingen.backoffice import elfproef, normalise_factuurnummer
+from skn_gemeentebelastingen.backoffice import (
+    elfproef,
+    normalise_factuurnummer,
+    synthetic_bsns,
+    upgrade_database,
+)
 from skn_gemeentebelastingen.sample import main as sample_main
 
 from skn_connector.adapters.api import (
+    Arrangement,
     BackOfficeRejected,
     BackOfficeTimeout,
     BackOfficeUnavailable,
+    Capability,
     Claim,
     Debtor,
     DebtorQuery,
     Hold,
     HoldResult,
     MeasureCode,
+    Proposal,
+    ProposalAssessment,
+    ProposalClaim,
     SampleBackOffice,
     SampleDebtor,
+    WriteOff,
+    WriteOffResult,
 )
+from skn_connector.adapters.registry import validate_adapter_class
 
 M = MeasureCode
 D = Decimal
@@ -100,7 +115,12 @@ def test_sample_is_synthetic_deterministic_and_complete(tmp_path: Path) -> None:
 
     assert [d.klantnummer_se for d in one.debtors] == ["100001", "100002", "100004", "100005"]
     bsns = [bsn for (bsn,) in _table(_db(one), "SELECT bsn FROM debiteuren")]
-    assert len(bsns) == 25 == len(set(bsns))  # 5 known people + 20 for volume
+    # 5 known people + 20 for volume + 1 added later (100006), who takes a BSN after theirs
+    assert len(bsns) == 26 == len(set(bsns))
+    by_id = dict(_table(_db(one), "SELECT debiteur_id, bsn FROM debiteuren"))
+    computed = synthetic_bsns()
+    ids = [1, 2, 3, 4, 5, *range(101, 121), 6]  # the earlier debtors keep their BSNs
+    assert [by_id[i] for i in ids] == computed[:26]
     assert all(elfproef(b) and b.startswith("99999") for b in bsns)
     names = [n for (n,) in _table(_db(one), "SELECT achternaam FROM debiteuren")]
     assert all(n.endswith("-Voorbeeld") for n in names)
@@ -569,3 +589,594 @@ def test_hold_result_round_trips(adapter: GemeentebelastingenAdapter) -> None:
     assert isinstance(result, HoldResult)
     assert result.measures == {M.DEURWAARDER, M.KOSTEN}
     assert _measures(adapter, "5")["2023.000141"] == {M.DWANGBEVEL, M.RENTE}
+
+
+# -- proposals, arrangements and write-offs ---------------------------------------------------
+
+ALL_CAPABILITIES = frozenset(
+    {
+        Capability.CLAIMS,
+        Capability.HOLDS,
+        Capability.PROPOSALS,
+        Capability.ARRANGEMENTS,
+        Capability.WRITE_OFF,
+    }
+)
+
+
+def _debtor(debtor_id: str) -> Debtor:
+    return Debtor(debtor_id=debtor_id, klantnummer_se=f"1000{int(debtor_id):02d}")
+
+
+def _claim(nummer: str, bedrag: str, percentage: str = "12.50") -> ProposalClaim:
+    eind = (D(bedrag) * D(percentage) / 100).quantize(D("0.01"))
+    return ProposalClaim(
+        factuurnummer=nummer,
+        actueel_vorderingsbedrag=D(bedrag),
+        afkooppercentage=D(percentage),
+        prognose_eindbedrag=eind,
+    )
+
+
+def _proposal(*claims: ProposalClaim, type_: str = "SB") -> Proposal:
+    return Proposal(type_schuldregeling=type_, looptijd_maanden=18, claims=claims)
+
+
+def _arrangement(
+    *claims: ProposalClaim, akkoord: date = date(2025, 10, 1), conversation: uuid.UUID | None = None
+) -> Arrangement:
+    return Arrangement(
+        type_schuldregeling="SB",
+        datum_akkoord=akkoord,
+        claims=claims,
+        conversation_id=conversation or uuid.uuid4(),
+    )
+
+
+def _write_off(
+    debtor_id: str, *nummers: str, conversation: uuid.UUID | None = None, **kw: Any
+) -> WriteOff:
+    values: dict[str, Any] = {
+        "write_off_id": uuid.uuid4(),
+        "debtor_id": debtor_id,
+        "factuurnummers": nummers,
+        "reason": "SCHULDREGELING_GESLAAGD",
+        "datum": date(2027, 4, 1),
+        "conversation_id": conversation or uuid.uuid4(),
+    }
+    values.update(kw)
+    return WriteOff.model_validate(values)
+
+
+def _status(sample: SampleBackOffice) -> dict[str, tuple[str, str | None]]:
+    rows = _table(_db(sample), "SELECT aanslagnummer, status, in_regeling FROM aanslagen")
+    return {nummer: (status, regeling) for nummer, status, regeling in rows}
+
+
+def test_the_adapter_declares_and_implements_the_new_capabilities() -> None:
+    assert GemeentebelastingenAdapter.capabilities == ALL_CAPABILITIES
+    validate_adapter_class(GemeentebelastingenAdapter)  # every promised call is implemented
+
+
+def test_a_proposal_on_open_aanslagen_is_accepted(
+    adapter: GemeentebelastingenAdapter, sample: SampleBackOffice
+) -> None:
+    before = _table(_db(sample), "SELECT * FROM aanslagen ORDER BY 1")
+    whole = _proposal(
+        _claim("2024.000101", "376.02"),
+        _claim("2025.000102", "399.00"),
+        _claim("2025-000104", "305.80"),  # as an SHV may write it
+    )
+    assessment = adapter.assess_proposal(_debtor("1"), whole)
+    assert assessment == ProposalAssessment(
+        decision="accept", reason="all 3 claims are open aanslagen of this debtor"
+    )
+    part = adapter.assess_proposal(_debtor("1"), _proposal(_claim("2024.000101", "376.02")))
+    assert part.decision == "accept"
+    assert part.reason.endswith("; 2 other open aanslagen are not in the proposal")
+    # an aanslag overgedragen to a deurwaarder is still the municipality's claim
+    overgedragen = _proposal(_claim("2023.000141", "702.25"), _claim("2025.000142", "221.16"))
+    assert adapter.assess_proposal(_debtor("5"), overgedragen).decision == "accept"
+    # assessing writes nothing
+    assert _table(_db(sample), "SELECT * FROM aanslagen ORDER BY 1") == before
+    assert _table(_db(sample), "SELECT count(*) FROM regelingen") == [(0,)]
+
+
+@pytest.mark.parametrize("type_", ["SA", "SB", "SK"])
+def test_a_zero_percent_offer_is_not_refused(
+    adapter: GemeentebelastingenAdapter, type_: str
+) -> None:
+    # type SA: no repayment capacity, 0 %, everything is written off at the end (4.28)
+    proposal = _proposal(
+        _claim("2024.000101", "376.02", "0"), _claim("2025.000102", "399.00", "0.00"), type_=type_
+    )
+    assert all(c.prognose_eindbedrag == 0 for c in proposal.claims)
+    assert adapter.assess_proposal(_debtor("1"), proposal).decision == "accept"
+
+
+@pytest.mark.parametrize(
+    ("debtor_id", "nummers", "reason"),
+    [
+        # 100004: the SHV knows one number the back-office never issued
+        (
+            "4",
+            ("2024.000131", "2025.000132", "2023.000139"),
+            "2023.000139 is not an aanslag of this debtor",
+        ),
+        # another debtor's aanslag is unknown for this one
+        ("4", ("2024.000131", "2024.000101"), "2024.000101 is not an aanslag of this debtor"),
+        ("2", ("2025.000121", "2025.000122"), "2025.000122 is betwist (bezwaar or beroep pending)"),
+        (
+            "6",
+            ("2024.000151", "2025.000152"),
+            "2025.000152 has a kwijtscheldingsverzoek pending since 2025-04-03",
+        ),
+        ("1", ("2024.000101", "2025.000103"), "2025.000103 is betaald, not open"),
+        ("1", ("2024.000101", "2024 000 101"), "2024.000101 is listed twice"),
+        ("1", (), "the proposal lists no claims"),
+    ],
+)
+def test_a_proposal_a_person_must_look_at_is_manual(
+    adapter: GemeentebelastingenAdapter, debtor_id: str, nummers: tuple[str, ...], reason: str
+) -> None:
+    # a 0 % offer is never the reason: the same outcome at 0 % and at 100 %
+    for percentage in ("0", "100"):
+        proposal = _proposal(*(_claim(n, "100.00", percentage) for n in nummers))
+        assessment = adapter.assess_proposal(_debtor(debtor_id), proposal)
+        assert assessment.decision == "manual"
+        assert assessment.reason == f"{reason}; a person decides"
+
+
+def test_manual_reasons_name_every_problem(adapter: GemeentebelastingenAdapter) -> None:
+    proposal = _proposal(
+        _claim("2025.000121", "267.10"),
+        _claim("2025.000122", "132.00"),
+        _claim("2025.000123", "298.45"),  # the partner's own OZB
+        _claim("2025.000121", "267.10", "-1"),
+    )
+    assessment = adapter.assess_proposal(_debtor("2"), proposal)
+    assert assessment == ProposalAssessment(
+        decision="manual",
+        reason=(
+            "2025.000122 is betwist (bezwaar or beroep pending); "
+            "2025.000123 is not an aanslag of this debtor; "
+            "2025.000121 is listed twice; a person decides"
+        ),
+    )
+    negative = _proposal(_claim("2024.000101", "376.02", "-5"))
+    assert adapter.assess_proposal(_debtor("1"), negative).reason.startswith(
+        "2024.000101 has an afkooppercentage outside 0-100"
+    )
+
+
+def test_proposal_for_an_unknown_debtor_is_rejected(adapter: GemeentebelastingenAdapter) -> None:
+    with pytest.raises(BackOfficeRejected):
+        adapter.assess_proposal(_debtor("4711"), _proposal(_claim("2024.000101", "1.00")))
+
+
+def test_record_arrangement_marks_its_aanslagen_once(
+    adapter: GemeentebelastingenAdapter, sample: SampleBackOffice
+) -> None:
+    conversation = uuid.uuid4()
+    arrangement = _arrangement(
+        _claim("2024.000101", "376.02", "20.00"),
+        _claim("2025-000102", "399.00", "20.00"),
+        _claim("2023.000139", "50.00", "20.00"),
+        conversation=conversation,
+    )
+    claims_before = adapter.list_claims(_debtor("1"))
+    assert adapter.record_arrangement(_debtor("1"), arrangement) is None
+
+    (row,) = _table(
+        _db(sample), "SELECT conversation_id, debiteur_id, type, datum_akkoord FROM regelingen"
+    )
+    assert row == (str(conversation), 1, "SB", "2025-10-01")
+    ((stored,),) = _table(_db(sample), "SELECT claims FROM regelingen")
+    assert json.loads(stored) == [
+        {
+            "factuurnummer": "2024.000101",
+            "aanslagnummer": "2024.000101",
+            "actueel_vorderingsbedrag": "376.02",
+            "afkooppercentage": "20.00",
+            "prognose_eindbedrag": "75.20",
+            "opgenomen": True,
+            "reden": "",
+        },
+        {
+            "factuurnummer": "2025-000102",
+            "aanslagnummer": "2025.000102",
+            "actueel_vorderingsbedrag": "399.00",
+            "afkooppercentage": "20.00",
+            "prognose_eindbedrag": "79.80",
+            "opgenomen": True,
+            "reden": "",
+        },
+        {
+            "factuurnummer": "2023.000139",
+            "aanslagnummer": None,
+            "actueel_vorderingsbedrag": "50.00",
+            "afkooppercentage": "20.00",
+            "prognose_eindbedrag": "10.00",
+            "opgenomen": False,
+            "reden": "not an aanslag of this debtor",
+        },
+    ]
+    status = _status(sample)
+    assert status["2024.000101"] == ("open", str(conversation))
+    assert status["2025.000102"] == ("open", str(conversation))
+    assert status["2025.000104"] == ("open", None)
+    assert status["2025.000103"] == ("betaald", None)
+    # the claims stay as they were: open, same amounts, same measures
+    assert adapter.list_claims(_debtor("1")) == claims_before
+
+    # the same conversation again, even with other contents: recorded once
+    snapshot = _table(_db(sample), "SELECT * FROM regelingen")
+    adapter.record_arrangement(_debtor("1"), arrangement)
+    adapter.record_arrangement(
+        _debtor("1"), _arrangement(_claim("2025.000104", "305.80"), conversation=conversation)
+    )
+    assert _table(_db(sample), "SELECT * FROM regelingen") == snapshot
+    assert _status(sample) == status
+    with pytest.raises(BackOfficeRejected, match="another debtor"):
+        adapter.record_arrangement(_debtor("4"), arrangement)
+
+    # an aanslag in a recorded regeling is not offered again without a person
+    again = adapter.assess_proposal(_debtor("1"), _proposal(_claim("2024.000101", "376.02")))
+    assert again == ProposalAssessment(
+        decision="manual",
+        reason="2024.000101 is already in a recorded regeling; a person decides",
+    )
+    # nor included in a second regeling
+    other = uuid.uuid4()
+    adapter.record_arrangement(
+        _debtor("1"),
+        _arrangement(
+            _claim("2024.000101", "376.02"), _claim("2025.000104", "305.80"), conversation=other
+        ),
+    )
+    assert _status(sample)["2024.000101"] == ("open", str(conversation))
+    assert _status(sample)["2025.000104"] == ("open", str(other))
+
+
+def test_a_new_aanslag_is_never_part_of_the_regeling(
+    adapter: GemeentebelastingenAdapter, sample: SampleBackOffice
+) -> None:
+    # 100006: the hondenbelasting 2025.000153 is dated 2025-08-29, after the akkoord
+    conversation = uuid.uuid4()
+    arrangement = _arrangement(
+        _claim("2024.000151", "361.90", "0"),
+        _claim("2025.000152", "301.20", "0"),
+        _claim("2025.000153", "118.80", "0"),
+        akkoord=date(2025, 6, 30),
+        conversation=conversation,
+    )
+    adapter.record_arrangement(_debtor("6"), arrangement)
+    status = _status(sample)
+    assert status["2024.000151"] == ("open", str(conversation))
+    # a pending kwijtscheldingsverzoek does not keep an agreed claim out of the regeling
+    assert status["2025.000152"] == ("open", str(conversation))
+    assert status["2025.000153"] == ("open", None)
+    ((stored,),) = _table(_db(sample), "SELECT claims FROM regelingen")
+    assert [(c["aanslagnummer"], c["reden"]) for c in json.loads(stored)] == [
+        ("2024.000151", ""),
+        ("2025.000152", ""),
+        ("2025.000153", "assessed after the akkoord"),
+    ]
+
+    result = adapter.write_off(
+        _debtor("6"),
+        _write_off("6", "2024.000151", "2025.000152", "2025.000153", conversation=conversation),
+    )
+    assert result.written_off == ("2024.000151", "2025.000152")
+    assert result.amount == D("663.10")  # 300.00 + 6.40 + 55.50, and 301.20
+    assert result.detail == (
+        "2 aanslagen written off, EUR 663.10; not written off: 2025.000153 (not in the regeling)"
+    )
+    # the new aanslag keeps its own, normal lifecycle
+    (left,) = adapter.list_claims(_debtor("6"))
+    assert (left.factuurnummer, left.status, left.openstaand) == (
+        "2025.000153",
+        "open",
+        D("118.80"),
+    )
+    assert left.ontstaansdatum == date(2025, 8, 29)
+
+
+def test_write_off_books_the_remainder_once(
+    adapter: GemeentebelastingenAdapter, sample: SampleBackOffice
+) -> None:
+    conversation = uuid.uuid4()
+    adapter.record_arrangement(
+        _debtor("1"),
+        _arrangement(
+            _claim("2024.000101", "376.02", "0"),
+            _claim("2025.000102", "399.00", "0"),
+            conversation=conversation,
+        ),
+    )
+    request = _write_off(
+        "1",
+        "2024.000101",
+        "2025-000102",
+        "2025.000104",
+        "2025.000103",
+        "2023.000139",
+        conversation=conversation,
+    )
+    result = adapter.write_off(_debtor("1"), request)
+    assert result == WriteOffResult(
+        write_off_id=request.write_off_id,
+        written_off=("2024.000101", "2025.000102"),
+        amount=D("775.02"),  # 376.02 + 399.00: hoofdsom, rente and kosten
+        detail=(
+            "2 aanslagen written off, EUR 775.02; not written off: "
+            "2025.000104 (not in the regeling); 2025.000103 (already paid); "
+            "2023.000139 (not an aanslag of this debtor)"
+        ),
+    )
+    assert _table(
+        _db(sample),
+        "SELECT write_off_id, debiteur_id, conversation_id, aanslagnummers, bedrag, datum, "
+        "reden, bedragen FROM afboekingen",
+    ) == [
+        (
+            str(request.write_off_id),
+            1,
+            str(conversation),
+            '["2024.000101", "2025.000102"]',
+            "775.02",
+            "2027-04-01",
+            "SCHULDREGELING_GESLAAGD",
+            '{"2024.000101": "376.02", "2025.000102": "399.00"}',
+        )
+    ]
+    status = _status(sample)
+    assert status["2024.000101"] == ("kwijtgescholden", str(conversation))
+    assert status["2025.000102"] == ("kwijtgescholden", str(conversation))
+    assert status["2025.000104"] == ("open", None)
+    # amounts are not touched: the remainder is in afboekingen
+    assert _table(
+        _db(sample),
+        "SELECT betaald, invorderingsrente, kosten FROM aanslagen WHERE aanslagnummer = "
+        "'2024.000101'",
+    ) == [("100.00", "8.15", "55.50")]
+    # a written-off aanslag is no claim any more and is not enforced (the beslag ends)
+    assert [c.factuurnummer for c in adapter.list_claims(_debtor("1"))] == ["2025.000104"]
+    assert _table(
+        _db(sample),
+        "SELECT count(*) FROM maatregelen WHERE actief = 1 "
+        "AND aanslagnummer IN ('2024.000101', '2025.000102')",
+    ) == [(0,)]
+
+    # the same write-off again: the same answer, nothing changes
+    tables = ("aanslagen", "maatregelen", "afboekingen")
+    snapshot = [_table(_db(sample), f"SELECT * FROM {t} ORDER BY 1") for t in tables]
+    assert adapter.write_off(_debtor("1"), request) == result
+    assert [_table(_db(sample), f"SELECT * FROM {t} ORDER BY 1") for t in tables] == snapshot
+    # a new write-off of the same aanslagen finds nothing left
+    second = adapter.write_off(
+        _debtor("1"), _write_off("1", "2024.000101", conversation=conversation)
+    )
+    assert second.written_off == () and second.amount == D("0.00")
+    assert second.detail == (
+        "nothing written off; not written off: 2024.000101 (already written off)"
+    )
+    assert _table(_db(sample), "SELECT count(*) FROM afboekingen") == [(2,)]
+
+
+def test_write_off_only_touches_the_debtors_own_aanslagen(
+    adapter: GemeentebelastingenAdapter, sample: SampleBackOffice
+) -> None:
+    before = _status(sample)
+    result = adapter.write_off(_debtor("4"), _write_off("4", "2024.000101", "2025.000123"))
+    assert result.written_off == () and result.amount == D("0.00")
+    assert result.detail == (
+        "nothing written off; not written off: "
+        "2024.000101 (not an aanslag of this debtor); 2025.000123 (not an aanslag of this debtor)"
+    )
+    assert _status(sample) == before
+    # without a recorded regeling the named open aanslagen are written off, overgedragen too
+    result = adapter.write_off(_debtor("5"), _write_off("5", "2023.000141", "2025.000142"))
+    assert result.written_off == ("2023.000141", "2025.000142")
+    assert result.amount == D("923.41")  # 702.25 + 221.16
+    assert adapter.list_claims(_debtor("5")) == []
+    # an aanslag in another debtor's regeling or assessed after the write-off date stays
+    conversation = uuid.uuid4()
+    adapter.record_arrangement(
+        _debtor("4"), _arrangement(_claim("2024.000131", "525.80"), conversation=conversation)
+    )
+    kept = adapter.write_off(
+        _debtor("4"), _write_off("4", "2024.000131", "2025.000132", datum=date(2025, 1, 31))
+    )
+    assert kept.detail == (
+        "nothing written off; not written off: 2024.000131 (in another regeling); "
+        "2025.000132 (assessed after the write-off date)"
+    )
+
+
+def test_write_off_refuses_a_mismatched_or_reused_id(adapter: GemeentebelastingenAdapter) -> None:
+    with pytest.raises(BackOfficeRejected, match="another debtor"):
+        adapter.write_off(_debtor("1"), _write_off("4", "2024.000131"))
+    with pytest.raises(BackOfficeRejected):
+        adapter.write_off(_debtor("4711"), _write_off("4711", "2024.000101"))
+    request = _write_off("1", "2025.000104")
+    adapter.write_off(_debtor("1"), request)
+    with pytest.raises(BackOfficeRejected, match="already recorded for another debtor"):
+        adapter.write_off(_debtor("4"), request.model_copy(update={"debtor_id": "4"}))
+
+
+def test_concurrent_write_offs_of_one_id_count_once(
+    adapter: GemeentebelastingenAdapter, sample: SampleBackOffice
+) -> None:
+    request = _write_off("4", "2024.000131", "2025.000132")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: adapter.write_off(_debtor("4"), request), range(8)))
+    assert all(r == results[0] for r in results)
+    assert results[0].amount == D("915.20")  # 525.80 + 389.40
+    assert _table(_db(sample), "SELECT count(*), bedrag FROM afboekingen") == [(1, "915.20")]
+
+
+def test_a_release_after_a_write_off_resumes_nothing_on_it(
+    adapter: GemeentebelastingenAdapter,
+) -> None:
+    hold = _hold("1")
+    adapter.apply_hold(hold)
+    adapter.write_off(_debtor("1"), _write_off("1", "2024.000101"))
+    released = adapter.release_hold(hold)
+    assert released.measures == {M.AANMANING, M.RENTE}  # of 2025.000102 only
+    assert _measures(adapter, "1") == {
+        "2025.000102": frozenset({M.AANMANING, M.RENTE}),
+        "2025.000104": frozenset(),
+    }
+
+
+def test_no_personal_data_in_logs_or_errors_of_the_new_calls(
+    sample: SampleBackOffice, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.INFO, logger="sqlalchemy.engine")
+    people = _table(
+        _db(sample),
+        "SELECT debiteur_id, bsn, voornamen, achternaam, postcode, straatnaam FROM debiteuren",
+    )
+    texts: list[str] = []
+    a = _adapter(sample.options, timeout_seconds=0.1)
+    try:
+        for debiteur_id, *_ in people:
+            debtor = _debtor(str(debiteur_id))
+            claims = [
+                _claim(c.factuurnummer, str(c.openstaand), "0") for c in a.list_claims(debtor)
+            ]
+            claims.append(_claim("2023.000139", "10.00"))
+            texts.append(a.assess_proposal(debtor, _proposal(*claims)).reason)
+            texts.append(a.assess_proposal(debtor, _proposal(*claims[:-1])).reason)
+            conversation = uuid.uuid4()
+            a.record_arrangement(debtor, _arrangement(*claims, conversation=conversation))
+            request = _write_off(
+                str(debiteur_id), *(c.factuurnummer for c in claims), conversation=conversation
+            )
+            texts.append(a.write_off(debtor, request).detail)
+            texts.append(a.write_off(debtor, request).detail)
+        errors: list[BaseException] = []
+        for call in (
+            lambda: a.assess_proposal(_debtor("4711"), _proposal()),
+            lambda: a.write_off(_debtor("1"), _write_off("2", "2025.000121")),
+        ):
+            try:
+                call()
+            except BackOfficeRejected as exc:
+                errors.append(exc)
+        conn = sqlite3.connect(_db(sample), isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        try:
+            for call in (
+                lambda: a.assess_proposal(_debtor("6"), _proposal(_claim("2024.000151", "1"))),
+                lambda: a.record_arrangement(_debtor("6"), _arrangement()),
+                lambda: a.write_off(_debtor("6"), _write_off("6", "2024.000151")),
+            ):
+                try:
+                    call()
+                except BackOfficeUnavailable as exc:
+                    errors.append(exc)
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+    finally:
+        a.close()
+    assert len(errors) == 5
+    assert any(r.name == "skn_gemeentebelastingen" for r in caplog.records)
+    texts += [r.getMessage() for r in caplog.records]
+    texts += [str(e) for e in errors] + [repr(e) for e in errors]
+    texts += _table(_db(sample), "SELECT detail FROM afboekingen")[0]
+    secrets = [str(v) for row in people for v in row[1:]]
+    for d in sample.debtors:
+        secrets.append(d.person.achternaam.split("-")[0])
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text, (secret, text)
+
+
+# -- an earlier schema ------------------------------------------------------------------------
+
+
+def _downgrade(path: Path) -> None:
+    """Make the sample look like one made before regelingen and afboekingen existed."""
+    with sqlite3.connect(path) as conn:
+        ((ddl,),) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'aanslagen'")
+        added = ("kwijtschelding_aangevraagd", "in_regeling")
+        first = "\n".join(line for line in ddl.splitlines() if not any(c in line for c in added))
+        first = re.sub(r",\s*\)\s*$", "\n)", first)  # the last line left had a comma
+        columns = ", ".join(
+            r[1] for r in conn.execute("PRAGMA table_info(aanslagen)") if r[1] not in added
+        )
+        conn.executescript(
+            f"""
+            PRAGMA foreign_keys = OFF;
+            {first.replace("CREATE TABLE aanslagen", "CREATE TABLE first", 1)};
+            INSERT INTO first SELECT {columns} FROM aanslagen;
+            DROP TABLE aanslagen;
+            ALTER TABLE first RENAME TO aanslagen;
+            DROP TABLE regelingen;
+            DROP TABLE afboekingen;
+            """
+        )
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_an_earlier_database_keeps_claims_and_holds_and_can_be_upgraded(
+    sample: SampleBackOffice, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _db(sample)
+    _downgrade(path)
+    a = _adapter(sample.options)
+    try:
+        connection = next(r for r in a.check() if r.aspect == "connection")
+        assert not connection.ok
+        assert connection.message == (
+            "the database lacks the tables regelingen, afboekingen and the columns "
+            "aanslagen.kwijtschelding_aangevraagd, aanslagen.in_regeling; it predates "
+            "proposals, arrangements and write-offs: run skn-gemeentebelastingen upgrade "
+            "--database on it"
+        )
+        assert [c.openstaand for c in a.list_claims(_debtor("1"))] == [
+            D("376.02"),
+            D("399.00"),
+            D("305.80"),
+        ]
+        assert a.apply_hold(_hold("1")).applied
+        with pytest.raises(BackOfficeUnavailable, match="no such"):
+            a.assess_proposal(_debtor("1"), _proposal(_claim("2024.000101", "376.02")))
+
+        assert sample_main(["upgrade", "--database", str(path)]) == 0
+        assert capsys.readouterr().out == (
+            "added: regelingen, afboekingen, aanslagen.kwijtschelding_aangevraagd, "
+            "aanslagen.in_regeling\n"
+        )
+        assert upgrade_database(path) == []  # a second run changes nothing
+        assert all(r.ok for r in a.check())
+        assert a.assess_proposal(_debtor("1"), _proposal(_claim("2024.000101", "1"))).decision == (
+            "accept"
+        )
+        conversation = uuid.uuid4()
+        a.record_arrangement(
+            _debtor("1"), _arrangement(_claim("2024.000101", "1"), conversation=conversation)
+        )
+        result = a.write_off(
+            _debtor("1"), _write_off("1", "2024.000101", conversation=conversation)
+        )
+        assert result.amount == D("376.02")
+    finally:
+        a.close()
+
+
+def test_upgrade_refuses_what_is_not_this_back_office(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "other.db"
+    sqlite3.connect(path).execute("CREATE TABLE debiteuren (x)").connection.close()
+    with pytest.raises(ValueError, match="lacks aanslagen, maatregelen, opschortingen"):
+        upgrade_database(path)
+    assert sample_main(["upgrade", "--database", str(path)]) == 1
+    assert sample_main(["upgrade", "--database", str(tmp_path / "missing.db")]) == 1
+    assert not (tmp_path / "missing.db").exists()
+    assert "no database" in capsys.readouterr().err

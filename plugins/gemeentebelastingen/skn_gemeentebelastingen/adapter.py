@@ -1,8 +1,11 @@
 """The gemeentebelastingen adapter: municipal tax aanslagen in a SQLite back-office.
 
-It finds a debtor, lists the open aanslagen as claims and suspends or resumes
-enforcement measures for a hold, idempotently by hold id. Personal data (BSN,
-names, addresses) never appears in a log record or an error message.
+It finds a debtor, lists the open aanslagen as claims, suspends or resumes
+enforcement measures for a hold (idempotent by hold id), assesses a payment
+proposal against the aanslagen, records an agreed regeling (idempotent by
+conversation id) and writes off the remainder after a successful end
+(idempotent by write-off id). Personal data (BSN, names, addresses) never
+appears in a log record or an error message.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from skn_connector.adapters.api import (
     AdapterError,
+    Arrangement,
     BackOfficeRejected,
     BackOfficeTimeout,
     BackOfficeUnavailable,
@@ -48,19 +52,25 @@ from skn_connector.adapters.api import (
     Hold,
     HoldResult,
     MeasureCode,
+    Proposal,
+    ProposalAssessment,
     SampleBackOffice,
+    WriteOff,
+    WriteOffResult,
 )
 
 from .backoffice import (
     OPEN_STATUSES,
-    TABLES,
     aanslagen,
+    afboekingen,
     create_sample_database,
     debiteuren,
     maatregelen,
+    missing_schema,
     normalise_factuurnummer,
     normalise_postcode,
     opschortingen,
+    regelingen,
 )
 
 log = logging.getLogger("skn_gemeentebelastingen")
@@ -77,6 +87,15 @@ _OMSCHRIJVING = {
 
 #: how many SQLite virtual-machine steps run between two looks at the deadline
 _PROGRESS_STEPS = 2000
+
+#: the aanslag statuses a proposal may be accepted for without a person looking
+_ACCEPTABLE = ("open", "overgedragen")
+#: the aanslag statuses whose remainder can be written off (or included in a regeling)
+_WRITABLE = OPEN_STATUSES
+#: how many problems a reason or detail names before it only counts the rest
+_NAMED = 5
+
+_CENT = Decimal("0.01")
 
 
 def _sqlite_path(database_url: str) -> Path:
@@ -108,7 +127,15 @@ class GemeentebelastingenAdapter(BaseAdapter):
     """Municipal taxes: aanslagen, aanmaning, dwangbevel, beslag, verrekening."""
 
     name = "gemeentebelastingen"
-    capabilities = frozenset({Capability.CLAIMS, Capability.HOLDS})
+    capabilities = frozenset(
+        {
+            Capability.CLAIMS,
+            Capability.HOLDS,
+            Capability.PROPOSALS,
+            Capability.ARRANGEMENTS,
+            Capability.WRITE_OFF,
+        }
+    )
 
     class Options(BaseAdapter.Options):
         #: ``sqlite:///relative.db`` or ``sqlite:////absolute/path.db``
@@ -344,8 +371,21 @@ class GemeentebelastingenAdapter(BaseAdapter):
         debiteur_id = self._debiteur_id(debtor.debtor_id)
         with self._transaction() as conn:
             self._require_debtor(conn, debiteur_id)
+            a = aanslagen.c
             rows = conn.execute(
-                select(aanslagen)
+                # named columns: a database not yet upgraded still lists its claims
+                select(
+                    a.aanslagnummer,
+                    a.belastingsoort,
+                    a.belastingjaar,
+                    a.dagtekening,
+                    a.oorspronkelijk_bedrag,
+                    a.betaald,
+                    a.invorderingsrente,
+                    a.kosten,
+                    a.status,
+                    a.overgedragen_aan,
+                )
                 .where(
                     aanslagen.c.debiteur_id == debiteur_id,
                     aanslagen.c.status.in_(OPEN_STATUSES),
@@ -553,6 +593,270 @@ class GemeentebelastingenAdapter(BaseAdapter):
         log.info("release_hold %s: %s", hold_id, record["release_detail"])
         return _released_result(hold.hold_id, record)
 
+    # -- PROPOSALS ------------------------------------------------------------------------------
+
+    def _aanslagen_of(self, conn: Connection, debiteur_id: int) -> dict[str, _Row]:
+        """The debtor's aanslagen by normalised aanslagnummer."""
+        a = aanslagen.c
+        rows = conn.execute(
+            select(
+                a.aanslagnummer,
+                a.dagtekening,
+                a.oorspronkelijk_bedrag,
+                a.betaald,
+                a.invorderingsrente,
+                a.kosten,
+                a.status,
+                a.kwijtschelding_aangevraagd,
+                a.in_regeling,
+            ).where(a.debiteur_id == debiteur_id)
+        ).all()
+        return {normalise_factuurnummer(r.aanslagnummer): r for r in rows}
+
+    def assess_proposal(self, debtor: Debtor, proposal: Proposal) -> ProposalAssessment:
+        """Accept when every claim is an open aanslag of the debtor; otherwise a person decides.
+
+        The percentage is the connector's policy, not the back-office's: a 0 % offer (type
+        SA, no repayment capacity) is as acceptable as any other. This never rejects.
+        """
+        debiteur_id = self._debiteur_id(debtor.debtor_id)
+        with self._transaction() as conn:
+            self._require_debtor(conn, debiteur_id)
+            known = self._aanslagen_of(conn, debiteur_id)
+        problems: list[str] = []
+        seen: set[str] = set()
+        for claim in proposal.claims:
+            key = normalise_factuurnummer(claim.factuurnummer)
+            row = known.get(key)
+            name = row.aanslagnummer if row is not None else _shown(claim.factuurnummer)
+            if key in seen:
+                problems.append(f"{name} is listed twice")
+                continue
+            seen.add(key)
+            if not Decimal(0) <= claim.afkooppercentage <= Decimal(100):
+                problems.append(f"{name} has an afkooppercentage outside 0-100")
+            if row is None:
+                problems.append(f"{name} is not an aanslag of this debtor")
+            elif row.status == "betwist":
+                problems.append(f"{name} is betwist (bezwaar or beroep pending)")
+            elif row.status not in _ACCEPTABLE:
+                problems.append(f"{name} is {row.status}, not open")
+            elif row.kwijtschelding_aangevraagd is not None:
+                problems.append(
+                    f"{name} has a kwijtscheldingsverzoek pending since "
+                    f"{row.kwijtschelding_aangevraagd.isoformat()}"
+                )
+            elif row.in_regeling is not None:
+                problems.append(f"{name} is already in a recorded regeling")
+        if not proposal.claims:
+            problems.append("the proposal lists no claims")
+        if problems:
+            log.info(
+                "assess_proposal: debtor %s, %d claims: manual (%d problems)",
+                debiteur_id,
+                len(proposal.claims),
+                len(problems),
+            )
+            return ProposalAssessment(
+                decision="manual", reason=_named(problems) + "; a person decides"
+            )
+        others = [
+            r
+            for key, r in known.items()
+            if key not in seen and r.status in OPEN_STATUSES and r.in_regeling is None
+        ]
+        reason = f"all {len(seen)} claims are open aanslagen of this debtor"
+        if others:
+            reason += f"; {len(others)} other open aanslagen are not in the proposal"
+        log.info("assess_proposal: debtor %s, %d claims: accept", debiteur_id, len(seen))
+        return ProposalAssessment(decision="accept", reason=reason)
+
+    # -- ARRANGEMENTS ---------------------------------------------------------------------------
+
+    def record_arrangement(self, debtor: Debtor, arrangement: Arrangement) -> None:
+        """Store the agreed regeling and mark its aanslagen (idempotent by conversation id).
+
+        An aanslag is included when it is the debtor's, still open (open, overgedragen or
+        betwist), in no other regeling and dated on or before the akkoord: a later
+        assessment is a lopende last, never part of the regeling. Its status stays open.
+        """
+        debiteur_id = self._debiteur_id(debtor.debtor_id)
+        conversation = str(arrangement.conversation_id)
+        with self._transaction(write=True) as conn:
+            existing = conn.execute(
+                select(regelingen.c.debiteur_id).where(regelingen.c.conversation_id == conversation)
+            ).first()
+            if existing is not None:
+                if existing.debiteur_id != debiteur_id:
+                    raise BackOfficeRejected(
+                        f"the regeling of conversation {conversation} is recorded for "
+                        "another debtor"
+                    )
+                log.debug("record_arrangement %s: already recorded", conversation)
+                return
+            self._require_debtor(conn, debiteur_id)
+            known = self._aanslagen_of(conn, debiteur_id)
+            entries: list[dict[str, Any]] = []
+            included: list[str] = []
+            for claim in arrangement.claims:
+                row = known.get(normalise_factuurnummer(claim.factuurnummer))
+                why = ""
+                if row is None:
+                    why = "not an aanslag of this debtor"
+                elif row.aanslagnummer in included:
+                    why = "listed twice"
+                elif row.status not in _WRITABLE:
+                    why = f"{row.status}, not open"
+                elif row.dagtekening > arrangement.datum_akkoord:
+                    why = "assessed after the akkoord"
+                elif row.in_regeling is not None:
+                    why = "already in another regeling"
+                else:
+                    included.append(row.aanslagnummer)
+                entries.append(
+                    {
+                        "factuurnummer": claim.factuurnummer,
+                        "aanslagnummer": row.aanslagnummer if row is not None else None,
+                        "actueel_vorderingsbedrag": str(claim.actueel_vorderingsbedrag),
+                        "afkooppercentage": str(claim.afkooppercentage),
+                        "prognose_eindbedrag": str(claim.prognose_eindbedrag),
+                        "opgenomen": not why,
+                        "reden": why,
+                    }
+                )
+            conn.execute(
+                insert(regelingen).values(
+                    {
+                        "conversation_id": conversation,
+                        "debiteur_id": debiteur_id,
+                        "type": arrangement.type_schuldregeling,
+                        "datum_akkoord": arrangement.datum_akkoord,
+                        "claims": entries,
+                        "vastgelegd_op": _now(),
+                    }
+                )
+            )
+            if included:
+                conn.execute(
+                    update(aanslagen)
+                    .where(aanslagen.c.aanslagnummer.in_(included))
+                    .values(in_regeling=conversation)
+                )
+        log.info(
+            "record_arrangement %s: %d of %d claims included",
+            conversation,
+            len(included),
+            len(arrangement.claims),
+        )
+
+    # -- WRITE_OFF ------------------------------------------------------------------------------
+
+    def write_off(self, debtor: Debtor, write_off: WriteOff) -> WriteOffResult:
+        """Write off the remainder of the named aanslagen (idempotent by write-off id).
+
+        Only the debtor's open aanslagen are written off (status ``kwijtgescholden``,
+        the remainder booked in ``afboekingen``, their measures ended). A number that
+        is not the debtor's, is paid or written off already, belongs to another
+        regeling, or (when the regeling of the conversation is recorded) is not in it,
+        is reported in the detail and left as it is.
+        """
+        debiteur_id = self._debiteur_id(debtor.debtor_id)
+        if self._debiteur_id(write_off.debtor_id) != debiteur_id:
+            raise BackOfficeRejected(
+                f"write-off {write_off.write_off_id} names another debtor than the one asked"
+            )
+        write_off_id = str(write_off.write_off_id)
+        conversation = str(write_off.conversation_id)
+        with self._transaction(write=True) as conn:
+            existing = conn.execute(
+                select(afboekingen).where(afboekingen.c.write_off_id == write_off_id)
+            ).first()
+            if existing is not None:
+                if existing.debiteur_id != debiteur_id:
+                    raise BackOfficeRejected(
+                        f"write-off {write_off_id} is already recorded for another debtor"
+                    )
+                log.debug("write_off %s: already booked", write_off_id)
+                return _write_off_result(write_off.write_off_id, existing)
+            self._require_debtor(conn, debiteur_id)
+            known = self._aanslagen_of(conn, debiteur_id)
+            regeling = conn.execute(
+                select(regelingen.c.datum_akkoord).where(
+                    regelingen.c.conversation_id == conversation,
+                    regelingen.c.debiteur_id == debiteur_id,
+                )
+            ).first()
+            bedragen: dict[str, str] = {}
+            kept: dict[str, str] = {}
+            total = Decimal("0.00")
+            for nummer in write_off.factuurnummers:
+                row = known.get(normalise_factuurnummer(nummer))
+                name = row.aanslagnummer if row is not None else _shown(nummer)
+                if name in bedragen or name in kept:
+                    continue
+                remainder = _remainder(row) if row is not None else Decimal(0)
+                if row is None:
+                    kept[name] = "not an aanslag of this debtor"
+                elif row.status not in _WRITABLE:
+                    kept[name] = (
+                        "already paid" if row.status == "betaald" else "already written off"
+                    )
+                elif row.in_regeling is not None and row.in_regeling != conversation:
+                    kept[name] = "in another regeling"
+                elif regeling is not None and row.in_regeling != conversation:
+                    kept[name] = "not in the regeling"
+                elif row.dagtekening > write_off.datum:
+                    kept[name] = "assessed after the write-off date"
+                elif remainder <= 0:
+                    kept[name] = "nothing remains"
+                else:
+                    bedragen[name] = str(remainder)
+                    total += remainder
+            written = list(bedragen)
+            detail = (
+                f"{len(written)} aanslagen written off, EUR {total}"
+                if written
+                else "nothing written off"
+            )
+            if kept:
+                detail += "; not written off: " + _named(
+                    [f"{n} ({why})" for n, why in kept.items()]
+                )
+            if written:
+                conn.execute(
+                    update(aanslagen)
+                    .where(aanslagen.c.aanslagnummer.in_(written))
+                    .values(status="kwijtgescholden")
+                )
+                # a written-off aanslag is not enforced any more; a later release resumes nothing
+                conn.execute(
+                    update(maatregelen)
+                    .where(maatregelen.c.aanslagnummer.in_(written), maatregelen.c.actief.is_(True))
+                    .values(actief=False)
+                )
+            conn.execute(
+                insert(afboekingen).values(
+                    write_off_id=write_off_id,
+                    debiteur_id=debiteur_id,
+                    conversation_id=conversation,
+                    aanslagnummers=written,
+                    bedrag=total,
+                    datum=write_off.datum,
+                    reden=write_off.reason[:60],
+                    bedragen=bedragen,
+                    niet_afgeboekt=kept,
+                    detail=detail[:2000],
+                    geboekt_op=_now(),
+                )
+            )
+            booked = conn.execute(
+                select(afboekingen).where(afboekingen.c.write_off_id == write_off_id)
+            ).one()
+        log.info(
+            "write_off %s: %d aanslagen written off, %d not", write_off_id, len(written), len(kept)
+        )
+        return _write_off_result(write_off.write_off_id, booked)
+
     # -- operations -----------------------------------------------------------------------------
 
     def check(self) -> list[CheckResult]:
@@ -578,21 +882,23 @@ class GemeentebelastingenAdapter(BaseAdapter):
         else:
             try:
                 with self._transaction() as conn:
-                    present = {
-                        r[0]
-                        for r in conn.exec_driver_sql(
-                            "SELECT name FROM sqlite_master WHERE type = 'table'"
+                    tables, columns = missing_schema(lambda sql: list(conn.exec_driver_sql(sql)))
+                if tables or columns:
+                    lacks = []
+                    if tables:
+                        lacks.append(f"the tables {', '.join(tables)}")
+                    if columns:
+                        lacks.append(f"the columns {', '.join(columns)}")
+                    message = f"the database lacks {' and '.join(lacks)}"
+                    if not {"debiteuren", "aanslagen", "maatregelen", "opschortingen"} & set(
+                        tables
+                    ):
+                        # an earlier version of the schema: claims and holds still work
+                        message += (
+                            "; it predates proposals, arrangements and write-offs: run "
+                            "skn-gemeentebelastingen upgrade --database on it"
                         )
-                    }
-                missing = [t for t in TABLES if t not in present]
-                if missing:
-                    results.append(
-                        CheckResult(
-                            aspect="connection",
-                            ok=False,
-                            message=f"the database lacks the tables {', '.join(missing)}",
-                        )
-                    )
+                    results.append(CheckResult(aspect="connection", ok=False, message=message))
                 else:
                     results.append(
                         CheckResult(
@@ -644,4 +950,31 @@ def _released_result(hold_id: uuid.UUID, record: dict[str, Any]) -> HoldResult:
         applied=True,
         measures=frozenset(MeasureCode(c) for c in record.get("resumed", ())),
         detail=str(record.get("release_detail", "")),
+    )
+
+
+def _remainder(row: _Row) -> Decimal:
+    """What is still owed on an aanslag: hoofdsom + invorderingsrente + kosten."""
+    value: Decimal = row.oorspronkelijk_bedrag - row.betaald + row.invorderingsrente + row.kosten
+    return value.quantize(_CENT)
+
+
+def _shown(factuurnummer: str) -> str:
+    """A number the SHV sent that is not ours, as shown in a reason (short, one line)."""
+    text = " ".join(factuurnummer.split())
+    return text if len(text) <= 30 else text[:27] + "..."
+
+
+def _named(items: Sequence[str]) -> str:
+    """The first few items, then how many more (a reason stays short)."""
+    text = "; ".join(items[:_NAMED])
+    return text + (f"; and {len(items) - _NAMED} more" if len(items) > _NAMED else "")
+
+
+def _write_off_result(write_off_id: uuid.UUID, row: _Row) -> WriteOffResult:
+    return WriteOffResult(
+        write_off_id=write_off_id,
+        written_off=tuple(row.aanslagnummers),
+        amount=row.bedrag,
+        detail=row.detail,
     )

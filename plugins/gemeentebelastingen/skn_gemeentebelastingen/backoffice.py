@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import re
 import sqlite3
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -33,6 +34,8 @@ from sqlalchemy import (
     create_engine,
     insert,
 )
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.schema import CreateTable
 from sqlalchemy.types import TypeDecorator
 
 from skn_connector.adapters.api import MeasureCode, SampleDebtor, SamplePerson
@@ -88,6 +91,33 @@ debiteuren = Table(
     CheckConstraint(_in("geslacht", ("M", "V", "X")), name="ck_debiteuren_geslacht"),
 )
 
+regelingen = Table(
+    "regelingen",
+    metadata,
+    Column("conversation_id", String(36), primary_key=True),
+    Column("debiteur_id", Integer, ForeignKey("debiteuren.debiteur_id"), nullable=False),
+    Column("type", String(10), nullable=False),
+    Column("datum_akkoord", Date, nullable=False),
+    Column("claims", JSON, nullable=False),
+    Column("vastgelegd_op", DateTime, nullable=False),
+)
+
+afboekingen = Table(
+    "afboekingen",
+    metadata,
+    Column("write_off_id", String(36), primary_key=True),
+    Column("debiteur_id", Integer, ForeignKey("debiteuren.debiteur_id"), nullable=False),
+    Column("conversation_id", String(36), nullable=False),
+    Column("aanslagnummers", JSON, nullable=False),
+    Column("bedrag", Bedrag, nullable=False),
+    Column("datum", Date, nullable=False),
+    Column("reden", String(60), nullable=False),
+    Column("bedragen", JSON, nullable=False),
+    Column("niet_afgeboekt", JSON, nullable=False),
+    Column("detail", String(2000), nullable=False),
+    Column("geboekt_op", DateTime, nullable=False),
+)
+
 aanslagen = Table(
     "aanslagen",
     metadata,
@@ -104,6 +134,10 @@ aanslagen = Table(
     Column("overgedragen_aan", String(120), nullable=True),
     Column("aanmaning_datum", Date, nullable=True),
     Column("dwangbevel_datum", Date, nullable=True),
+    #: receipt date of a kwijtscheldingsverzoek not yet decided (E18); NULL when none is pending
+    Column("kwijtschelding_aangevraagd", Date, nullable=True),
+    #: the regeling (its conversation id) the aanslag is included in; the status stays open
+    Column("in_regeling", String(36), ForeignKey("regelingen.conversation_id"), nullable=True),
     CheckConstraint(_in("belastingsoort", BELASTINGSOORTEN), name="ck_aanslagen_soort"),
     CheckConstraint(_in("status", STATUSES), name="ck_aanslagen_status"),
 )
@@ -136,7 +170,13 @@ maatregelen = Table(
     CheckConstraint(_in("code", tuple(m.value for m in MeasureCode)), name="ck_maatregelen_code"),
 )
 
-TABLES = ("debiteuren", "aanslagen", "maatregelen", "opschortingen")
+#: every table the adapter uses, those an aanslag refers to before it
+TABLES = ("debiteuren", "regelingen", "afboekingen", "aanslagen", "maatregelen", "opschortingen")
+#: columns added to ``aanslagen`` after the first schema (``upgrade_database`` adds them)
+ADDED_COLUMNS = {
+    "kwijtschelding_aangevraagd": "DATE",
+    "in_regeling": "VARCHAR(36) REFERENCES regelingen (conversation_id)",
+}
 
 
 _SEPARATORS = re.compile(r"[\s.\-]+")
@@ -187,6 +227,8 @@ class _Aanslag:
     overgedragen_aan: str | None = None
     aanmaning: date | None = None
     dwangbevel: date | None = None
+    #: receipt date of a pending kwijtscheldingsverzoek
+    kwijtschelding: date | None = None
     #: (code, actief, sinds)
     maatregelen: list[tuple[MeasureCode, bool, date]] = field(default_factory=list)
 
@@ -442,6 +484,55 @@ def _known_debtors(bsns: list[str]) -> tuple[list[_Debiteur], list[SampleDebtor]
     return [a, b, b_partner, c, d], samples
 
 
+def _later_debtors(bsns: list[str]) -> list[_Debiteur]:
+    """Debtors added after the first sample; not in ``SampleBackOffice.debtors`` (an SHV does
+    not know them from the sample), so that the known debtors and the volume stay as they were.
+
+    100006: a kwijtscheldingsverzoek pending on the afvalstoffenheffing 2025, and a
+    hondenbelasting 2025 assessed in August 2025 (a new aanslag for a regeling agreed
+    before it: never part of that regeling, never written off with it).
+    """
+    return [
+        _Debiteur(
+            6,
+            "100006",
+            _person(bsns[0], "Hoekstra-Voorbeeld", "V", "W.", "Willemijn", date(1991, 4, 17)),
+            "Stationsweg",
+            21,
+            "5678EF",
+            "Proefdorp",
+            [
+                _Aanslag(
+                    "2024.000151",
+                    "OZB",
+                    2024,
+                    _D24,
+                    "367.15",
+                    betaald="67.15",
+                    rente="6.40",
+                    kosten="55.50",
+                    aanmaning=date(2024, 5, 2),
+                    dwangbevel=date(2024, 6, 13),
+                    maatregelen=[
+                        (MeasureCode.AANMANING, False, date(2024, 5, 2)),
+                        (MeasureCode.DWANGBEVEL, True, date(2024, 6, 13)),
+                        (MeasureCode.RENTE, True, date(2024, 6, 13)),
+                    ],
+                ),
+                _Aanslag(
+                    "2025.000152",
+                    "afvalstoffenheffing",
+                    2025,
+                    _D25,
+                    "301.20",
+                    kwijtschelding=date(2025, 4, 3),
+                ),
+                _Aanslag("2025.000153", "hondenbelasting", 2025, date(2025, 8, 29), "118.80"),
+            ],
+        )
+    ]
+
+
 def _volume_debtors(bsns: list[str]) -> list[_Debiteur]:
     rng = random.Random(20250228)
     result: list[_Debiteur] = []
@@ -511,7 +602,7 @@ def create_sample_database(directory: Path) -> tuple[Path, tuple[SampleDebtor, .
     path.unlink(missing_ok=True)
     bsns = synthetic_bsns()
     known, samples = _known_debtors(bsns[:5])
-    everyone = known + _volume_debtors(bsns[5:])
+    everyone = known + _volume_debtors(bsns[5:25]) + _later_debtors(bsns[25:])
     engine = create_engine(
         "sqlite://", creator=lambda: sqlite3.connect(str(path), check_same_thread=False)
     )
@@ -561,6 +652,8 @@ def create_sample_database(directory: Path) -> tuple[Path, tuple[SampleDebtor, .
                             overgedragen_aan=a.overgedragen_aan,
                             aanmaning_datum=a.aanmaning,
                             dwangbevel_datum=a.dwangbevel,
+                            kwijtschelding_aangevraagd=a.kwijtschelding,
+                            in_regeling=None,
                         )
                     )
                     for code, actief, sinds in a.maatregelen:
@@ -576,3 +669,50 @@ def create_sample_database(directory: Path) -> tuple[Path, tuple[SampleDebtor, .
     finally:
         engine.dispose()
     return path, tuple(samples)
+
+
+def missing_schema(query: Callable[[str], Iterable[Sequence[Any]]]) -> tuple[list[str], list[str]]:
+    """The tables of ``TABLES`` and the added ``aanslagen`` columns a database lacks.
+
+    ``query`` runs one SQL statement on the database and returns its rows.
+    """
+    present = {r[0] for r in query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = [t for t in TABLES if t not in present]
+    columns: list[str] = []
+    if "aanslagen" in present:
+        have = {r[1] for r in query("PRAGMA table_info(aanslagen)")}
+        columns = [f"aanslagen.{c}" for c in ADDED_COLUMNS if c not in have]
+    return tables, columns
+
+
+def upgrade_database(path: Path) -> list[str]:
+    """Bring a back-office made by an earlier version of this sample up to the schema.
+
+    Adds the missing tables (``regelingen``, ``afboekingen``) and ``aanslagen`` columns,
+    changing no data; running it again changes nothing. Returns what it added. A database
+    without the first four tables is not this back-office and is refused (ValueError).
+    """
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            tables, columns = missing_schema(lambda sql: list(conn.execute(sql)))
+            core = [t for t in tables if t not in ("regelingen", "afboekingen")]
+            if core:
+                raise ValueError(f"not a gemeentebelastingen back-office (lacks {', '.join(core)})")
+            for table in tables:
+                # rendered exactly as metadata.create_all renders it
+                ddl = CreateTable(metadata.tables[table]).compile(dialect=sqlite.dialect())
+                conn.execute(str(ddl))
+            for column in columns:
+                name = column.split(".", 1)[1]
+                conn.execute(f"ALTER TABLE aanslagen ADD COLUMN {name} {ADDED_COLUMNS[name]}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.close()
+    return [*tables, *columns]

@@ -2,17 +2,22 @@
 
 Prints an ``[[adapters]]`` entry in TOML that reaches it, ready to paste into a
 connector config. Every person in the sample is synthetic.
+
+``skn-gemeentebelastingen upgrade --database PATH`` adds the tables and columns of
+this version to a sample made by an earlier one, changing no data.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from .adapter import GemeentebelastingenAdapter
+from .backoffice import upgrade_database
 
 _PURPOSE = {
     "100001": "several aanslagen, aanmaning and dwangbevel, a running bankbeslag",
@@ -52,7 +57,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seed", help="create gemeentebelastingen.db with synthetic data and print its options"
     )
     seed.add_argument("--directory", required=True, type=Path, help="where to write the database")
+    upgrade = commands.add_parser(
+        "upgrade", help="add the tables and columns of this version to an earlier sample"
+    )
+    upgrade.add_argument("--database", required=True, type=Path, help="the database file")
     args = parser.parse_args(argv)
+
+    if args.command == "upgrade":
+        try:
+            added = upgrade_database(args.database)
+        except FileNotFoundError:
+            print(f"There is no database at {args.database}.", file=sys.stderr)
+            return 1
+        except (ValueError, OSError, sqlite3.Error) as exc:
+            print(f"Cannot upgrade {args.database}: {exc}.", file=sys.stderr)
+            return 1
+        print(f"added: {', '.join(added)}" if added else "already up to date")
+        return 0
 
     try:
         sample = GemeentebelastingenAdapter.create_sample(args.directory)
