@@ -202,4 +202,7 @@ def proposal_answer(
         contactpersoon=contact,
         antwoord="AKKOORD" if accept else "NIET_AKKOORD",
         reden=None if accept else (reden or "niet akkoord")[:200],
+        # an acceptance with a condition (e.g. a criminal sanction's remainder stays payable)
+        # carries it as an explanation
+        toelichting=(reden[:2000] or None) if accept and reden else None,
     )

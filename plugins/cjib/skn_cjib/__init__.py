@@ -1,0 +1,1 @@
+"""Reference adapter: a CJIB-style public collector (Wahv fines, criminal-law money sanctions)."""
