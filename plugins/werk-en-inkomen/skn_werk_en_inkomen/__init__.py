@@ -1,0 +1,1 @@
+"""Reference adapter: municipal werk en inkomen (Participatiewet, IOAW/IOAZ, Bbz)."""
