@@ -577,6 +577,23 @@ def portal_export(
     typer.echo(f"{out}: {count} answer(s) written; upload it in the web portal")
 
 
+@app.command("new-adapter")
+def new_adapter(
+    name: Annotated[str, typer.Argument(help="The adapter's name, e.g. my-backoffice.")],
+    directory: Annotated[
+        Path | None, typer.Option(help="Where to write the new plugin (default: here).")
+    ] = None,
+) -> None:
+    """Write a working adapter skeleton, with its conformance test, to start from."""
+    from .scaffold import write_adapter_skeleton
+
+    try:
+        written = write_adapter_skeleton(name, directory or Path.cwd())
+    except (ValueError, FileExistsError) as exc:
+        fail(str(exc))
+    typer.echo(f"wrote {len(written)} files under {written[0].parent}; see its README.md")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
