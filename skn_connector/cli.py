@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from .cli_security import audit_app, doctor_command, retention_app, secrets_app
+
 if TYPE_CHECKING:
     from .config import Settings
 
@@ -40,6 +42,10 @@ app.add_typer(conversations_app, name="conversations")
 app.add_typer(holds_app, name="holds")
 app.add_typer(policy_app, name="policy")
 app.add_typer(portal_app, name="portal")
+app.command("doctor")(doctor_command)
+app.add_typer(secrets_app, name="secrets")
+app.add_typer(audit_app, name="audit")
+app.add_typer(retention_app, name="retention")
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2

@@ -144,12 +144,19 @@ class PolicySettings(_Section):
     events: dict[str, dict[MeasureGroup, GroupEffect]] = Field(default_factory=dict)
 
 
+class RetentionSettings(_Section):
+    #: months after a conversation ended (or a message was quarantined) before
+    #: `skn-connector retention purge` replaces its messages by references
+    personal_data_months: int = Field(default=12, ge=1, le=120)
+
+
 class Settings(_Section):
     node: NodeSettings
     store: StoreSettings = StoreSettings()
     creditor: CreditorSettings
     adapters: list[AdapterSettings] = Field(min_length=1)
     policy: PolicySettings = PolicySettings()
+    retention: RetentionSettings = RetentionSettings()
     #: where the file was read from; relative paths in it are relative to its folder
     source: Path | None = Field(default=None, exclude=True)
 

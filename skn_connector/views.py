@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from .security import is_purged
 from .store import Store
 from .store.schema import HoldRecord, InboxMessage, OutboxMessage, QuarantinedMessage, Task
 from .wire.soap import decode_message
@@ -15,6 +16,10 @@ from .wire.soap import decode_message
 #: Element names whose values are personal data of the client or partner.
 PERSONAL_KEYS = frozenset(
     {
+        # free text may name anyone or anything: masked too
+        "Toelichting",
+        "Reden",
+        "Omschrijving",
         "Voorletters",
         "Voornamen",
         "Voorvoegsel",
@@ -106,6 +111,9 @@ def show_message(store: Store, bericht_id: str, *, reveal: bool = False) -> dict
             store.audit(
                 session, "personal_data_revealed", bericht_id=bericht_id, user=getpass.getuser()
             )
+    if is_purged(raw):
+        # the retention purge replaced the message by its references
+        return {"BerichtId": bericht_id, "purged": raw.decode("utf-8", "replace").splitlines()}
     document = decode_message(raw).to_json()
     masked: dict[str, Any] = mask_personal_data(document)
     return document if reveal else masked

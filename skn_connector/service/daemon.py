@@ -20,6 +20,7 @@ from ..engine.policy import load_policy
 from ..messages import Contactpersoon
 from ..node.client import NodeClient, NodeError, NodeTLSError, build_ssl_context
 from ..secrets import is_secret_ref, resolve_secret
+from ..security import refuse_invalid_client_certificate
 from ..store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def build_node_client(settings: Settings, *, insecure_dev: bool = False) -> Node
     node = settings.node
     context = None
     if node.tls is not None:
+        refuse_invalid_client_certificate(node.tls.certificate)
         password = (
             resolve_secret(node.tls.private_key_password) if node.tls.private_key_password else None
         )
