@@ -33,6 +33,9 @@ def _check_bedrag(value: Decimal) -> Decimal:
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2:
         raise ValueError("an amount has at most two decimals")
+    if value.adjusted() >= 12:
+        # the XSD's Bedrag has 14 digits in all, two of them decimals
+        raise ValueError("an amount has at most 12 digits before the decimal point")
     return value.quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
 
 
