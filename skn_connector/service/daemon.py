@@ -120,25 +120,32 @@ def run_once(pipeline: Pipeline, *, max_wait: float = 120.0) -> RunSummary:
     give_up_at = time.monotonic() + max_wait
     pause = 0.2
     while True:
-        listed = delivered = carried = 0
+        listed = delivered = carried = processed = 0
         node_error: NodeError | None = None
         try:
             listed = pipeline.poll(summary)
-            pipeline.process_due(summary)
-            carried = pipeline.carry_out()
-            summary.effects += carried
-            delivered = pipeline.deliver_due(summary)
         except NodeTLSError as exc:
             summary.errors.append(str(exc))
             break
         except NodeError as exc:
             node_error = exc
+        # what is stored is decided and held even while the node is down
+        processed = pipeline.process_due(summary)
+        carried = pipeline.carry_out()
+        summary.effects += carried
+        try:
+            delivered = pipeline.deliver_due(summary)
+        except NodeTLSError as exc:
+            summary.errors.append(str(exc))
+            break
+        except NodeError as exc:
+            node_error = node_error or exc
         summary.pending_inbox, summary.pending_outbox = pipeline.backlog()
         summary.tasks_raised += pipeline.watch_deadlines()
         idle = listed == 0 and not summary.pending_inbox and not summary.pending_outbox
         if node_error is None and idle:
             break
-        if listed or delivered or carried:
+        if listed or delivered or carried or processed:
             give_up_at = time.monotonic() + max_wait
             pause = 0.2
             continue
