@@ -31,6 +31,12 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# The full fault-injection and hostile-input runs (about 10 + 2 minutes); a sample of both
+# runs in `make test`.
+faults: $(STAMP)
+	$(BIN)/pytest tests/faults -m faults_full
+	HYPOTHESIS_PROFILE=faults $(BIN)/pytest tests/hostile
+
 bench: $(STAMP)
 	$(BIN)/python -m bench.codec
 

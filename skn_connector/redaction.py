@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import re
 
-_BSN_LIKE = re.compile(r"(?<!\d)\d{9}(?!\d)")
+# nine digits standing alone; not inside a UUID or another identifier (hex and letters around)
+_BSN_LIKE = re.compile(r"(?<![0-9A-Za-z])\d{9}(?![0-9A-Za-z])")
 _IBAN_LIKE = re.compile(r"\b[A-Z]{2}\d{2}[A-Z]{4}\d{10}\b")
 
 
