@@ -22,6 +22,9 @@ from .crashpoints import crashpoint
 
 log = logging.getLogger(__name__)
 
+#: How many holds are carried out before they are marked in one transaction.
+HOLD_BATCH = 100
+
 #: The reason an adapter sees on a hold, by policy event.
 HOLD_REASONS = {
     "E03": "KENNISGEVING",
@@ -182,22 +185,88 @@ class EffectRunner:
                     .order_by(WriteOffRecord.id)
                 )
             )
-        for record_id in holds:
-            done += self._hold_step(record_id)
+        for start in range(0, len(holds), HOLD_BATCH):
+            done += self._hold_steps(holds[start : start + HOLD_BATCH])
         for record_id in write_offs:
             done += self._write_off_step(record_id)
         return done
 
     def _hold_step(self, record_id: int) -> int:
+        return self._hold_steps([record_id])
+
+    def _hold_steps(self, record_ids: list[int]) -> int:
+        """Apply or release each hold through its adapter, then mark those carried out in one
+        transaction. A crash in between repeats the adapter calls: they are idempotent by
+        hold id. Returns how many were carried out."""
         with self.store.transaction() as session:
-            record = session.get(HoldRecord, record_id)
-            if record is None or record.status not in {"to_apply", "to_release"}:
-                return 0
-            hold, status, adapter_name = hold_of(record), record.status, record.adapter
+            records = {
+                record.id: (hold_of(record), record.status, record.adapter)
+                for record in session.scalars(
+                    select(HoldRecord).where(
+                        HoldRecord.id.in_(record_ids),
+                        HoldRecord.status.in_(("to_apply", "to_release")),
+                    )
+                )
+            }
+        carried: list[tuple[int, Hold, str]] = []
+        for record_id in record_ids:
+            if record_id not in records:
+                continue
+            hold, status, adapter_name = records.pop(record_id)
+            if self._carry_out(record_id, hold, status, adapter_name):
+                carried.append((record_id, hold, status))
+        if not carried:
+            return 0
+        done: list[tuple[str, Hold]] = []
+        with self.store.transaction() as session:
+            current = {
+                record.id: record
+                for record in session.scalars(
+                    select(HoldRecord).where(HoldRecord.id.in_([i for i, _, _ in carried]))
+                )
+            }
+            now = self.clock()
+            for record_id, hold, status in carried:
+                record = current.get(record_id)
+                if record is None:
+                    continue
+                if status == "to_apply" and record.status == "to_apply":
+                    record.status, record.applied_at = "applied", now
+                    event = "hold_applied"
+                elif status == "to_release" and record.status == "to_release":
+                    record.status, record.released_at = "released", now
+                    event = "hold_released"
+                elif status == "to_apply" and record.status == "to_release":
+                    # released while it was being applied: release it next round
+                    record.applied_at = now
+                    done.append(("", hold))
+                    continue
+                else:
+                    continue
+                record.last_error = None
+                record.next_attempt_at = None
+                self.store.audit(
+                    session,
+                    event,
+                    conversation_id=record.conversation_id,
+                    hold_id=record.hold_id,
+                    hold_type=record.hold_type,
+                    adapter=record.adapter,
+                    measures=json.loads(record.measures),
+                    reason=record.release_reason,
+                )
+                done.append((event, hold))
+        for event, hold in done:
+            if event:
+                log.info("%s %s (%s)", event.replace("_", " "), hold.hold_id, hold.reason)
+        return len(done)
+
+    def _carry_out(self, record_id: int, hold: Hold, status: str, adapter_name: str) -> bool:
+        """One adapter call for one hold; a failure is recorded. True when it succeeded."""
         loaded = self.adapters.get(adapter_name)
         if loaded is None:
             self._fail(HoldRecord, record_id, f"adapter {adapter_name!r} is not configured", False)
-            return 0
+            return False
         try:
             if status == "to_apply":
                 loaded.adapter.apply_hold(hold)
@@ -205,43 +274,13 @@ class EffectRunner:
                 loaded.adapter.release_hold(hold)
         except AdapterError as exc:
             self._fail(HoldRecord, record_id, f"{type(exc).__name__}: {exc}", exc.retryable)
-            return 0
+            return False
         except Exception as exc:  # an adapter bug: keep the intent, tell a person
             log.exception("adapter %s failed on hold %s", adapter_name, hold.hold_id)
             self._fail(HoldRecord, record_id, f"{type(exc).__name__}", False)
-            return 0
+            return False
         crashpoint("after_effect")
-        with self.store.transaction() as session:
-            record = session.get(HoldRecord, record_id)
-            if record is None:
-                return 0
-            now = self.clock()
-            if status == "to_apply" and record.status == "to_apply":
-                record.status, record.applied_at = "applied", now
-                event = "hold_applied"
-            elif status == "to_release" and record.status == "to_release":
-                record.status, record.released_at = "released", now
-                event = "hold_released"
-            elif status == "to_apply" and record.status == "to_release":
-                # released while it was being applied: release it next round
-                record.applied_at = now
-                return 1
-            else:
-                return 0
-            record.last_error = None
-            record.next_attempt_at = None
-            self.store.audit(
-                session,
-                event,
-                conversation_id=record.conversation_id,
-                hold_id=record.hold_id,
-                hold_type=record.hold_type,
-                adapter=record.adapter,
-                measures=json.loads(record.measures),
-                reason=record.release_reason,
-            )
-        log.info("%s %s (%s)", event.replace("_", " "), hold.hold_id, hold.reason)
-        return 1
+        return True
 
     def _write_off_step(self, record_id: int) -> int:
         with self.store.transaction() as session:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -22,12 +22,18 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from ..adapters.api import AdapterError, DebtorQuery
 from ..adapters.registry import LoadedAdapter
 from ..messages import CATALOG, Contactpersoon, GeenMedewerking, Message, SaldoverzoekAntwoord
-from ..node.client import FetchedMessage, MessageboxEntry, NodeError, NodeTLSError
+from ..node.client import (
+    FetchedMessage,
+    MessageboxEntry,
+    NodeError,
+    NodeRejected,
+    NodeTLSError,
+)
 from ..store.db import Store
 from ..store.schema import (
     Conversation,
@@ -58,7 +64,11 @@ AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 
 class NodePort(Protocol):
-    """What the pipeline needs of the node (node.client.NodeClient, or a test double)."""
+    """What the pipeline needs of the node (node.client.NodeClient, or a test double).
+
+    A node that also has ``fetch_many`` and ``confirm_many`` (and ``send_many``), as
+    NodeClient does, is used in batches: fewer calls, and a group commit per batch.
+    """
 
     def list_messages(self, limit: int = 100) -> list[MessageboxEntry]: ...
     def fetch(self, message_id: str) -> FetchedMessage: ...
@@ -97,6 +107,19 @@ class RunSummary:
     @property
     def ok(self) -> bool:
         return not self.errors and not self.pending_outbox and not self.pending_inbox
+
+
+@dataclass(frozen=True)
+class _Decided:
+    """A message decided and checked, waiting for the transaction that commits it."""
+
+    inbox_id: int
+    message: Message
+    rule: Rule
+    decision: Decision
+    payload: bytes | None
+    bericht_id: str
+    conversation_id: str
 
 
 class TaskError(Exception):
@@ -143,27 +166,47 @@ class Pipeline:
         self.batch_size = batch_size
         self.clock = clock
         self._node_down = False
+        #: messages decoded at intake, by BerichtId, so that processing them soon after need
+        #: not decode them again (bounded: the oldest are forgotten; used once)
+        self._decoded: OrderedDict[str, tuple[bytes, Message]] = OrderedDict()
 
     # -- fetch, store, confirm ------------------------------------------------------------
 
     def poll(self, summary: RunSummary | None = None) -> int:
-        """Fetch what waits at the node, store each message, then confirm it. Returns how many."""
+        """Fetch what waits at the node, store the messages, then confirm them. Returns how many.
+
+        With a node that fetches and confirms several messages per call (``fetch_many``,
+        ``confirm_many``), each answer's messages are stored in one transaction (a group
+        commit) and confirmed after it; otherwise one message at a time. Either way a
+        message is confirmed only after its commit.
+        """
         summary = summary if summary is not None else RunSummary()
         entries = self._node_call(self.node.list_messages, self.batch_size)
         self._remember("last_poll", self.clock().isoformat())
-        for entry in entries:
-            fetched = self._node_call(self.node.fetch, entry.id)
+        fetch_many = getattr(self.node, "fetch_many", None)
+        confirm_many = getattr(self.node, "confirm_many", None)
+        waiting = [entry.id for entry in entries]
+        while waiting:
+            if fetch_many is not None and confirm_many is not None:
+                fetched: list[FetchedMessage] = self._node_call(fetch_many, waiting)
+            else:
+                fetched = [self._node_call(self.node.fetch, waiting[0])]
+            waiting = waiting[len(fetched) :]
             crashpoint("after_fetch")
-            outcome = self.intake(entry.id, fetched.payload)
+            outcomes = self.intake_many([(f.id, f.payload) for f in fetched])
             crashpoint("after_intake_commit")
-            summary.fetched += 1
-            if outcome == "accepted":
-                summary.accepted += 1
-            elif outcome == "duplicate":
-                summary.duplicates += 1
-            elif outcome in {"quarantined", "conflict"}:
-                summary.quarantined += 1
-            self._node_call(self.node.confirm, entry.id)
+            for outcome in outcomes:
+                summary.fetched += 1
+                if outcome == "accepted":
+                    summary.accepted += 1
+                elif outcome == "duplicate":
+                    summary.duplicates += 1
+                elif outcome in {"quarantined", "conflict"}:
+                    summary.quarantined += 1
+            if confirm_many is not None and fetch_many is not None:
+                self._node_call(confirm_many, [f.id for f in fetched])
+            else:
+                self._node_call(self.node.confirm, fetched[0].id)
             crashpoint("after_confirm")
         return len(entries)
 
@@ -185,8 +228,12 @@ class Pipeline:
     def intake(self, node_message_id: str, payload: bytes, *, channel: str = "node") -> str:
         """Store one fetched message durably. Returns accepted, duplicate, quarantined,
         conflict (same BerichtId, other content) or known (this node handle was stored before)."""
-        digest = hashlib.sha256(payload).hexdigest()
-        now = self.clock()
+        return self.intake_many([(node_message_id, payload)], channel=channel)[0]
+
+    def _decode_incoming(
+        self, node_message_id: str, payload: bytes
+    ) -> tuple[Message | None, str | None]:
+        """The message, or None and why it cannot be accepted."""
         try:
             message: Message | None = decode_message(payload)
             reason = None
@@ -201,82 +248,135 @@ class Pipeline:
                 reason = f"{message.BERICHTTYPE} is an answer a creditor sends, not one it receives"
             elif header.ontvanger != self.creditor.participant_id:
                 reason = "Berichtheader/Ontvanger: the message is addressed to another participant"
+        return message, reason
 
+    def intake_many(
+        self, fetched: Sequence[tuple[str, bytes]], *, channel: str = "node"
+    ) -> list[str]:
+        """Store fetched messages (node handle, bytes) durably in one transaction (a group
+        commit: one durable write for the lot). Returns each one's outcome, as ``intake``."""
+        decoded = [
+            (handle, payload, *self._decode_incoming(handle, payload))
+            for handle, payload in fetched
+        ]
+        now = self.clock()
+        outcomes: list[str] = []
         with self.store.transaction() as session:
-            if self._node_handle_known(session, node_message_id):
-                return "known"
-            if message is None or reason is not None:
-                bericht_id = str(message.berichtheader.bericht_id) if message else None
-                self._quarantine(
-                    session, node_message_id, payload, digest, reason or "", bericht_id, now
-                )
-                return "quarantined"
-            header = message.berichtheader
-            bericht_id = str(header.bericht_id)
-            existing = session.scalars(
-                select(InboxMessage).where(InboxMessage.bericht_id == bericht_id)
-            ).first()
-            if existing is not None:
-                if existing.sha256 == digest:
-                    existing.duplicates += 1
-                    self.store.audit(
-                        session,
-                        "duplicate_ignored",
-                        conversation_id=existing.conversation_id,
-                        bericht_id=bericht_id,
-                        node_message_id=node_message_id,
+            known = self._node_handles_known(session, [handle for handle, *_ in decoded])
+            bericht_ids = [str(m.berichtheader.bericht_id) for _, _, m, r in decoded if m and not r]
+            stored = (
+                {
+                    row.bericht_id: row
+                    for row in session.scalars(
+                        select(InboxMessage).where(InboxMessage.bericht_id.in_(bericht_ids))
                     )
-                    log.info("duplicate delivery of message %s ignored", bericht_id)
-                    return "duplicate"
-                self._quarantine(
-                    session,
-                    node_message_id,
-                    payload,
-                    digest,
-                    "BerichtId was received before with other content (a conflicting duplicate)",
-                    bericht_id,
-                    now,
+                }
+                if bericht_ids
+                else {}
+            )
+            for node_message_id, payload, message, reason in decoded:
+                outcome = self._intake_one(
+                    session, node_message_id, payload, message, reason, known, stored, now, channel
                 )
-                return "conflict"
-            received = now.astimezone(AMSTERDAM).date()
-            session.add(
-                InboxMessage(
+                known.add(node_message_id)
+                outcomes.append(outcome)
+        return outcomes
+
+    def _intake_one(
+        self,
+        session: Session,
+        node_message_id: str,
+        payload: bytes,
+        message: Message | None,
+        reason: str | None,
+        known: set[str],
+        stored: dict[str, InboxMessage],
+        now: datetime,
+        channel: str,
+    ) -> str:
+        digest = hashlib.sha256(payload).hexdigest()
+        if node_message_id in known:
+            return "known"
+        if message is None or reason is not None:
+            bericht_id = str(message.berichtheader.bericht_id) if message else None
+            self._quarantine(
+                session, node_message_id, payload, digest, reason or "", bericht_id, now
+            )
+            return "quarantined"
+        header = message.berichtheader
+        bericht_id = str(header.bericht_id)
+        existing = stored.get(bericht_id)
+        if existing is not None:
+            if existing.sha256 == digest:
+                existing.duplicates += 1
+                self.store.audit(
+                    session,
+                    "duplicate_ignored",
+                    conversation_id=existing.conversation_id,
                     bericht_id=bericht_id,
                     node_message_id=node_message_id,
-                    berichttype=message.BERICHTTYPE,
-                    module=header.module,
-                    conversation_id=str(header.conversatie_referentienummer),
-                    afzender=str(header.afzender),
-                    raw=payload,
-                    sha256=digest,
-                    received_at=now,
-                    answer_due=self.working_days.add(received, self.answer_days),
-                    status="pending",
-                    attempts=0,
-                    duplicates=0,
-                    channel=channel,
                 )
-            )
-            self.store.audit(
+                log.info("duplicate delivery of message %s ignored", bericht_id)
+                return "duplicate"
+            self._quarantine(
                 session,
-                "received",
-                conversation_id=str(header.conversatie_referentienummer),
-                bericht_id=bericht_id,
-                berichttype=message.BERICHTTYPE,
+                node_message_id,
+                payload,
+                digest,
+                "BerichtId was received before with other content (a conflicting duplicate)",
+                bericht_id,
+                now,
             )
+            return "conflict"
+        received = now.astimezone(AMSTERDAM).date()
+        stored[bericht_id] = row = InboxMessage(
+            bericht_id=bericht_id,
+            node_message_id=node_message_id,
+            berichttype=message.BERICHTTYPE,
+            module=header.module,
+            conversation_id=str(header.conversatie_referentienummer),
+            afzender=str(header.afzender),
+            raw=payload,
+            sha256=digest,
+            received_at=now,
+            answer_due=self.working_days.add(received, self.answer_days),
+            status="pending",
+            attempts=0,
+            duplicates=0,
+            channel=channel,
+        )
+        session.add(row)
+        self._remember_decoded(bericht_id, payload, message)
+        self.store.audit(
+            session,
+            "received",
+            conversation_id=str(header.conversatie_referentienummer),
+            bericht_id=bericht_id,
+            berichttype=message.BERICHTTYPE,
+        )
         return "accepted"
 
+    def _remember_decoded(self, bericht_id: str, payload: bytes, message: Message) -> None:
+        self._decoded[bericht_id] = (payload, message)
+        while len(self._decoded) > 2 * self.batch_size:
+            self._decoded.popitem(last=False)
+
+    def _recall_decoded(self, bericht_id: str, raw: bytes) -> Message | None:
+        """The message as intake decoded it, if these are the same bytes; forgotten after."""
+        remembered = self._decoded.pop(bericht_id, None)
+        return remembered[1] if remembered is not None and remembered[0] == raw else None
+
     @staticmethod
-    def _node_handle_known(session: Session, node_message_id: str) -> bool:
+    def _node_handles_known(session: Session, node_message_ids: Sequence[str]) -> set[str]:
+        """Those of the node handles that were stored before (inbox or quarantine)."""
+        known: set[str] = set()
         for model in (InboxMessage, QuarantinedMessage):
-            found = session.scalar(
-                select(func.count())
-                .select_from(model)
-                .where(model.node_message_id == node_message_id)
+            known.update(
+                session.scalars(
+                    select(model.node_message_id).where(model.node_message_id.in_(node_message_ids))
+                )
             )
-            if found:
-                return True
-        return False
+        return known
 
     def _quarantine(
         self,
@@ -322,13 +422,17 @@ class Pipeline:
     # -- decode, route, answer -------------------------------------------------------------
 
     def process_due(self, summary: RunSummary | None = None) -> int:
-        """Work every pending inbox message whose retry time has come. Returns how many."""
+        """Work every pending inbox message whose retry time has come. Returns how many.
+
+        Messages of different conversations are decided one by one and committed together
+        (``process_many``); a second message of a conversation waits for the first's commit.
+        """
         summary = summary if summary is not None else RunSummary()
         now = self.clock()
         with self.store.transaction() as session:
             due = list(
-                session.scalars(
-                    select(InboxMessage.id)
+                session.execute(
+                    select(InboxMessage.id, InboxMessage.conversation_id)
                     .where(InboxMessage.status == "pending")
                     .where(
                         (InboxMessage.next_attempt_at.is_(None))
@@ -338,15 +442,27 @@ class Pipeline:
                     .limit(self.batch_size)
                 )
             )
-        for inbox_id in due:
-            outcome, answer_type = self.process_one(inbox_id)
+        group: list[int] = []
+        conversations: set[str] = set()
+        for index, (inbox_id, conversation_id) in enumerate(due):
+            if conversation_id in conversations:
+                self._tally(summary, self.process_many(group))
+                group, conversations = [], set()
+            group.append(inbox_id)
+            conversations.add(conversation_id)
+            if index == len(due) - 1:
+                self._tally(summary, self.process_many(group))
+        return len(due)
+
+    @staticmethod
+    def _tally(summary: RunSummary, outcomes: Sequence[tuple[str, str | None]]) -> None:
+        for outcome, answer_type in outcomes:
             if outcome == "answered" and answer_type:
                 summary.answered[answer_type] += 1
             elif outcome == "failed":
                 summary.processing_failures += 1
             elif outcome == "unexpected":
                 summary.unexpected += 1
-        return len(due)
 
     def process_one(self, inbox_id: int) -> tuple[str, str | None]:
         """Decide and answer one inbox message by the transition table.
@@ -356,14 +472,108 @@ class Pipeline:
         retry (a retryable error; tried again later), failed (a person must look)
         or skipped (not pending).
         """
+        return self.process_many([inbox_id])[0]
+
+    def process_many(self, inbox_ids: Sequence[int]) -> list[tuple[str, str | None]]:
+        """Decide and answer inbox messages of different conversations, each as
+        ``process_one`` does; then commit every decision in one transaction (a group commit),
+        each answer with its own state, holds and inbox status. Returns their outcomes."""
         with self.store.transaction() as session:
-            row = session.get(InboxMessage, inbox_id)
-            if row is None or row.status != "pending":
-                return "skipped", None
-            raw, bericht_id, conversation_id = row.raw, row.bericht_id, row.conversation_id
-            conversation = session.get(Conversation, conversation_id)
-            state = conversation.state if conversation else None
-        message = decode_message(raw)
+            rows = {
+                row.id: row
+                for row in session.execute(
+                    select(
+                        InboxMessage.id,
+                        InboxMessage.raw,
+                        InboxMessage.bericht_id,
+                        InboxMessage.conversation_id,
+                        InboxMessage.status,
+                    ).where(InboxMessage.id.in_(inbox_ids))
+                )
+            }
+            known = {
+                c.id: c
+                for c in session.execute(
+                    select(Conversation.id, Conversation.state, Conversation.klantnummer_se).where(
+                        Conversation.id.in_({row.conversation_id for row in rows.values()})
+                    )
+                )
+            }
+        results: dict[int, tuple[str, str | None]] = {}
+        decided: list[_Decided] = []
+        for inbox_id in inbox_ids:
+            row = rows.get(inbox_id)
+            if row is None or row.status != "pending" or inbox_id in results:
+                results[inbox_id] = ("skipped", None)
+                continue
+            conversation = known.get(row.conversation_id)
+            outcome = self._decide(
+                inbox_id,
+                row.raw,
+                row.bericht_id,
+                row.conversation_id,
+                conversation.state if conversation is not None else None,
+                conversation.klantnummer_se if conversation is not None else None,
+            )
+            if isinstance(outcome, _Decided):
+                decided.append(outcome)
+                results[inbox_id] = ("skipped", None)  # until committed
+            else:
+                results[inbox_id] = outcome
+        if not decided:
+            return [results[inbox_id] for inbox_id in inbox_ids]
+        now = self.clock()
+        done: list[tuple[_Decided, str | None, str]] = []
+        with self.store.transaction() as session:
+            writable = {
+                row.id: row
+                for row in session.scalars(
+                    select(InboxMessage)
+                    .options(defer(InboxMessage.raw))  # the bytes are not needed to mark it
+                    .where(InboxMessage.id.in_([d.inbox_id for d in decided]))
+                )
+            }
+            conversations = {
+                c.id: c
+                for c in session.scalars(
+                    select(Conversation).where(
+                        Conversation.id.in_([d.conversation_id for d in decided])
+                    )
+                )
+            }
+            for item in decided:
+                inbox = writable.get(item.inbox_id)
+                if inbox is None or inbox.status != "pending":  # another worker got there first
+                    continue
+                previous, state = self._commit_decision(session, item, inbox, conversations, now)
+                done.append((item, previous, state))
+        crashpoint("after_decision_commit")
+        for item, previous, state in done:
+            answer = item.decision.answer
+            answer_type = answer.BERICHTTYPE if answer is not None else None
+            results[item.inbox_id] = ("answered", answer_type)
+            log.info(
+                "processed %s %s: state %s -> %s, answer %s",
+                item.message.BERICHTTYPE,
+                item.bericht_id,
+                previous or self.table.initial,
+                state,
+                answer_type or "none",
+            )
+        return [results[inbox_id] for inbox_id in inbox_ids]
+
+    def _decide(
+        self,
+        inbox_id: int,
+        raw: bytes,
+        bericht_id: str,
+        conversation_id: str,
+        state: str | None,
+        klantnummer_se: str | None,
+    ) -> _Decided | tuple[str, str | None]:
+        """Decode, route by the table, ask the adapters and check the decision; nothing is
+        committed but a failure or an unexpected message (each in its own transaction)."""
+        message = self._recall_decoded(bericht_id, raw) or decode_message(raw)
         module = message.berichtheader.module
         event = event_name(message.BERICHTTYPE, message)
         try:
@@ -372,7 +582,10 @@ class Pipeline:
             self._mark_unexpected(inbox_id, str(exc))
             return "unexpected", None
         try:
-            context = self._context(message, conversation_id)
+            if message.BERICHTTYPE == "SchuldregelingBeeindigd":
+                context = self._context(message, conversation_id)
+            else:
+                context = ConversationContext(conversation_id, klantnummer_se)
             decision = self.decider.decide(message, context)
             self._check(rule, state or self.table.initial, decision)
         except AdapterError as exc:
@@ -384,79 +597,78 @@ class Pipeline:
             return "failed", None
         crashpoint("after_adapter_calls")
         payload = encode_message(decision.answer) if decision.answer is not None else None
-        now = self.clock()
-        with self.store.transaction() as session:
-            row = session.get(InboxMessage, inbox_id)
-            if row is None or row.status != "pending":  # another worker got there first
-                return "skipped", None
-            conversation = session.get(Conversation, conversation_id)
-            previous_state = conversation.state if conversation is not None else None
-            next_state = previous_state if decision.state == SAME else decision.state
-            if conversation is None:
-                conversation = Conversation(
-                    id=conversation_id,
-                    module=module,
-                    state=next_state or self.table.initial,
-                    counterparty=str(message.berichtheader.afzender),
-                    created_at=now,
-                    updated_at=now,
-                )
-                session.add(conversation)
-            conversation.state = next_state or self.table.initial
-            conversation.updated_at = now
-            conversation.klantnummer_se = decision.klantnummer_se or conversation.klantnummer_se
-            conversation.debtor_ref = decision.debtor_ref or conversation.debtor_ref
-            answer_id = None
-            if decision.answer is not None and payload is not None:
-                answer_id = str(decision.answer.berichtheader.bericht_id)
-                session.add(
-                    OutboxMessage(
-                        bericht_id=answer_id,
-                        conversation_id=conversation_id,
-                        in_reply_to=bericht_id,
-                        berichttype=decision.answer.BERICHTTYPE,
-                        payload=payload,
-                        created_at=now,
-                        status="pending",
-                        attempts=0,
-                        channel=row.channel,
-                    )
-                )
-            for task in decision.tasks:
-                self._add_task(
-                    session, task.kind, task.reason, conversation_id, bericht_id, row.answer_due
-                )
-            self.effects.record(session, conversation_id, decision)
-            row.status = "done"
-            row.processed_at = now
-            row.last_error = None
-            self.store.audit(
-                session,
-                "processed",
-                conversation_id=conversation_id,
-                bericht_id=bericht_id,
-                berichttype=message.BERICHTTYPE,
-                answer=answer_id,
-                answer_type=decision.answer.BERICHTTYPE if decision.answer else None,
-                state_from=previous_state,
-                state_to=conversation.state,
-                rule=rule.number,
-                events=list(decision.events),
-                holds=len(decision.holds),
-                releases=len(decision.releases),
-                write_offs=len(decision.write_offs),
+        return _Decided(inbox_id, message, rule, decision, payload, bericht_id, conversation_id)
+
+    def _commit_decision(
+        self,
+        session: Session,
+        item: _Decided,
+        row: InboxMessage,
+        conversations: dict[str, Conversation],
+        now: datetime,
+    ) -> tuple[str | None, str]:
+        """Write one decision: state, answer in the outbox, tasks, holds, inbox status and
+        audit entry, in the caller's transaction. Returns (previous state, new state)."""
+        message, decision, conversation_id = item.message, item.decision, item.conversation_id
+        conversation = conversations.get(conversation_id)
+        previous_state = conversation.state if conversation is not None else None
+        next_state = previous_state if decision.state == SAME else decision.state
+        if conversation is None:
+            conversation = Conversation(
+                id=conversation_id,
+                module=message.berichtheader.module,
+                state=next_state or self.table.initial,
+                counterparty=str(message.berichtheader.afzender),
+                created_at=now,
+                updated_at=now,
             )
-        crashpoint("after_decision_commit")
-        answer_type = decision.answer.BERICHTTYPE if decision.answer is not None else None
-        log.info(
-            "processed %s %s: state %s -> %s, answer %s",
-            message.BERICHTTYPE,
-            bericht_id,
-            previous_state or self.table.initial,
-            conversation.state,
-            answer_type or "none",
+            session.add(conversation)
+            conversations[conversation_id] = conversation
+        conversation.state = next_state or self.table.initial
+        conversation.updated_at = now
+        conversation.klantnummer_se = decision.klantnummer_se or conversation.klantnummer_se
+        conversation.debtor_ref = decision.debtor_ref or conversation.debtor_ref
+        answer_id = None
+        if decision.answer is not None and item.payload is not None:
+            answer_id = str(decision.answer.berichtheader.bericht_id)
+            session.add(
+                OutboxMessage(
+                    bericht_id=answer_id,
+                    conversation_id=conversation_id,
+                    in_reply_to=item.bericht_id,
+                    berichttype=decision.answer.BERICHTTYPE,
+                    payload=item.payload,
+                    created_at=now,
+                    status="pending",
+                    attempts=0,
+                    channel=row.channel,
+                )
+            )
+        for task in decision.tasks:
+            self._add_task(
+                session, task.kind, task.reason, conversation_id, item.bericht_id, row.answer_due
+            )
+        self.effects.record(session, conversation_id, decision)
+        row.status = "done"
+        row.processed_at = now
+        row.last_error = None
+        self.store.audit(
+            session,
+            "processed",
+            conversation_id=conversation_id,
+            bericht_id=item.bericht_id,
+            berichttype=message.BERICHTTYPE,
+            answer=answer_id,
+            answer_type=decision.answer.BERICHTTYPE if decision.answer else None,
+            state_from=previous_state,
+            state_to=conversation.state,
+            rule=item.rule.number,
+            events=list(decision.events),
+            holds=len(decision.holds),
+            releases=len(decision.releases),
+            write_offs=len(decision.write_offs),
         )
-        return "answered", answer_type
+        return previous_state, conversation.state
 
     def _context(self, message: Message, conversation_id: str) -> ConversationContext:
         with self.store.transaction() as session:
@@ -923,24 +1135,69 @@ class Pipeline:
                     .limit(self.batch_size)
                 )
             )
-        sent = 0
-        for outbox_id, payload, bericht_id in due:
-            try:
-                self._node_call(self.node.send, payload)
-                crashpoint("after_send")
-            except NodeTLSError:
-                raise
-            except NodeError as exc:
-                summary.delivery_failures += 1
-                self._record_delivery_failure(outbox_id, exc)
-                if exc.retryable:
-                    break  # the node is down: the rest waits for the next round
-                continue
-            with self.store.transaction() as session:
-                row = session.get(OutboxMessage, outbox_id)
+        # the answers the node took are marked sent together, in one transaction; a crash
+        # before that commit sends them again, with the same BerichtId (the node ignores it)
+        sent: list[tuple[int, str, datetime]] = []
+        try:
+            send_many = getattr(self.node, "send_many", None)
+            if send_many is not None and due:
+                try:
+                    results: list[str | NodeError] = self._node_call(
+                        send_many, [payload for _, payload, _ in due]
+                    )
+                    crashpoint("after_send")
+                except NodeTLSError:
+                    raise
+                except NodeRejected:
+                    pass  # the node refused the batch as a whole: send one by one below
+                except NodeError as exc:
+                    summary.delivery_failures += 1
+                    self._record_delivery_failure(due[0][0], exc)
+                    return 0  # the node is down: the rest waits for the next round
+                else:
+                    sent_at = self.clock()
+                    for (outbox_id, _, bericht_id), result in zip(due, results, strict=True):
+                        if isinstance(result, NodeError):
+                            summary.delivery_failures += 1
+                            self._record_delivery_failure(outbox_id, result)
+                        else:
+                            sent.append((outbox_id, bericht_id, sent_at))
+                    due = []
+            for outbox_id, payload, bericht_id in due:
+                try:
+                    self._node_call(self.node.send, payload)
+                    crashpoint("after_send")
+                except NodeTLSError:
+                    raise
+                except NodeError as exc:
+                    summary.delivery_failures += 1
+                    self._record_delivery_failure(outbox_id, exc)
+                    if exc.retryable:
+                        break  # the node is down: the rest waits for the next round
+                    continue
+                sent.append((outbox_id, bericht_id, self.clock()))
+        finally:
+            self._mark_sent(sent)
+        summary.delivered += len(sent)
+        return len(sent)
+
+    def _mark_sent(self, sent: Sequence[tuple[int, str, datetime]]) -> None:
+        if not sent:
+            return
+        with self.store.transaction() as session:
+            rows = {
+                row.id: row
+                for row in session.scalars(
+                    select(OutboxMessage)
+                    .options(defer(OutboxMessage.payload))
+                    .where(OutboxMessage.id.in_([i for i, _, _ in sent]))
+                )
+            }
+            for outbox_id, bericht_id, sent_at in sent:
+                row = rows.get(outbox_id)
                 if row is not None:
                     row.status = "sent"
-                    row.sent_at = self.clock()
+                    row.sent_at = sent_at
                     row.attempts += 1
                     row.last_error = None
                     self.store.audit(
@@ -949,9 +1206,6 @@ class Pipeline:
                         conversation_id=row.conversation_id,
                         bericht_id=bericht_id,
                     )
-            sent += 1
-        summary.delivered += sent
-        return sent
 
     def _record_delivery_failure(self, outbox_id: int, exc: NodeError) -> None:
         now = self.clock()

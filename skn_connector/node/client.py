@@ -1,6 +1,8 @@
 """The connector's client to the node: SOAP 1.1 over HTTPS with mutual TLS (httpx).
 
-Four operations on the participant's messagebox: list, fetch, confirm, send. Every failure
+Four operations on the participant's messagebox: list, fetch, confirm, send; and three
+optional batched ones, fetch, confirm and send several messages in one call, which fall back
+to the single operations when the node does not offer them. Every failure
 becomes one ``NodeError`` whose text is one clear sentence without personal data, and whose
 ``retryable`` says whether trying again later can help. The client never retries itself:
 the caller does (with tenacity), because only the caller knows what is safe to repeat.
@@ -25,11 +27,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
 from ..wire.profile import (
+    MAX_BATCH,
     MAX_ENVELOPE_BYTES,
     OP_CONFIRM,
+    OP_CONFIRM_MANY,
     OP_FETCH,
+    OP_FETCH_MANY,
     OP_LIST,
     OP_SEND,
+    OP_SEND_MANY,
     SERVICE_NS,
 )
 from ..wire.soap import (
@@ -119,6 +125,26 @@ class FetchedMessage:
 
     id: str
     payload: bytes
+
+
+#: The most base64 a batched send puts in one request (a single send may carry more).
+SEND_BUDGET: Final = MAX_ENVELOPE_BYTES - 64 * 1024
+
+
+def _chunks(payloads: list[bytes], budget: int) -> Iterable[list[bytes]]:
+    """Consecutive runs of at most MAX_BATCH payloads whose base64 fits in ``budget``
+    bytes (a payload too large for that goes alone)."""
+    chunk: list[bytes] = []
+    used = 0
+    for payload in payloads:
+        size = (len(payload) + 2) // 3 * 4
+        if chunk and (used + size > budget or len(chunk) >= MAX_BATCH):
+            yield chunk
+            chunk, used = [], 0
+        chunk.append(payload)
+        used += size
+    if chunk:
+        yield chunk
 
 
 # -- TLS --------------------------------------------------------------------------------
@@ -267,6 +293,8 @@ class NodeClient:
         if not parsed.host:
             raise NodeError("node.url has no host")
         self._url = url
+        #: whether the node offers the batched operations: None until the first try
+        self._batched: bool | None = None
         self._where = f"{parsed.host}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}"
         self._participant = str(participant_id)
         self.timeout = timeout if timeout is not None else DEFAULT_TIMEOUT
@@ -321,14 +349,161 @@ class NodeClient:
             "BerichtAntwoord",
         )
         self._check_id(OP_FETCH, answer, message_id)
-        content = answer.findtext(f"{{{SERVICE_NS}}}Inhoud")
+        return FetchedMessage(id=message_id, payload=self._content(OP_FETCH, answer))
+
+    @staticmethod
+    def _content(operation: str, item: Any) -> bytes:
+        content = item.findtext(f"{{{SERVICE_NS}}}Inhoud")
         if content is None:
-            raise NodeUnavailable(f"the node's answer to {OP_FETCH} has no Inhoud")
+            raise NodeUnavailable(f"the node's answer to {operation} has no Inhoud")
         try:
-            payload = decode_payload("".join(content.split()))
+            return decode_payload("".join(content.split()))
         except WireError as exc:
-            raise NodeUnavailable(f"the node's answer to {OP_FETCH} is not usable: {exc}") from None
-        return FetchedMessage(id=message_id, payload=payload)
+            raise NodeUnavailable(
+                f"the node's answer to {operation} is not usable: {exc}"
+            ) from None
+
+    def fetch_many(self, message_ids: list[str]) -> list[FetchedMessage]:
+        """Several listed messages in one call, in the order asked; the node may return only
+        the first ones (as many as fit in one answer); fetch the rest again. Falls back to
+        ``fetch`` one by one when the node does not offer the batched operation."""
+        if not message_ids:
+            return []
+        if len(message_ids) > MAX_BATCH:
+            raise ValueError(f"at most {MAX_BATCH} messages in one call")
+        if self._batched is not False:
+            fields = [("Deelnemer", self._participant)] + [("Id", i) for i in message_ids]
+            try:
+                answer = self._call(OP_FETCH_MANY, "BerichtenVraag", fields, "BerichtenAntwoord")
+            except NodeRejected as exc:
+                if self._batched:
+                    raise
+                fetched = self._fetch_singly(message_ids)
+                self._no_batches(OP_FETCH_MANY, exc)  # the single operation worked
+                return fetched
+            self._batched = True
+            return self._fetched(answer, message_ids)
+        return self._fetch_singly(message_ids)
+
+    def _fetch_singly(self, message_ids: list[str]) -> list[FetchedMessage]:
+        """``fetch`` one by one, as many as would fit in one batched answer."""
+        fetched: list[FetchedMessage] = []
+        size = 0
+        for message_id in message_ids:
+            if fetched and size > SEND_BUDGET:
+                break
+            fetched.append(self.fetch(message_id))
+            size += len(fetched[-1].payload) * 4 // 3
+        return fetched
+
+    def _fetched(self, answer: Any, message_ids: list[str]) -> list[FetchedMessage]:
+        fetched = []
+        for item, expected in zip(
+            answer.iterfind(f"{{{SERVICE_NS}}}Bericht"), message_ids, strict=False
+        ):
+            handle = (item.findtext(f"{{{SERVICE_NS}}}Id") or "").strip()
+            if handle != expected:
+                raise NodeUnavailable(
+                    f"the node answered {OP_FETCH_MANY} with Id {handle or '(none)'} "
+                    f"where {expected} was asked"
+                )
+            fetched.append(FetchedMessage(id=handle, payload=self._content(OP_FETCH_MANY, item)))
+        if not fetched:
+            raise NodeUnavailable(f"the node's answer to {OP_FETCH_MANY} holds no message")
+        return fetched
+
+    def confirm_many(self, message_ids: list[str]) -> None:
+        """Confirm several messages in one call (idempotent); falls back to ``confirm`` one
+        by one when the node does not offer the batched operation."""
+        if not message_ids:
+            return
+        if len(message_ids) > MAX_BATCH:
+            raise ValueError(f"at most {MAX_BATCH} messages in one call")
+        if self._batched is not False:
+            fields = [("Deelnemer", self._participant)] + [("Id", i) for i in message_ids]
+            try:
+                answer = self._call(
+                    OP_CONFIRM_MANY, "BevestigingenVraag", fields, "BevestigingenAntwoord"
+                )
+            except NodeRejected as exc:
+                if self._batched:
+                    raise
+                for message_id in message_ids:
+                    self.confirm(message_id)
+                self._no_batches(OP_CONFIRM_MANY, exc)
+                return
+            self._batched = True
+            answered = [(e.text or "").strip() for e in answer.iterfind(f"{{{SERVICE_NS}}}Id")]
+            if answered != message_ids:
+                raise NodeUnavailable(
+                    f"the node answered {OP_CONFIRM_MANY} for other Ids than were asked"
+                )
+            return
+        for message_id in message_ids:
+            self.confirm(message_id)
+
+    def send_many(self, payloads: list[bytes]) -> list[str | NodeRejected]:
+        """Deliver several encoded messages; for each, in order, the BerichtId the node
+        acknowledged or the NodeRejected by which it refused that message. Any other failure
+        raises: then which messages the node took is unknown, and sending them again is safe
+        (the node takes a BerichtId once). Falls back to ``send`` one by one when the node
+        does not offer the batched operation."""
+        results: list[str | NodeRejected] = []
+        for chunk in _chunks(payloads, SEND_BUDGET):
+            if self._batched is not False:
+                try:
+                    results += self._send_chunk(chunk)
+                    continue
+                except NodeRejected as exc:
+                    if self._batched:
+                        raise
+                    results += self._send_singly(chunk)
+                    self._no_batches(OP_SEND_MANY, exc)
+                    continue
+            results += self._send_singly(chunk)
+        return results
+
+    def _send_singly(self, payloads: list[bytes]) -> list[str | NodeRejected]:
+        results: list[str | NodeRejected] = []
+        for payload in payloads:
+            try:
+                results.append(self.send(payload))
+            except NodeRejected as exc:
+                results.append(exc)
+        return results
+
+    def _send_chunk(self, payloads: list[bytes]) -> list[str | NodeRejected]:
+        fields = [("Deelnemer", self._participant)]
+        fields += [("Inhoud", encode_payload(payload)) for payload in payloads]
+        answer = self._call(
+            OP_SEND_MANY, "BerichtenVerstuurVraag", fields, "BerichtenVerstuurAntwoord"
+        )
+        self._batched = True
+        results: list[str | NodeRejected] = []
+        for item in answer.iterfind(f"{{{SERVICE_NS}}}Resultaat"):
+            bericht_id = (item.findtext(f"{{{SERVICE_NS}}}BerichtId") or "").strip()
+            refused = item.findtext(f"{{{SERVICE_NS}}}Fout")
+            if bericht_id:
+                results.append(bericht_id)
+            elif refused is not None:
+                results.append(
+                    NodeRejected(f"the node refused {OP_SEND_MANY}: {_one_line(refused)}")
+                )
+            else:
+                raise NodeUnavailable(
+                    f"the node's answer to {OP_SEND_MANY} has a Resultaat without BerichtId"
+                )
+        if len(results) != len(payloads):
+            raise NodeUnavailable(
+                f"the node answered {OP_SEND_MANY} for {len(results)} of {len(payloads)} messages"
+            )
+        return results
+
+    def _no_batches(self, operation: str, exc: NodeRejected) -> None:
+        """The node refused a batched operation whose single form then worked: it does not
+        offer the batched ones; use the single ones from now on."""
+        self._batched = False
+        logger.info("the node refused %s (%s); using the single operations", operation, exc)
 
     def confirm(self, message_id: str) -> None:
         """Remove a message from our messagebox (after it is stored durably); idempotent."""

@@ -19,6 +19,8 @@ Message contents are personal data: nothing here logs them.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import itertools
 import json
 import logging
 import random
@@ -31,7 +33,7 @@ import sys
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -45,12 +47,16 @@ from lxml import etree
 
 from ..messages import Message, MessageError, message_from_json
 from ..wire.profile import (
+    MAX_BATCH,
     MAX_ENVELOPE_BYTES,
     MAX_MESSAGE_BYTES,
     OP_CONFIRM,
+    OP_CONFIRM_MANY,
     OP_FETCH,
+    OP_FETCH_MANY,
     OP_LIST,
     OP_SEND,
+    OP_SEND_MANY,
     SERVICE_NS,
 )
 from ..wire.soap import (
@@ -95,7 +101,12 @@ REQUESTS: Final = {
     OP_FETCH: ("BerichtVraag", "BerichtAntwoord"),
     OP_CONFIRM: ("BevestigVraag", "BevestigAntwoord"),
     OP_SEND: ("VerstuurVraag", "VerstuurAntwoord"),
+    OP_FETCH_MANY: ("BerichtenVraag", "BerichtenAntwoord"),
+    OP_CONFIRM_MANY: ("BevestigingenVraag", "BevestigingenAntwoord"),
+    OP_SEND_MANY: ("BerichtenVerstuurVraag", "BerichtenVerstuurAntwoord"),
 }
+#: Room in a batched fetch answer for everything but the base64 contents.
+ENVELOPE_OVERHEAD: Final = 64 * 1024
 STAT_NAMES: Final = (
     "queued",
     "fetched",
@@ -216,13 +227,22 @@ class NodeState:
 
     Every method is thread-safe. The admin API and in-process callers (tests, the demo)
     use the same methods.
+
+    ``keep_sent=False`` keeps only the BerichtId and a digest of each message the connector
+    sends (enough for the duplicate checks and the counts), not the message itself: for
+    long runs such as the pipeline benchmark, where 100,000 kept answers would dwarf the
+    connector's own memory. ``sent()`` then lists nothing.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_sent: bool = True) -> None:
         self._lock = threading.Lock()
-        self._boxes: dict[uuid.UUID, dict[str, _Entry]] = {}
+        # ordered dicts: confirming pops entries from the front, and a plain dict would
+        # leave the freed slots for every later list to step over (quadratic in the backlog)
+        self._boxes: dict[uuid.UUID, OrderedDict[str, _Entry]] = {}
         self._confirmed: dict[str, uuid.UUID] = {}
+        self._keep_sent = keep_sent
         self._sent: list[_Sent] = []
+        #: BerichtId -> SHA-256 of the bytes sent under it
         self._sent_by_id: dict[str, bytes] = {}
         self._stats: Counter[str] = Counter()
         self._faults = FaultSettings()
@@ -288,7 +308,7 @@ class NodeState:
             bericht_id=bericht_id,
             berichttype=berichttype,
         )
-        self._boxes.setdefault(ontvanger, {})[handle] = entry
+        self._boxes.setdefault(ontvanger, OrderedDict())[handle] = entry
         self._stats[count] += 1
         return handle
 
@@ -357,39 +377,86 @@ class NodeState:
 
     # -- the node side ----------------------------------------------------------------
 
+    def _box(self, participant: uuid.UUID) -> dict[str, _Entry]:
+        """The participant's messagebox (an empty one when it has none); under the lock."""
+        return self._boxes.get(participant) or {}
+
     def list_entries(self, participant: uuid.UUID, maximum: int) -> list[tuple[str, datetime]]:
         with self._lock:
-            entries = list(self._boxes.get(participant, {}).values())[:maximum]
+            box = self._boxes.get(participant)
+            entries = list(itertools.islice(box.values(), maximum)) if box else []
             return [(entry.id, entry.placed) for entry in entries]
 
     def fetch(self, participant: uuid.UUID, handle: str) -> bytes:
         with self._lock:
-            entry = self._boxes.get(participant, {}).get(handle)
+            entry = self._box(participant).get(handle)
             if entry is None:
                 raise ClientFaultError(f"no message with Id {handle} waits for this participant")
             entry.fetched = True
             self._stats["fetched"] += 1
             return entry.payload
 
-    def confirm(self, participant: uuid.UUID, handle: str) -> None:
+    def fetch_many(
+        self, participant: uuid.UUID, handles: list[str], budget: int = MAX_ENVELOPE_BYTES
+    ) -> list[tuple[str, bytes]]:
+        """The waiting messages ``handles`` names, in that order, as many as fit in ``budget``
+        bytes of base64 (always the first); each one returned is marked fetched. Every
+        handle must wait for this participant, else nothing is fetched."""
         with self._lock:
-            if self._confirmed.get(handle) == participant:
-                return  # confirmed before: idempotent success
-            entry = self._boxes.get(participant, {}).pop(handle, None)
-            if entry is None:
-                raise ClientFaultError(f"no message with Id {handle} waits for this participant")
-            self._confirmed[handle] = participant
-            self._stats["confirmed"] += 1
-            rate = self._faults.duplicate_rate
-            if rate > 0.0 and (rate >= 1.0 or self._rng.random() < rate):
-                self._stats["faults_injected"] += 1
-                self._queue_locked(
-                    participant,
-                    entry.payload,
-                    entry.bericht_id,
-                    entry.berichttype,
-                    "duplicate_deliveries",
-                )
+            box = self._box(participant)
+            entries = []
+            for handle in handles:
+                entry = box.get(handle)
+                if entry is None:
+                    raise ClientFaultError(
+                        f"no message with Id {handle} waits for this participant"
+                    )
+                entries.append(entry)
+            fetched: list[tuple[str, bytes]] = []
+            used = 0
+            for entry in entries:
+                used += (len(entry.payload) + 2) // 3 * 4
+                if fetched and used > budget:
+                    break
+                entry.fetched = True
+                fetched.append((entry.id, entry.payload))
+            self._stats["fetched"] += len(fetched)
+            return fetched
+
+    def confirm(self, participant: uuid.UUID, handle: str) -> None:
+        self.confirm_many(participant, [handle])
+
+    def confirm_many(self, participant: uuid.UUID, handles: list[str]) -> None:
+        """Remove the messages from the messagebox (idempotent: a confirmed handle is fine).
+        Every handle must be waiting or confirmed before, else nothing is confirmed."""
+        with self._lock:
+            box = self._box(participant)
+            for handle in handles:
+                if self._confirmed.get(handle) != participant and handle not in box:
+                    raise ClientFaultError(
+                        f"no message with Id {handle} waits for this participant"
+                    )
+            for handle in handles:
+                self._confirm_locked(participant, handle)
+
+    def _confirm_locked(self, participant: uuid.UUID, handle: str) -> None:
+        if self._confirmed.get(handle) == participant:
+            return  # confirmed before: idempotent success
+        entry = self._box(participant).pop(handle, None)
+        if entry is None:
+            raise ClientFaultError(f"no message with Id {handle} waits for this participant")
+        self._confirmed[handle] = participant
+        self._stats["confirmed"] += 1
+        rate = self._faults.duplicate_rate
+        if rate > 0.0 and (rate >= 1.0 or self._rng.random() < rate):
+            self._stats["faults_injected"] += 1
+            self._queue_locked(
+                participant,
+                entry.payload,
+                entry.bericht_id,
+                entry.berichttype,
+                "duplicate_deliveries",
+            )
 
     def send(self, participant: uuid.UUID, payload: bytes) -> str:
         """Record a message the connector sends; return its BerichtId."""
@@ -399,17 +466,19 @@ class NodeState:
             errors = "; ".join(exc.errors[:10])
             raise ClientFaultError(f"the message is not valid: {errors}") from None
         bericht_id = str(message.berichtheader.bericht_id)
+        digest = hashlib.sha256(payload).digest()
         with self._lock:
             known = self._sent_by_id.get(bericht_id)
             if known is not None:
-                if known != payload:
+                if known != digest:
                     raise ClientFaultError(
                         f"BerichtId {bericht_id} was sent before with different content"
                     )
                 self._stats["duplicate_sends"] += 1
                 return bericht_id
-            self._sent_by_id[bericht_id] = payload
-            self._sent.append(_Sent(message, payload))
+            self._sent_by_id[bericht_id] = digest
+            if self._keep_sent:
+                self._sent.append(_Sent(message, payload))
             self._stats["sent"] += 1
             return bericht_id
 
@@ -738,6 +807,19 @@ class _SoapHandler(_Handler):
             raise ClientFaultError(f"the request lacks {name}")
         return str(text).strip()
 
+    @staticmethod
+    def _ids(request: Any) -> list[str]:
+        ids = [(e.text or "").strip() for e in request.iterfind(f"{{{SERVICE_NS}}}Id")]
+        if not ids:
+            raise ClientFaultError("the request lacks Id")
+        if len(ids) > MAX_BATCH:
+            raise ClientFaultError(f"the request names more than {MAX_BATCH} Ids")
+        if not all(ids):
+            raise ClientFaultError("the request has an empty Id")
+        if len(set(ids)) != len(ids):
+            raise ClientFaultError("the request names an Id twice")
+        return ids
+
     def _participant(self, request: Any) -> uuid.UUID:
         value = self._text(request, "Deelnemer")
         try:
@@ -774,20 +856,58 @@ class _SoapHandler(_Handler):
             return element(
                 SERVICE_NS, answer_name, [("Id", handle), ("Inhoud", encode_payload(payload))]
             )
+        if operation == OP_FETCH_MANY:
+            fetched = state.fetch_many(
+                participant, self._ids(request), MAX_ENVELOPE_BYTES - ENVELOPE_OVERHEAD
+            )
+            answer = element(SERVICE_NS, answer_name)
+            for handle, payload in fetched:
+                item = etree.SubElement(answer, f"{{{SERVICE_NS}}}Bericht")
+                etree.SubElement(item, f"{{{SERVICE_NS}}}Id").text = handle
+                etree.SubElement(item, f"{{{SERVICE_NS}}}Inhoud").text = encode_payload(payload)
+            logger.debug("%s for %s: %d messages", operation, participant, len(fetched))
+            return answer
+        if operation == OP_CONFIRM_MANY:
+            handles = self._ids(request)
+            state.confirm_many(participant, handles)
+            logger.debug("%s for %s: %d messages", operation, participant, len(handles))
+            return element(SERVICE_NS, answer_name, [("Id", handle) for handle in handles])
         if operation == OP_CONFIRM:
             handle = self._text(request, "Id")
             state.confirm(participant, handle)
             logger.debug("%s for %s: %s", operation, participant, handle)
             return element(SERVICE_NS, answer_name, [("Id", handle)])
+        if operation == OP_SEND_MANY:
+            contents = [e.text or "" for e in request.iterfind(f"{{{SERVICE_NS}}}Inhoud")]
+            if not contents:
+                raise ClientFaultError("the request lacks Inhoud")
+            if len(contents) > MAX_BATCH:
+                raise ClientFaultError(f"the request holds more than {MAX_BATCH} messages")
+            answer = element(SERVICE_NS, answer_name)
+            for content in contents:
+                # each message is taken or refused on its own, as a single send would be
+                result = etree.SubElement(answer, f"{{{SERVICE_NS}}}Resultaat")
+                try:
+                    bericht_id = self._send(participant, content)
+                except (ClientFaultError, WireError) as exc:
+                    reason = exc.reason if isinstance(exc, ClientFaultError) else str(exc)
+                    etree.SubElement(result, f"{{{SERVICE_NS}}}Fout").text = reason
+                else:
+                    etree.SubElement(result, f"{{{SERVICE_NS}}}BerichtId").text = bericht_id
+            logger.debug("%s from %s: %d messages", operation, participant, len(contents))
+            return answer
         content = request.findtext(f"{{{SERVICE_NS}}}Inhoud")
         if content is None:
             raise ClientFaultError("the request lacks Inhoud")
+        bericht_id = self._send(participant, content)
+        logger.debug("%s from %s: BerichtId %s", operation, participant, bericht_id)
+        return element(SERVICE_NS, answer_name, [("BerichtId", bericht_id)])
+
+    def _send(self, participant: uuid.UUID, content: str) -> str:
         payload = decode_payload(content)
         if len(payload) > MAX_MESSAGE_BYTES:
             raise ClientFaultError(f"the message is over the limit of {MAX_MESSAGE_BYTES} bytes")
-        bericht_id = state.send(participant, payload)
-        logger.debug("%s from %s: BerichtId %s", operation, participant, bericht_id)
-        return element(SERVICE_NS, answer_name, [("BerichtId", bericht_id)])
+        return self.state.send(participant, payload)
 
 
 class _AdminHandler(_Handler):

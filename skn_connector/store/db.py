@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from .schema import AuditEntry
 
 GENESIS_HASH = "0" * 64
+#: Session.info key: (the transaction, the hash of the last audit entry it added)
+_AUDIT_PREVIOUS = "skn_audit_previous"
 
 
 class StoreError(Exception):
@@ -83,11 +85,18 @@ class Store:
         bericht_id: str | None = None,
         **detail: Any,
     ) -> AuditEntry:
-        """Append an audit entry chained to the previous one. ``detail`` holds no personal data."""
-        previous = session.scalars(
-            select(AuditEntry).order_by(AuditEntry.id.desc()).limit(1)
-        ).first()
-        prev_hash = previous.hash if previous is not None else GENESIS_HASH
+        """Append an audit entry chained to the previous one. ``detail`` holds no personal data.
+
+        The previous entry's hash is read once per transaction and then remembered in the
+        session (entries are inserted in the order they are added, so the chain holds).
+        """
+        transaction = session.get_nested_transaction() or session.get_transaction()
+        cached = session.info.get(_AUDIT_PREVIOUS)
+        if cached is not None and cached[0] is transaction:
+            prev_hash = cached[1]
+        else:
+            last = session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
+            prev_hash = last if last is not None else GENESIS_HASH
         at = datetime.now(UTC)
         body = json.dumps(detail, sort_keys=True, default=str)
         entry = AuditEntry(
@@ -100,7 +109,7 @@ class Store:
             hash=audit_hash(prev_hash, at, event_name, conversation_id, bericht_id, body),
         )
         session.add(entry)
-        session.flush()
+        session.info[_AUDIT_PREVIOUS] = (transaction, entry.hash)
         return entry
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     Date,
     Dialect,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -152,6 +153,8 @@ class HoldRecord(Base):
     then applied and released through the adapter (idempotent by hold_id)."""
 
     __tablename__ = "holds"
+    #: the daily expiry looks for applied holds whose end has passed
+    __table_args__ = (Index("ix_holds_status_ends", "status", "ends"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     hold_id: Mapped[str] = mapped_column(String(36), unique=True)

@@ -170,7 +170,13 @@ _TYPES: Final = frozenset().union(*TYPES_PER_MODULE.values())
 _STAND_IN_DATE = "2000-01-01"
 _STAND_IN_AMOUNT = "0"
 _AMOUNT = re.compile(r"[+-]?\d+(?:[.,]\d+)?")
+#: The most digits before the decimal separator: the XSD's Bedrag (totalDigits 14, of which
+#: fractionDigits 2) leaves 12, and a longer number overflows the model's rounding.
+_AMOUNT_DIGITS = 12
 _DATE = re.compile(r"(\d{1,2})-(\d{1,2})-(\d{4})")
+#: Characters XML 1.0 cannot carry (controls but tab and line ends; U+FFFE, U+FFFF): a cell
+#: holding one would make a message that cannot be encoded.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 #: Columns A–R repeat on every row of one conversation in an answer file.
 _REPEATED = COLUMNS.index("Datum") + 1
@@ -251,12 +257,18 @@ def _read_text(path: Path) -> str:
                 "(save it from Excel as 'CSV UTF-8')"
             ]
         ) from None
-    nul = text.find("\x00")
-    if nul >= 0:
-        before_text = text[:nul]
+    found = _NOT_XML.search(text)
+    if found:
+        before_text = text[: found.start()]
         row = before_text.count("\n") + 1
         index = before_text[before_text.rfind("\n") + 1 :].count(DELIMITER)
-        raise PortalCsvError([f"{_where(row, index)}: the file holds a NUL character"])
+        character = found.group()
+        what = (
+            "a NUL character"
+            if character == "\x00"
+            else f"a character a message cannot carry (U+{ord(character):04X})"
+        )
+        raise PortalCsvError([f"{_where(row, index)}: the file holds {what}"])
     return text
 
 
@@ -368,9 +380,12 @@ class _Row:
     def amount(self, name: str, path: tuple[str, ...]) -> str:
         """A cell amount as a JSON amount (a stand-in after an error, as for dates)."""
         value = self.cell(name)
-        if _AMOUNT.fullmatch(value):
+        if not _AMOUNT.fullmatch(value):
+            self.error(name, "an amount is a number with a decimal comma, e.g. 1234,50")
+        elif len(re.split(r"[.,]", value.lstrip("+-"))[0].lstrip("0")) > _AMOUNT_DIGITS:
+            self.error(name, f"an amount has at most {_AMOUNT_DIGITS} digits before the comma")
+        else:
             return value.replace(",", ".")
-        self.error(name, "an amount is a number with a decimal comma, e.g. 1234,50")
         self.failed.add(path)
         return _STAND_IN_AMOUNT
 

@@ -22,7 +22,23 @@ OP_LIST: Final = "BerichtenlijstOphalen"
 OP_FETCH: Final = "BerichtOphalen"
 OP_CONFIRM: Final = "BerichtBevestigen"
 OP_SEND: Final = "BerichtVersturen"
-OPERATIONS: Final = (OP_LIST, OP_FETCH, OP_CONFIRM, OP_SEND)
+#: Optional batched operations (P): fetch, confirm and send several messages in one call.
+#: A node that does not offer them answers a Client fault; the client then uses the single
+#: operations above.
+OP_FETCH_MANY: Final = "BerichtenOphalen"
+OP_CONFIRM_MANY: Final = "BerichtenBevestigen"
+OP_SEND_MANY: Final = "BerichtenVersturen"
+OPERATIONS: Final = (
+    OP_LIST,
+    OP_FETCH,
+    OP_CONFIRM,
+    OP_SEND,
+    OP_FETCH_MANY,
+    OP_CONFIRM_MANY,
+    OP_SEND_MANY,
+)
+#: The most messages one batched request may name.
+MAX_BATCH: Final = 1000
 
 #: The largest message we accept from the node or a file (bytes). A Toestemmingsverklaring
 #: document travels base64-encoded in the header, hence the generous limit.
@@ -32,14 +48,18 @@ MAX_ENVELOPE_BYTES: Final = MAX_MESSAGE_BYTES * 4 // 3 + 64 * 1024
 
 __all__ = [
     "LIST_ITEM_NAMES",
+    "MAX_BATCH",
     "MAX_ENVELOPE_BYTES",
     "MAX_MESSAGE_BYTES",
     "MESSAGE_NS",
     "OPERATIONS",
     "OP_CONFIRM",
+    "OP_CONFIRM_MANY",
     "OP_FETCH",
+    "OP_FETCH_MANY",
     "OP_LIST",
     "OP_SEND",
+    "OP_SEND_MANY",
     "SERVICE_NS",
     "SOAP_ENV_NS",
 ]

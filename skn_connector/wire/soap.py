@@ -13,7 +13,7 @@ import functools
 import re
 from collections.abc import Iterable, Mapping
 from importlib import resources
-from typing import Any
+from typing import Any, Final
 
 from lxml import etree
 
@@ -60,6 +60,90 @@ def _parser() -> etree.XMLParser:
     )
 
 
+#: '<!DOCTYPE' and '<!ENTITY' in each encoding the parser is let read (see _ACCEPTED): the
+#: byte check must see a DTD in UTF-16 and UTF-32 too, not only in ASCII-compatible bytes.
+_DTD_MARKS: Final = tuple(
+    mark.encode(codec)
+    for mark in ("<!DOCTYPE", "<!ENTITY")
+    for codec in ("ascii", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+)
+#: Byte-order marks, the longer first (the UTF-32 LE mark starts with the UTF-16 LE one).
+_BOMS: Final = (
+    (b"\x00\x00\xfe\xff", "utf-32-be", "UTF-32"),
+    (b"\xff\xfe\x00\x00", "utf-32-le", "UTF-32"),
+    (b"\xef\xbb\xbf", "utf-8", "UTF-8"),
+    (b"\xfe\xff", "utf-16-be", "UTF-16"),
+    (b"\xff\xfe", "utf-16-le", "UTF-16"),
+)
+#: Without a mark, the bytes of '<?' show the character width (XML 1.0, appendix F.1).
+_SIGNATURES: Final = (
+    (b"\x00\x00\x00<", "utf-32-be", "UTF-32"),
+    (b"<\x00\x00\x00", "utf-32-le", "UTF-32"),
+    (b"\x00<\x00?", "utf-16-be", "UTF-16"),
+    (b"<\x00?\x00", "utf-16-le", "UTF-16"),
+)
+#: The encodings a document may declare: UTF-8, -16 and -32, and the single-byte encodings
+#: that keep ASCII as it is. libxml2 (through iconv) reads many more, among them UTF-7, HZ,
+#: ISO-2022 and JAVA, in which '<!DOCTYPE' need not be those bytes: they would pass the
+#: byte check above.
+_ACCEPTED: Final = (
+    ("UTF-8", re.compile(r"utf8")),
+    ("UTF-16", re.compile(r"utf16(le|be)?|ucs2")),
+    ("UTF-32", re.compile(r"utf32(le|be)?|ucs4")),
+    ("", re.compile(r"(us)?ascii|iso8859\d{1,2}|latin\d{1,2}|(windows|cp)125\d")),
+)
+#: The declaration must end within this many bytes (a real one takes fewer than 60).
+_PROLOG_BYTES: Final = 1024
+_DECLARATION = re.compile(r"<\?xml\s[^>]*")
+_DECLARED_ENCODING = re.compile(r"""\sencoding\s*=\s*(["'])(.*?)\1""", re.DOTALL)
+
+
+def _encoding_family(name: str) -> str | None:
+    """UTF-8, UTF-16, UTF-32, '' for an accepted single-byte encoding; None: not accepted."""
+    plain = re.sub(r"[-_.\s]", "", name.lower())
+    for family, names in _ACCEPTED:
+        if names.fullmatch(plain):
+            return family
+    return None
+
+
+def _encoding_problem(head: bytes) -> str | None:
+    """Why the declared encoding is not accepted or contradicts the byte-order mark or the
+    character width (a fatal error in XML 1.0, section 4.3.3, libxml2 passes over), or None."""
+    how, codec, actual, skip = "", "latin-1", "", 0
+    for mark, mark_codec, family in _BOMS:
+        if head.startswith(mark):
+            how, codec, actual, skip = "byte-order mark shows", mark_codec, family, len(mark)
+            break
+    else:
+        for signature, signature_codec, family in _SIGNATURES:
+            if head.startswith(signature):
+                how, codec, actual = "first bytes show", signature_codec, family
+                break
+    text = head[skip:].decode(codec, "replace")
+    declaration = _DECLARATION.match(text)
+    if declaration is None:
+        return None
+    if declaration.end() == len(text) and len(head) >= _PROLOG_BYTES:
+        return f"has an XML declaration that does not end within {_PROLOG_BYTES} bytes"
+    found = _DECLARED_ENCODING.search(declaration.group())
+    if found is None:
+        return None
+    name = found.group(2)
+    shown = name if re.fullmatch(r"[A-Za-z0-9._:-]{1,40}", name) else "(an invalid name)"
+    declared = _encoding_family(name)
+    if declared is None:
+        return (
+            f"declares encoding {shown}; accepted are UTF-8, UTF-16, UTF-32, US-ASCII, "
+            "ISO-8859-n and windows-125n"
+        )
+    if actual and declared != actual:
+        return f"declares encoding {shown}, but its {how} {actual}"
+    if not actual and declared in ("UTF-16", "UTF-32"):
+        return f"declares encoding {shown}, but its bytes are not {declared}"
+    return None
+
+
 def parse_xml(data: bytes, *, limit: int = MAX_MESSAGE_BYTES, what: str = "message") -> Any:
     """Parse untrusted XML safely; raise WireError with one clear reason."""
     if not isinstance(data, bytes | bytearray):
@@ -68,12 +152,15 @@ def parse_xml(data: bytes, *, limit: int = MAX_MESSAGE_BYTES, what: str = "messa
         raise WireError(f"the {what} is {len(data)} bytes, over the limit of {limit} bytes")
     if not data.strip():
         raise WireError(f"the {what} is empty")
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+    if any(mark in data for mark in _DTD_MARKS):
         raise WireError(f"the {what} has a DTD (document type declaration); DTDs are not allowed")
+    problem = _encoding_problem(bytes(data[:_PROLOG_BYTES]))
+    if problem:
+        raise WireError(f"the {what} {problem}")
     try:
         root = etree.fromstring(bytes(data), parser=_parser())
     except etree.XMLSyntaxError as exc:
-        reason = str(exc.msg or exc).split(", line")[0]
+        reason = str(exc.msg or exc).split(", line")[0].strip()
         raise WireError(f"the {what} is not well-formed XML: {reason}") from None
     except (ValueError, UnicodeError) as exc:
         raise WireError(f"the {what} cannot be decoded: {exc}") from None
@@ -118,10 +205,18 @@ def _element_path(root: Any, xpath: str | None) -> str:
     return "/".join(names)
 
 
+#: The most XSD errors one refusal lists: a hostile message can carry hundreds of thousands,
+#: and naming each costs time and makes a reason of megabytes. The rest are counted.
+MAX_LISTED_ERRORS: Final = 20
+
+
 def _schema_errors(schema: etree.XMLSchema, root: Any) -> list[str]:
-    lines = []
+    lines: list[str] = []
     error_log: Any = schema.error_log
     for error in error_log:
+        if len(lines) == MAX_LISTED_ERRORS:
+            lines.append(f"and {len(error_log) - MAX_LISTED_ERRORS} more XSD errors")
+            break
         path = _element_path(root, error.path)
         # libxml2 names elements with their namespace in braces; keep the local name only,
         # and never repeat a value from the message (it may be personal data)
@@ -280,8 +375,10 @@ def open_envelope(data: bytes) -> Any:
     root = parse_xml(data, limit=MAX_ENVELOPE_BYTES, what="SOAP envelope")
     if root.tag != f"{{{SOAP_ENV_NS}}}Envelope":
         raise WireError("the SOAP envelope has no soap:Envelope root element")
-    body = root.find(f"{{{SOAP_ENV_NS}}}Body")
-    children = [] if body is None else [c for c in body if isinstance(c.tag, str)]
+    bodies = root.findall(f"{{{SOAP_ENV_NS}}}Body")
+    if len(bodies) > 1:
+        raise WireError(f"the SOAP envelope holds {len(bodies)} soap:Body elements; one is allowed")
+    children = [c for c in bodies[0] if isinstance(c.tag, str)] if bodies else []
     if len(children) != 1:
         raise WireError("the SOAP body must hold exactly one element")
     content = children[0]
