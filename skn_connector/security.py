@@ -24,7 +24,7 @@ from sqlalchemy import func, select, text
 
 from .node.client import NodeTLSError
 from .secrets import KEYRING_SERVICE, SECRET_PREFIX, env_var_name, is_secret_ref, secret_name
-from .store.db import GENESIS_HASH, audit_hash
+from .store.db import AUDIT_HEAD_KEY, GENESIS_HASH, audit_hash
 from .store.schema import (
     AuditEntry,
     Conversation,
@@ -46,7 +46,6 @@ DEFAULT_RETENTION_MONTHS: Final = 12
 #: The conversation states after which nothing more happens (engine/rules/conversations.toml).
 FINAL_STATES: Final = frozenset({"BEEINDIGD", "GEEN_MEDEWERKING", "AFGEROND", "BEWIND_BEEINDIGD"})
 #: The meta key of the audit trail's head (``"<id> <hash>"``), written by ``Store.audit``.
-AUDIT_HEAD_KEY: Final = "audit_head"
 #: What a purged message's bytes start with; the rest names the original's digest.
 PURGED_PREFIX: Final = b"skn-connector:purged\n"
 

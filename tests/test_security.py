@@ -705,11 +705,6 @@ def test_a_recorded_head_that_matches_verifies(trail: Store) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Store.audit does not yet keep the head in meta (see the report); remove this mark "
-    "once it does",
-)
 def test_store_audit_records_the_head(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'head.db'}")
     try:

@@ -17,7 +17,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .schema import AuditEntry
+from .schema import AuditEntry, Meta
+
+#: The meta key of the audit trail's head: the hash of its last entry
+AUDIT_HEAD_KEY = "audit_head"
 
 GENESIS_HASH = "0" * 64
 #: Session.info key: (the transaction, the hash of the last audit entry it added)
@@ -95,6 +98,8 @@ class Store:
         if cached is not None and cached[0] is transaction:
             prev_hash = cached[1]
         else:
+            if session.get_bind().dialect.name == "postgresql":  # one appender at a time
+                session.execute(select(Meta).where(Meta.key == AUDIT_HEAD_KEY).with_for_update())
             last = session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
             prev_hash = last if last is not None else GENESIS_HASH
         at = datetime.now(UTC)
@@ -110,6 +115,12 @@ class Store:
         )
         session.add(entry)
         session.info[_AUDIT_PREVIOUS] = (transaction, entry.hash)
+        # the head of the trail, so that removing its last entries is detected too
+        head = session.get(Meta, AUDIT_HEAD_KEY)
+        if head is None:
+            session.add(Meta(key=AUDIT_HEAD_KEY, value=entry.hash))
+        else:
+            head.value = entry.hash
         return entry
 
     def close(self) -> None:
