@@ -223,3 +223,40 @@ def test_edge_16_deadlines_across_holidays() -> None:
     assert days.add(date(2027, 3, 25), 10) == date(2027, 4, 9)  # Easter Monday 29 March
     assert days.add(date(2027, 4, 22), 10) == date(2027, 5, 11)  # King's Day, 5 May, Ascension
     assert days.add(date(2026, 4, 24), 1) == date(2026, 4, 28)  # King's Day 2026 on a Monday
+
+
+class _Down:
+    """The back-office refuses every call for now (a retryable outage)."""
+
+    def __init__(self, loaded: Any) -> None:
+        self.name, self.capabilities = loaded.name, loaded.capabilities
+
+        class _Adapter:
+            def apply_hold(self, hold: Any) -> Any:
+                from skn_connector.adapters.api import BackOfficeUnavailable
+
+                raise BackOfficeUnavailable("the back-office is down")
+
+            release_hold = apply_hold
+
+        self.adapter = _Adapter()
+
+
+def test_a_hold_the_back_office_did_not_take_for_a_working_day_is_a_task(
+    world: dict[str, Any],
+) -> None:
+    pipeline = world["pipeline"]()
+    pipeline.effects.adapters = {
+        name: _Down(loaded) for name, loaded in pipeline.effects.adapters.items()
+    }
+    deliver(world, pipeline, about(f.kennisgeving(), world["debtor"], new_conversation()))
+    [hold] = list_holds(world["store"])
+    assert hold["status"] == "to_apply"
+    assert pipeline.watch_deadlines() == 0  # the same day: retries, no alarm yet
+    world["clock"].now += timedelta(days=1)  # Monday 2 March -> Tuesday: one working day
+    assert pipeline.watch_deadlines() == 1
+    assert pipeline.watch_deadlines() == 0  # once per hold
+    from skn_connector.views import list_tasks
+
+    [task] = [t for t in list_tasks(world["store"]) if t["kind"] == "hold_not_applied"]
+    assert "not applied at belastingen" in task["reason"] and "by hand" in task["reason"]

@@ -906,6 +906,37 @@ class Pipeline:
                     )
                     warned.add(bericht_id)
                     raised += 1
+            # a hold the back-office has not taken for a working day: enforcement may go on
+            # during the pause, so a person must know (retries alone stay silent)
+            stuck = list(
+                session.execute(
+                    select(
+                        HoldRecord.hold_id,
+                        HoldRecord.conversation_id,
+                        HoldRecord.created_at,
+                        HoldRecord.adapter,
+                        HoldRecord.last_error,
+                    ).where(HoldRecord.status == "to_apply")
+                )
+            )
+            flagged = set(
+                session.scalars(select(Task.bericht_id).where(Task.kind == "hold_not_applied"))
+            )
+            for hold_id, conversation_id, created_at, adapter, last_error in stuck:
+                created = created_at.astimezone(AMSTERDAM).date()
+                if hold_id in flagged or self.working_days.between(created, today) < 1:
+                    continue
+                self._add_task(
+                    session,
+                    "hold_not_applied",
+                    f"the hold planned on {created} is not applied at {adapter} yet"
+                    + (f" ({last_error[:200]})" if last_error else "")
+                    + "; make sure enforcement is paused by hand",
+                    conversation_id,
+                    hold_id,
+                    None,
+                )
+                raised += 1
             last = session.get(Meta, "last_poll")
             if last is not None:
                 polled = datetime.fromisoformat(last.value).astimezone(AMSTERDAM).date()
