@@ -49,10 +49,11 @@ def _full_requested(config: pytest.Config) -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if _full_requested(config):
         return
-    skip = pytest.mark.skip(reason="the full fault run: -m faults_full or --faults-full")
-    for item in items:
-        if FULL in item.keywords:
-            item.add_marker(skip)
+    # the full run is not skipped but left out of the default run (make faults runs it)
+    full = [item for item in items if FULL in item.keywords]
+    if full:
+        config.hook.pytest_deselected(items=full)
+        items[:] = [item for item in items if FULL not in item.keywords]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -17,3 +17,22 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(f"  crash: {crash}")
     for hang in TALLY.hangs[:20]:
         terminalreporter.write_line(f"  hang: {hang}")
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line(
+        "markers",
+        "hostile_full: slow reproducers, run with HYPOTHESIS_PROFILE=faults (make faults)",
+    )
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    from .harness import FULL
+
+    if FULL:
+        return
+    # left out of the default run, not skipped: `make faults` runs them
+    slow = [item for item in items if "hostile_full" in item.keywords]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if "hostile_full" not in item.keywords]

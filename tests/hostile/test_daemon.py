@@ -26,7 +26,6 @@ from skn_connector.service.daemon import connector, run_once
 from skn_connector.store import open_store
 from skn_connector.store.schema import InboxMessage, QuarantinedMessage
 
-from .harness import FULL
 from .payloads import Payload, good_message, message_payloads, oversize
 from .test_targeted_xml import Listener
 
@@ -219,7 +218,7 @@ def test_the_command_line_run_survives_hostile_messages(
     assert listener.connections() == 0
 
 
-@pytest.mark.skipif(not FULL, reason="a slow reproducer: runs with HYPOTHESIS_PROFILE=faults")
+@pytest.mark.hostile_full
 @pytest.mark.xfail(
     strict=True,
     reason="finding: a message over ~7.5 MB cannot be fetched (its base64 is a text node over "

@@ -23,7 +23,7 @@ from skn_connector.wire.soap import (
     open_envelope,
 )
 
-from .harness import CASE_LIMIT, FULL, guarded
+from .harness import CASE_LIMIT, guarded
 from .payloads import (
     XINCLUDE,
     billion_laughs,
@@ -233,7 +233,7 @@ def test_a_message_with_50_000_errors_is_refused_with_a_short_reason() -> None:
     assert len(str(error)) < 10_000
 
 
-@pytest.mark.skipif(not FULL, reason="a slow reproducer: runs with HYPOTHESIS_PROFILE=faults")
+@pytest.mark.hostile_full
 @pytest.mark.xfail(
     strict=True,
     reason="finding: lxml's XSD validation slows down with the square of the number of "
