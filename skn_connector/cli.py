@@ -600,6 +600,48 @@ def new_adapter(
     typer.echo(f"wrote {len(written)} files under {written[0].parent}; see its README.md")
 
 
+@quarantine_app.command("retry")
+def quarantine_retry(
+    quarantine_id: Annotated[int, typer.Argument(help="The id shown by 'quarantine list'.")],
+    config: ConfigOption = None,
+) -> None:
+    """Try a quarantined message again, e.g. after an update; it stays if it still fails."""
+    import getpass
+
+    from .engine.pipeline import TaskError
+    from .service.daemon import connector
+
+    with user_errors():
+        settings = load(config)
+        with connector(settings, insecure_dev=True) as pipeline:
+            try:
+                outcome = pipeline.retry_quarantined(quarantine_id, user=getpass.getuser())
+            except TaskError as exc:
+                fail(str(exc))
+    typer.echo(outcome)
+
+
+@messages_app.command("replay")
+def messages_replay(
+    bericht_id: Annotated[str, typer.Argument(help="The BerichtId of a failed message.")],
+    config: ConfigOption = None,
+) -> None:
+    """Work a failed or unexpected message again, with its retry counters reset."""
+    import getpass
+
+    from .engine.pipeline import TaskError
+    from .service.daemon import connector
+
+    with user_errors():
+        settings = load(config)
+        with connector(settings, insecure_dev=True) as pipeline:
+            try:
+                outcome = pipeline.replay(bericht_id, user=getpass.getuser())
+            except TaskError as exc:
+                fail(str(exc))
+    typer.echo(outcome)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -1260,6 +1260,93 @@ class Pipeline:
                 error=str(exc)[:500],
             )
 
+    # -- a person's second try --------------------------------------------------------------
+
+    def retry_quarantined(self, quarantine_id: int, *, user: str) -> str:
+        """Try a quarantined message again (after a fix of the catalog, the configuration or
+        an adapter). Accepted: it goes to the inbox and is worked as if just fetched; not:
+        it stays in quarantine with the reason of this try."""
+        with self.store.transaction() as session:
+            kept = session.get(QuarantinedMessage, quarantine_id)
+            if kept is None:
+                raise TaskError(
+                    f"there is no quarantined message {quarantine_id}; see 'quarantine list'"
+                )
+            if kept.status != "open":
+                raise TaskError(f"quarantined message {quarantine_id} was resolved before")
+            raw, handle = kept.raw, kept.node_message_id
+        message, reason = self._decode_incoming(handle, raw)
+        now = self.clock()
+        with self.store.transaction() as session:
+            kept = session.get(QuarantinedMessage, quarantine_id)
+            assert kept is not None
+            if message is None or reason is not None:
+                kept.reason = reason or kept.reason
+                self.store.audit(
+                    session,
+                    "quarantine_retry_refused",
+                    record=quarantine_id,
+                    user=user,
+                    reason=kept.reason,
+                )
+                return (
+                    f"quarantined message {quarantine_id} still cannot be accepted: {kept.reason}"
+                )
+            stored = {
+                row.bericht_id: row
+                for row in session.scalars(
+                    select(InboxMessage).where(
+                        InboxMessage.bericht_id == str(message.berichtheader.bericht_id)
+                    )
+                )
+            }
+            outcome = self._intake_one(
+                session,
+                f"retry-{quarantine_id}-{handle}"[:64],
+                raw,
+                message,
+                None,
+                set(),
+                stored,
+                now,
+                "node",
+            )
+            kept.status = "resolved"
+            self.store.audit(
+                session,
+                "quarantine_retried",
+                record=quarantine_id,
+                user=user,
+                outcome=outcome,
+                bericht_id=str(message.berichtheader.bericht_id),
+            )
+        return f"quarantined message {quarantine_id}: {outcome}"
+
+    def replay(self, bericht_id: str, *, user: str) -> str:
+        """Work a received message again that failed or did not fit: its retry counters are
+        reset and it is decided anew. An answered message is never replayed, so a replay
+        cannot send a second answer."""
+        with self.store.transaction() as session:
+            row = session.scalars(
+                select(InboxMessage).where(InboxMessage.bericht_id == bericht_id)
+            ).first()
+            if row is None:
+                raise TaskError(f"no received message has BerichtId {bericht_id!r}")
+            if row.status == "done":
+                raise TaskError(f"message {bericht_id} was worked (done); it is not replayed")
+            previous = row.status
+            row.status, row.attempts, row.next_attempt_at = "pending", 0, None
+            row.last_error = None
+            self.store.audit(
+                session,
+                "replayed",
+                conversation_id=row.conversation_id,
+                bericht_id=bericht_id,
+                user=user,
+                previous=previous,
+            )
+        return f"message {bericht_id} ({previous}) is pending again; it is worked at the next run"
+
     # -- counts ----------------------------------------------------------------------------
 
     def backlog(self) -> tuple[int, int]:
