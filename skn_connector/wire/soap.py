@@ -48,13 +48,15 @@ class SoapFault(Exception):
         super().__init__(f"{code}: {reason}")
 
 
-def _parser() -> etree.XMLParser:
+def _parser(*, huge_text: bool = False) -> etree.XMLParser:
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
         dtd_validation=False,
-        huge_tree=False,
+        # an envelope carries a whole message as one base64 text node, which may pass
+        # libxml2's 10 MB text limit; its size is capped before parsing (MAX_ENVELOPE_BYTES)
+        huge_tree=huge_text,
         remove_comments=True,
         remove_pis=True,
     )
@@ -158,7 +160,7 @@ def parse_xml(data: bytes, *, limit: int = MAX_MESSAGE_BYTES, what: str = "messa
     if problem:
         raise WireError(f"the {what} {problem}")
     try:
-        root = etree.fromstring(bytes(data), parser=_parser())
+        root = etree.fromstring(bytes(data), parser=_parser(huge_text=limit > MAX_MESSAGE_BYTES))
     except etree.XMLSyntaxError as exc:
         reason = str(exc.msg or exc).split(", line")[0].strip()
         raise WireError(f"the {what} is not well-formed XML: {reason}") from None

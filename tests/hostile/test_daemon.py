@@ -219,12 +219,6 @@ def test_the_command_line_run_survives_hostile_messages(
 
 
 @pytest.mark.hostile_full
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding: a message over ~7.5 MB cannot be fetched (its base64 is a text node over "
-    "libxml2's 10 MB limit), the fetch fails as 'node unavailable' and is retried: it is never "
-    "stored, never confirmed, and the messages listed after it wait behind it",
-)
 def test_an_oversize_message_in_the_messagebox_is_quarantined(
     node: Simulator, config_file: Path, backoffice: SampleBackOffice
 ) -> None:
