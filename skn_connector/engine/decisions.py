@@ -149,13 +149,6 @@ class Decider:
                 found.append((loaded, debtor))
         return found
 
-    def claims(self, found: Sequence[tuple[LoadedAdapter, Debtor]]) -> list[Claim]:
-        return [claim for loaded, debtor in found for claim in loaded.adapter.list_claims(debtor)]
-
-    @staticmethod
-    def debtor_ref(found: Sequence[tuple[LoadedAdapter, Debtor]]) -> str | None:
-        return ",".join(f"{a.name}:{d.debtor_id}" for a, d in found) or None
-
     def _unknown(self, request: Message) -> Decision:
         answer = geen_medewerking(
             request,
