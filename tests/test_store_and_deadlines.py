@@ -30,11 +30,12 @@ def test_audit_entries_are_hash_chained(tmp_path: Path) -> None:
     with store.transaction() as session:
         first = store.audit(session, "received", bericht_id="a")
         second = store.audit(session, "answered", bericht_id="b", berichttype="X")
-    assert first.prev_hash == GENESIS_HASH
-    assert second.prev_hash == first.hash != second.hash
     with store.transaction() as session:
         rows = list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
     assert [r.event for r in rows] == ["received", "answered"]
+    assert [r.hash for r in rows] == [first, second]
+    assert rows[0].prev_hash == GENESIS_HASH
+    assert rows[1].prev_hash == first != second
     assert rows[0].at.tzinfo is not None and rows[0].at <= datetime.now(UTC)
     store.close()
 

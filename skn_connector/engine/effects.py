@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ..adapters.api import AdapterError, Hold, MeasureCode, WriteOff
 from ..adapters.registry import LoadedAdapter
+from ..store import statements as sql
 from ..store.db import Store
 from ..store.schema import HoldRecord, Task, WriteOffRecord
 from .crashpoints import crashpoint
@@ -44,7 +45,8 @@ def backoff(attempts: int, *, base: float = 30.0, cap: float = 3 * 3600.0) -> ti
     return timedelta(seconds=delay * (0.5 + random.random() / 2))
 
 
-def hold_of(record: HoldRecord) -> Hold:
+def hold_of(record: Any) -> Hold:
+    """The adapter's view of a hold record (an ORM object or a row of the holds table)."""
     return Hold(
         hold_id=uuid.UUID(record.hold_id),
         debtor_id=record.debtor_id,
@@ -74,7 +76,17 @@ class EffectRunner:
 
     # -- recording, inside the decision's transaction -------------------------------------
 
-    def record(self, session: Session, conversation_id: str, decision: Any) -> None:
+    def record(
+        self,
+        session: Session,
+        conversation_id: str,
+        decision: Any,
+        *,
+        pending_holds: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Record the decision's holds, releases and write-offs in ``session``. With
+        ``pending_holds``, the new holds' rows are added to it, for the caller to insert
+        together with other decisions' rows (before anything reads them)."""
         now = self.clock()
         for release in decision.releases:
             query = select(HoldRecord).where(HoldRecord.status.in_(("to_apply", "applied")))
@@ -93,26 +105,30 @@ class EffectRunner:
                 record.release_reason = release.reason[:128]
                 record.next_attempt_at = None
                 record.attempts = 0
-        for plan in decision.holds:
-            session.add(
-                HoldRecord(
-                    hold_id=str(plan.hold_id),
-                    hold_type=plan.hold_type,
-                    event=plan.event,
-                    conversation_id=conversation_id,
-                    adapter=plan.adapter,
-                    debtor_id=plan.debtor_id,
-                    factuurnummers=json.dumps(list(plan.factuurnummers)),
-                    measures=json.dumps(sorted(plan.measures)),
-                    lift=json.dumps(sorted(plan.lift)),
-                    basis=plan.basis,
-                    starts=plan.starts,
-                    ends=plan.ends,
-                    status="to_apply",
-                    attempts=0,
-                    created_at=now,
-                )
-            )
+        rows = [
+            {
+                "hold_id": str(plan.hold_id),
+                "hold_type": plan.hold_type,
+                "event": plan.event,
+                "conversation_id": conversation_id,
+                "adapter": plan.adapter,
+                "debtor_id": plan.debtor_id,
+                "factuurnummers": json.dumps(list(plan.factuurnummers)),
+                "measures": json.dumps(sorted(plan.measures)),
+                "lift": json.dumps(sorted(plan.lift)),
+                "basis": plan.basis,
+                "starts": plan.starts,
+                "ends": plan.ends,
+                "status": "to_apply",
+                "attempts": 0,
+                "created_at": now,
+            }
+            for plan in decision.holds
+        ]
+        if pending_holds is not None:
+            pending_holds.extend(rows)
+        elif rows:
+            session.connection().execute(sql.INSERT_HOLD, rows)
         for plan in decision.write_offs:
             session.add(
                 WriteOffRecord(
@@ -201,11 +217,8 @@ class EffectRunner:
         with self.store.transaction() as session:
             records = {
                 record.id: (hold_of(record), record.status, record.adapter)
-                for record in session.scalars(
-                    select(HoldRecord).where(
-                        HoldRecord.id.in_(record_ids),
-                        HoldRecord.status.in_(("to_apply", "to_release")),
-                    )
+                for record in session.connection().execute(
+                    sql.HOLDS_TO_CARRY_OUT, {"ids": list(record_ids)}
                 )
             }
         carried: list[tuple[int, Hold, str]] = []
@@ -219,32 +232,36 @@ class EffectRunner:
             return 0
         done: list[tuple[str, Hold]] = []
         with self.store.transaction() as session:
+            connection = session.connection()
             current = {
                 record.id: record
-                for record in session.scalars(
-                    select(HoldRecord).where(HoldRecord.id.in_([i for i, _, _ in carried]))
+                for record in connection.execute(
+                    sql.HOLDS_BY_ID, {"ids": [i for i, _, _ in carried]}
                 )
             }
             now = self.clock()
+            marks: dict[Any, list[dict[str, Any]]] = {
+                sql.MARK_APPLIED: [],
+                sql.MARK_RELEASED: [],
+                sql.NOTE_APPLIED: [],
+            }
             for record_id, hold, status in carried:
                 record = current.get(record_id)
                 if record is None:
                     continue
                 if status == "to_apply" and record.status == "to_apply":
-                    record.status, record.applied_at = "applied", now
+                    marks[sql.MARK_APPLIED].append({"record": record_id, "at": now})
                     event = "hold_applied"
                 elif status == "to_release" and record.status == "to_release":
-                    record.status, record.released_at = "released", now
+                    marks[sql.MARK_RELEASED].append({"record": record_id, "at": now})
                     event = "hold_released"
                 elif status == "to_apply" and record.status == "to_release":
                     # released while it was being applied: release it next round
-                    record.applied_at = now
+                    marks[sql.NOTE_APPLIED].append({"record": record_id, "at": now})
                     done.append(("", hold))
                     continue
                 else:
                     continue
-                record.last_error = None
-                record.next_attempt_at = None
                 self.store.audit(
                     session,
                     event,
@@ -256,6 +273,9 @@ class EffectRunner:
                     reason=record.release_reason,
                 )
                 done.append((event, hold))
+            for statement, rows in marks.items():
+                if rows:
+                    connection.execute(statement, rows)
         for event, hold in done:
             if event:
                 log.info("%s %s (%s)", event.replace("_", " "), hold.hold_id, hold.reason)

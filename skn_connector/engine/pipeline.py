@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from ..adapters.api import AdapterError, DebtorQuery
 from ..adapters.registry import LoadedAdapter
@@ -34,6 +34,7 @@ from ..node.client import (
     NodeRejected,
     NodeTLSError,
 )
+from ..store import statements as sql
 from ..store.db import Store
 from ..store.schema import (
     Conversation,
@@ -120,6 +121,42 @@ class _Decided:
     payload: bytes | None
     bericht_id: str
     conversation_id: str
+
+
+@dataclass
+class _Stored:
+    """An inbox message intake has seen: stored before, or (``row``) added in this batch."""
+
+    sha256: str
+    conversation_id: str
+    row: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stored(self) -> bool:
+        return not self.row
+
+
+@dataclass
+class _DecisionWrites:
+    """The rows a group of decisions writes, each kind in one statement."""
+
+    new_conversations: list[dict[str, Any]] = field(default_factory=list)
+    conversation_updates: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    holds: list[dict[str, Any]] = field(default_factory=list)
+    inbox_done: list[dict[str, Any]] = field(default_factory=list)
+
+    def execute(self, connection: Any) -> None:
+        for statement, rows in (
+            (sql.INSERT_CONVERSATION, self.new_conversations),
+            (sql.UPDATE_CONVERSATION, self.conversation_updates),
+            (sql.INSERT_OUTBOX, self.outbox),
+            (sql.INSERT_HOLD, self.holds),
+            (sql.MARK_INBOX_DONE, self.inbox_done),
+        ):
+            if rows:
+                connection.execute(statement, rows)
+                rows.clear()
 
 
 class TaskError(Exception):
@@ -262,24 +299,37 @@ class Pipeline:
         now = self.clock()
         outcomes: list[str] = []
         with self.store.transaction() as session:
+            connection = session.connection()
             known = self._node_handles_known(session, [handle for handle, *_ in decoded])
             bericht_ids = [str(m.berichtheader.bericht_id) for _, _, m, r in decoded if m and not r]
-            stored = (
+            stored: dict[str, _Stored] = (
                 {
-                    row.bericht_id: row
-                    for row in session.scalars(
-                        select(InboxMessage).where(InboxMessage.bericht_id.in_(bericht_ids))
+                    row.bericht_id: _Stored(row.sha256, row.conversation_id)
+                    for row in connection.execute(
+                        sql.STORED_BY_BERICHT_ID, {"bericht_ids": bericht_ids}
                     )
                 }
                 if bericht_ids
                 else {}
             )
+            new_rows: list[dict[str, Any]] = []
             for node_message_id, payload, message, reason in decoded:
                 outcome = self._intake_one(
-                    session, node_message_id, payload, message, reason, known, stored, now, channel
+                    session,
+                    node_message_id,
+                    payload,
+                    message,
+                    reason,
+                    known,
+                    stored,
+                    now,
+                    channel,
+                    new_rows,
                 )
                 known.add(node_message_id)
                 outcomes.append(outcome)
+            if new_rows:
+                connection.execute(sql.INSERT_INBOX, new_rows)
         return outcomes
 
     def _intake_one(
@@ -290,9 +340,10 @@ class Pipeline:
         message: Message | None,
         reason: str | None,
         known: set[str],
-        stored: dict[str, InboxMessage],
+        stored: dict[str, _Stored],
         now: datetime,
         channel: str,
+        new_rows: list[dict[str, Any]],
     ) -> str:
         digest = hashlib.sha256(payload).hexdigest()
         if node_message_id in known:
@@ -308,7 +359,10 @@ class Pipeline:
         existing = stored.get(bericht_id)
         if existing is not None:
             if existing.sha256 == digest:
-                existing.duplicates += 1
+                if existing.stored:
+                    session.connection().execute(sql.COUNT_DUPLICATE, {"duplicate_of": bericht_id})
+                else:
+                    existing.row["duplicates"] += 1
                 self.store.audit(
                     session,
                     "duplicate_ignored",
@@ -329,23 +383,25 @@ class Pipeline:
             )
             return "conflict"
         received = now.astimezone(AMSTERDAM).date()
-        stored[bericht_id] = row = InboxMessage(
-            bericht_id=bericht_id,
-            node_message_id=node_message_id,
-            berichttype=message.BERICHTTYPE,
-            module=header.module,
-            conversation_id=str(header.conversatie_referentienummer),
-            afzender=str(header.afzender),
-            raw=payload,
-            sha256=digest,
-            received_at=now,
-            answer_due=self.working_days.add(received, self.answer_days),
-            status="pending",
-            attempts=0,
-            duplicates=0,
-            channel=channel,
-        )
-        session.add(row)
+        conversation_id = str(header.conversatie_referentienummer)
+        row = {
+            "bericht_id": bericht_id,
+            "node_message_id": node_message_id,
+            "berichttype": message.BERICHTTYPE,
+            "module": header.module,
+            "conversation_id": conversation_id,
+            "afzender": str(header.afzender),
+            "raw": payload,
+            "sha256": digest,
+            "received_at": now,
+            "answer_due": self.working_days.add(received, self.answer_days),
+            "status": "pending",
+            "attempts": 0,
+            "duplicates": 0,
+            "channel": channel,
+        }
+        new_rows.append(row)
+        stored[bericht_id] = _Stored(digest, conversation_id, row)
         self._remember_decoded(bericht_id, payload, message)
         self.store.audit(
             session,
@@ -370,12 +426,11 @@ class Pipeline:
     def _node_handles_known(session: Session, node_message_ids: Sequence[str]) -> set[str]:
         """Those of the node handles that were stored before (inbox or quarantine)."""
         known: set[str] = set()
-        for model in (InboxMessage, QuarantinedMessage):
-            known.update(
-                session.scalars(
-                    select(model.node_message_id).where(model.node_message_id.in_(node_message_ids))
-                )
-            )
+        if not node_message_ids:
+            return known
+        connection = session.connection()
+        for statement in (sql.INBOX_HANDLES, sql.QUARANTINE_HANDLES):
+            known.update(connection.scalars(statement, {"handles": list(node_message_ids)}))
         return known
 
     def _quarantine(
@@ -479,24 +534,16 @@ class Pipeline:
         ``process_one`` does; then commit every decision in one transaction (a group commit),
         each answer with its own state, holds and inbox status. Returns their outcomes."""
         with self.store.transaction() as session:
+            connection = session.connection()
             rows = {
                 row.id: row
-                for row in session.execute(
-                    select(
-                        InboxMessage.id,
-                        InboxMessage.raw,
-                        InboxMessage.bericht_id,
-                        InboxMessage.conversation_id,
-                        InboxMessage.status,
-                    ).where(InboxMessage.id.in_(inbox_ids))
-                )
+                for row in connection.execute(sql.INBOX_TO_DECIDE, {"ids": list(inbox_ids)})
             }
             known = {
                 c.id: c
-                for c in session.execute(
-                    select(Conversation.id, Conversation.state, Conversation.klantnummer_se).where(
-                        Conversation.id.in_({row.conversation_id for row in rows.values()})
-                    )
+                for c in connection.execute(
+                    sql.CONVERSATIONS_BY_ID,
+                    {"ids": sorted({row.conversation_id for row in rows.values()})},
                 )
             }
         results: dict[int, tuple[str, str | None]] = {}
@@ -525,28 +572,29 @@ class Pipeline:
         now = self.clock()
         done: list[tuple[_Decided, str | None, str]] = []
         with self.store.transaction() as session:
+            connection = session.connection()
             writable = {
                 row.id: row
-                for row in session.scalars(
-                    select(InboxMessage)
-                    .options(defer(InboxMessage.raw))  # the bytes are not needed to mark it
-                    .where(InboxMessage.id.in_([d.inbox_id for d in decided]))
+                for row in connection.execute(
+                    sql.INBOX_TO_MARK, {"ids": [d.inbox_id for d in decided]}
                 )
             }
-            conversations = {
-                c.id: c
-                for c in session.scalars(
-                    select(Conversation).where(
-                        Conversation.id.in_([d.conversation_id for d in decided])
-                    )
+            conversations: dict[str, dict[str, Any]] = {
+                c.id: dict(c._mapping)
+                for c in connection.execute(
+                    sql.CONVERSATIONS_BY_ID, {"ids": sorted({d.conversation_id for d in decided})}
                 )
             }
+            writes = _DecisionWrites()
             for item in decided:
                 inbox = writable.get(item.inbox_id)
                 if inbox is None or inbox.status != "pending":  # another worker got there first
                     continue
-                previous, state = self._commit_decision(session, item, inbox, conversations, now)
+                previous, state = self._commit_decision(
+                    session, item, inbox, conversations, now, writes
+                )
                 done.append((item, previous, state))
+            writes.execute(connection)
         crashpoint("after_decision_commit")
         for item, previous, state in done:
             answer = item.decision.answer
@@ -603,55 +651,71 @@ class Pipeline:
         self,
         session: Session,
         item: _Decided,
-        row: InboxMessage,
-        conversations: dict[str, Conversation],
+        row: Any,
+        conversations: dict[str, dict[str, Any]],
         now: datetime,
+        writes: _DecisionWrites,
     ) -> tuple[str | None, str]:
         """Write one decision: state, answer in the outbox, tasks, holds, inbox status and
-        audit entry, in the caller's transaction. Returns (previous state, new state)."""
+        audit entry, in the caller's transaction (the rows go out together in ``writes``).
+        Returns (previous state, new state)."""
         message, decision, conversation_id = item.message, item.decision, item.conversation_id
         conversation = conversations.get(conversation_id)
-        previous_state = conversation.state if conversation is not None else None
+        previous_state = conversation["state"] if conversation is not None else None
         next_state = previous_state if decision.state == SAME else decision.state
+        state = next_state or self.table.initial
         if conversation is None:
-            conversation = Conversation(
-                id=conversation_id,
-                module=message.berichtheader.module,
-                state=next_state or self.table.initial,
-                counterparty=str(message.berichtheader.afzender),
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(conversation)
+            conversation = {
+                "id": conversation_id,
+                "module": message.berichtheader.module,
+                "state": state,
+                "counterparty": str(message.berichtheader.afzender),
+                "klantnummer_se": decision.klantnummer_se,
+                "debtor_ref": decision.debtor_ref,
+                "created_at": now,
+                "updated_at": now,
+            }
             conversations[conversation_id] = conversation
-        conversation.state = next_state or self.table.initial
-        conversation.updated_at = now
-        conversation.klantnummer_se = decision.klantnummer_se or conversation.klantnummer_se
-        conversation.debtor_ref = decision.debtor_ref or conversation.debtor_ref
+            writes.new_conversations.append(conversation)
+        else:
+            conversation["state"] = state
+            conversation["klantnummer_se"] = (
+                decision.klantnummer_se or conversation["klantnummer_se"]
+            )
+            conversation["debtor_ref"] = decision.debtor_ref or conversation["debtor_ref"]
+            writes.conversation_updates.append(
+                {
+                    "conversation": conversation_id,
+                    "state": state,
+                    "updated_at": now,
+                    "klantnummer_se": conversation["klantnummer_se"],
+                    "debtor_ref": conversation["debtor_ref"],
+                }
+            )
         answer_id = None
         if decision.answer is not None and item.payload is not None:
             answer_id = str(decision.answer.berichtheader.bericht_id)
-            session.add(
-                OutboxMessage(
-                    bericht_id=answer_id,
-                    conversation_id=conversation_id,
-                    in_reply_to=item.bericht_id,
-                    berichttype=decision.answer.BERICHTTYPE,
-                    payload=item.payload,
-                    created_at=now,
-                    status="pending",
-                    attempts=0,
-                    channel=row.channel,
-                )
+            writes.outbox.append(
+                {
+                    "bericht_id": answer_id,
+                    "conversation_id": conversation_id,
+                    "in_reply_to": item.bericht_id,
+                    "berichttype": decision.answer.BERICHTTYPE,
+                    "payload": item.payload,
+                    "created_at": now,
+                    "status": "pending",
+                    "attempts": 0,
+                    "channel": row.channel,
+                }
             )
         for task in decision.tasks:
             self._add_task(
                 session, task.kind, task.reason, conversation_id, item.bericht_id, row.answer_due
             )
-        self.effects.record(session, conversation_id, decision)
-        row.status = "done"
-        row.processed_at = now
-        row.last_error = None
+        if decision.releases:  # a release looks for holds: those of this group count too
+            writes.execute(session.connection())
+        self.effects.record(session, conversation_id, decision, pending_holds=writes.holds)
+        writes.inbox_done.append({"inbox_id": item.inbox_id, "processed_at": now})
         self.store.audit(
             session,
             "processed",
@@ -661,14 +725,14 @@ class Pipeline:
             answer=answer_id,
             answer_type=decision.answer.BERICHTTYPE if decision.answer else None,
             state_from=previous_state,
-            state_to=conversation.state,
+            state_to=state,
             rule=item.rule.number,
             events=list(decision.events),
             holds=len(decision.holds),
             releases=len(decision.releases),
             write_offs=len(decision.write_offs),
         )
-        return previous_state, conversation.state
+        return previous_state, state
 
     def _context(self, message: Message, conversation_id: str) -> ConversationContext:
         with self.store.transaction() as session:
@@ -1216,27 +1280,24 @@ class Pipeline:
         if not sent:
             return
         with self.store.transaction() as session:
-            rows = {
-                row.id: row
-                for row in session.scalars(
-                    select(OutboxMessage)
-                    .options(defer(OutboxMessage.payload))
-                    .where(OutboxMessage.id.in_([i for i, _, _ in sent]))
-                )
-            }
+            connection = session.connection()
+            conversation_of = dict(
+                connection.execute(sql.OUTBOX_CONVERSATIONS, {"ids": [i for i, _, _ in sent]})
+                .tuples()
+                .all()
+            )
+            marks = []
             for outbox_id, bericht_id, sent_at in sent:
-                row = rows.get(outbox_id)
-                if row is not None:
-                    row.status = "sent"
-                    row.sent_at = sent_at
-                    row.attempts += 1
-                    row.last_error = None
+                if outbox_id in conversation_of:
+                    marks.append({"outbox_id": outbox_id, "sent_at": sent_at})
                     self.store.audit(
                         session,
                         "delivered",
-                        conversation_id=row.conversation_id,
+                        conversation_id=conversation_of[outbox_id],
                         bericht_id=bericht_id,
                     )
+            if marks:
+                connection.execute(sql.MARK_SENT, marks)
 
     def _record_delivery_failure(self, outbox_id: int, exc: NodeError) -> None:
         now = self.clock()
@@ -1292,14 +1353,15 @@ class Pipeline:
                 return (
                     f"quarantined message {quarantine_id} still cannot be accepted: {kept.reason}"
                 )
+            connection = session.connection()
             stored = {
-                row.bericht_id: row
-                for row in session.scalars(
-                    select(InboxMessage).where(
-                        InboxMessage.bericht_id == str(message.berichtheader.bericht_id)
-                    )
+                row.bericht_id: _Stored(row.sha256, row.conversation_id)
+                for row in connection.execute(
+                    sql.STORED_BY_BERICHT_ID,
+                    {"bericht_ids": [str(message.berichtheader.bericht_id)]},
                 )
             }
+            new_rows: list[dict[str, Any]] = []
             outcome = self._intake_one(
                 session,
                 f"retry-{quarantine_id}-{handle}"[:64],
@@ -1310,7 +1372,10 @@ class Pipeline:
                 stored,
                 now,
                 "node",
+                new_rows,
             )
+            if new_rows:
+                connection.execute(sql.INSERT_INBOX, new_rows)
             kept.status = "resolved"
             self.store.audit(
                 session,

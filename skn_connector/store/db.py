@@ -12,7 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, bindparam, create_engine, event, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,8 +23,6 @@ from .schema import AuditEntry, Meta
 AUDIT_HEAD_KEY = "audit_head"
 
 GENESIS_HASH = "0" * 64
-#: Session.info key: (the transaction, the hash of the last audit entry it added)
-_AUDIT_PREVIOUS = "skn_audit_previous"
 
 
 class StoreError(Exception):
@@ -73,6 +71,10 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # audit entries are written in one statement per flush or commit, not one ORM object
+        # each: a message's path adds four, and the unit of work made them its dearest part
+        event.listen(self._sessions, "before_flush", _write_audit)
+        event.listen(self._sessions, "before_commit", _write_audit)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -87,44 +89,80 @@ class Store:
         conversation_id: str | None = None,
         bericht_id: str | None = None,
         **detail: Any,
-    ) -> AuditEntry:
-        """Append an audit entry chained to the previous one. ``detail`` holds no personal data.
+    ) -> str:
+        """Append an audit entry chained to the previous one; returns its hash. ``detail``
+        holds no personal data.
 
         The previous entry's hash is read once per transaction and then remembered in the
-        session (entries are inserted in the order they are added, so the chain holds).
+        session; entries are written in the order they were added (at the next flush or at
+        commit), so the chain holds.
         """
-        transaction = session.get_nested_transaction() or session.get_transaction()
-        cached = session.info.get(_AUDIT_PREVIOUS)
-        if cached is not None and cached[0] is transaction:
-            prev_hash = cached[1]
-        else:
+        trail: _PendingAudit | None = session.info.get(_AUDIT_PENDING)
+        if trail is None or trail.transaction is not session.get_transaction():
             if session.get_bind().dialect.name == "postgresql":  # one appender at a time
-                session.execute(select(Meta).where(Meta.key == AUDIT_HEAD_KEY).with_for_update())
-            last = session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
-            prev_hash = last if last is not None else GENESIS_HASH
+                session.execute(_LOCK_HEAD)
+            last = session.scalar(_LAST_HASH)
+            trail = _PendingAudit(session.get_transaction(), last or GENESIS_HASH)
+            session.info[_AUDIT_PENDING] = trail
         at = datetime.now(UTC)
         body = json.dumps(detail, sort_keys=True, default=str)
-        entry = AuditEntry(
-            at=at,
-            event=event_name,
-            conversation_id=conversation_id,
-            bericht_id=bericht_id,
-            detail=body,
-            prev_hash=prev_hash,
-            hash=audit_hash(prev_hash, at, event_name, conversation_id, bericht_id, body),
+        digest = audit_hash(trail.head, at, event_name, conversation_id, bericht_id, body)
+        trail.rows.append(
+            {
+                "at": at,
+                "event": event_name,
+                "conversation_id": conversation_id,
+                "bericht_id": bericht_id,
+                "detail": body,
+                "prev_hash": trail.head,
+                "hash": digest,
+            }
         )
-        session.add(entry)
-        session.info[_AUDIT_PREVIOUS] = (transaction, entry.hash)
-        # the head of the trail, so that removing its last entries is detected too
-        head = session.get(Meta, AUDIT_HEAD_KEY)
-        if head is None:
-            session.add(Meta(key=AUDIT_HEAD_KEY, value=entry.hash))
-        else:
-            head.value = entry.hash
-        return entry
+        trail.head = digest
+        return digest
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+class _PendingAudit:
+    """The audit entries a transaction has added but not yet written, and the trail's head."""
+
+    __slots__ = ("head", "head_written", "rows", "transaction")
+
+    def __init__(self, transaction: object, head: str) -> None:
+        self.transaction = transaction
+        self.head = head
+        self.rows: list[dict[str, Any]] = []
+        self.head_written: str | None = None
+
+
+_AUDIT_PENDING = "skn_audit_pending"
+_LOCK_HEAD = select(Meta).where(Meta.key == AUDIT_HEAD_KEY).with_for_update()
+_LAST_HASH = select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
+_INSERT_AUDIT = insert(AuditEntry)
+_UPDATE_HEAD = (
+    update(Meta).where(Meta.key == bindparam("head_key")).values(value=bindparam("head_value"))
+)
+
+
+def _write_audit(session: Session, *_args: Any) -> None:
+    """Write a transaction's pending audit entries (in order) and the trail's head."""
+    trail: _PendingAudit | None = session.info.get(_AUDIT_PENDING)
+    if trail is None or trail.transaction is not session.get_transaction():
+        return
+    connection = session.connection()
+    if trail.rows:
+        rows, trail.rows = trail.rows, []
+        connection.execute(_INSERT_AUDIT, rows)
+    if trail.head_written != trail.head:
+        # the head of the trail, so that removing its last entries is detected too
+        updated = connection.execute(
+            _UPDATE_HEAD, {"head_key": AUDIT_HEAD_KEY, "head_value": trail.head}
+        )
+        if updated.rowcount == 0:
+            connection.execute(insert(Meta), {"key": AUDIT_HEAD_KEY, "value": trail.head})
+        trail.head_written = trail.head
 
 
 def audit_hash(

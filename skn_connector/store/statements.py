@@ -1,0 +1,128 @@
+"""The statements of the message path, built once.
+
+Every message goes through these. Built per call, SQLAlchemy spends more time on making
+and keying a statement than SQLite spends on running it; built once (with bound
+parameters, ``expanding`` for IN lists), a statement's compiled form is cached and
+reused. Writes of a batch go as one ``executemany``. Rare paths keep the ORM.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
+
+from .schema import (
+    Conversation,
+    HoldRecord,
+    InboxMessage,
+    OutboxMessage,
+    QuarantinedMessage,
+)
+
+inbox = cast(Table, InboxMessage.__table__)
+quarantine = cast(Table, QuarantinedMessage.__table__)
+conversations = cast(Table, Conversation.__table__)
+outbox = cast(Table, OutboxMessage.__table__)
+holds = cast(Table, HoldRecord.__table__)
+
+# -- intake -----------------------------------------------------------------------------------
+
+INBOX_HANDLES = select(inbox.c.node_message_id).where(
+    inbox.c.node_message_id.in_(bindparam("handles", expanding=True))
+)
+QUARANTINE_HANDLES = select(quarantine.c.node_message_id).where(
+    quarantine.c.node_message_id.in_(bindparam("handles", expanding=True))
+)
+STORED_BY_BERICHT_ID = select(inbox.c.bericht_id, inbox.c.sha256, inbox.c.conversation_id).where(
+    inbox.c.bericht_id.in_(bindparam("bericht_ids", expanding=True))
+)
+INSERT_INBOX = insert(inbox)
+COUNT_DUPLICATE = (
+    update(inbox)
+    .where(inbox.c.bericht_id == bindparam("duplicate_of"))
+    .values(duplicates=inbox.c.duplicates + 1)
+)
+
+# -- deciding ---------------------------------------------------------------------------------
+
+INBOX_TO_DECIDE = select(
+    inbox.c.id, inbox.c.raw, inbox.c.bericht_id, inbox.c.conversation_id, inbox.c.status
+).where(inbox.c.id.in_(bindparam("ids", expanding=True)))
+INBOX_TO_MARK = select(inbox.c.id, inbox.c.status, inbox.c.channel, inbox.c.answer_due).where(
+    inbox.c.id.in_(bindparam("ids", expanding=True))
+)
+CONVERSATIONS_BY_ID = select(
+    conversations.c.id,
+    conversations.c.state,
+    conversations.c.klantnummer_se,
+    conversations.c.debtor_ref,
+).where(conversations.c.id.in_(bindparam("ids", expanding=True)))
+INSERT_CONVERSATION = insert(conversations)
+UPDATE_CONVERSATION = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("conversation"))
+    .values(
+        state=bindparam("state"),
+        updated_at=bindparam("updated_at"),
+        klantnummer_se=bindparam("klantnummer_se"),
+        debtor_ref=bindparam("debtor_ref"),
+    )
+)
+INSERT_OUTBOX = insert(outbox)
+INSERT_HOLD = insert(holds)
+#: only a message still pending is marked: another worker may have got there first
+MARK_INBOX_DONE = (
+    update(inbox)
+    .where(inbox.c.id == bindparam("inbox_id"), inbox.c.status == "pending")
+    .values(status="done", processed_at=bindparam("processed_at"), last_error=None)
+)
+
+# -- delivery ---------------------------------------------------------------------------------
+
+OUTBOX_CONVERSATIONS = select(outbox.c.id, outbox.c.conversation_id).where(
+    outbox.c.id.in_(bindparam("ids", expanding=True))
+)
+MARK_SENT = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("outbox_id"))
+    .values(
+        status="sent",
+        sent_at=bindparam("sent_at"),
+        attempts=outbox.c.attempts + 1,
+        last_error=None,
+    )
+)
+
+# -- holds ------------------------------------------------------------------------------------
+
+HOLDS_TO_CARRY_OUT = select(holds).where(
+    holds.c.id.in_(bindparam("ids", expanding=True)),
+    holds.c.status.in_(("to_apply", "to_release")),
+)
+HOLDS_BY_ID = select(
+    holds.c.id,
+    holds.c.status,
+    holds.c.conversation_id,
+    holds.c.hold_id,
+    holds.c.hold_type,
+    holds.c.adapter,
+    holds.c.measures,
+    holds.c.release_reason,
+).where(holds.c.id.in_(bindparam("ids", expanding=True)))
+MARK_APPLIED = (
+    update(holds)
+    .where(holds.c.id == bindparam("record"), holds.c.status == "to_apply")
+    .values(status="applied", applied_at=bindparam("at"), last_error=None, next_attempt_at=None)
+)
+MARK_RELEASED = (
+    update(holds)
+    .where(holds.c.id == bindparam("record"), holds.c.status == "to_release")
+    .values(status="released", released_at=bindparam("at"), last_error=None, next_attempt_at=None)
+)
+#: applied while it was being released: it is released next round
+NOTE_APPLIED = (
+    update(holds)
+    .where(holds.c.id == bindparam("record"), holds.c.status == "to_release")
+    .values(applied_at=bindparam("at"))
+)
