@@ -1,13 +1,15 @@
 """Pipeline benchmark (issue 6): the whole path at 1,000 to 100,000 messages, against its floor.
 
-One process holds everything, as ``skn-connector demo`` does: the simulated node in-process on
-loopback with mutual TLS (as in production), a SQLite file store (WAL, synchronous=FULL), the
-gemeentebelastingen reference adapter with its sample back-office, and the connector's own
-``run_once`` (poll -> intake -> confirm -> process -> carry out holds -> deliver) until the
-messagebox and the outbox are empty. The backlog is a realistic mix of Saldoverzoeken and
-KennisgevingenPubliek, for the sample's debtors (answered with their claims; a hold is applied
-in the back-office) and for unknown debtors (GeenMedewerking, no hold). It is put straight into
-the simulator's memory (``NodeState.queue_raw``) before the clock starts.
+The connector runs as ``skn-connector demo`` does: a SQLite file store (WAL,
+synchronous=FULL), the gemeentebelastingen reference adapter with its sample back-office, and
+the connector's own ``run_once`` (poll -> intake -> confirm -> process -> carry out holds ->
+deliver) until the messagebox and the outbox are empty. The simulated node runs in a process
+of its own, reached over loopback with mutual TLS (as in production), on the other CPU: it is
+the other party, so its CPU time and its memory are not the connector's. The backlog is a
+realistic mix of Saldoverzoeken and KennisgevingenPubliek, for the sample's debtors (answered
+with their claims; a hold is applied in the back-office) and for unknown debtors
+(GeenMedewerking, no hold). It is put straight into the node's memory
+(``NodeState.queue_raw``) before the clock starts.
 
 Each size runs in a fresh subprocess, pinned to one CPU, so that sizes do not share memory or
 caches. The same subprocess then measures the FLOOR: SQLite's rate for the same number of
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import multiprocessing
 import os
 import platform
 import resource
@@ -241,10 +244,73 @@ class Result:
     def ratio(self) -> float:
         return self.rate / self.floor_rate
 
-    @property
-    def connector_peak(self) -> float:
-        """The peak minus what the simulator's backlog added (it is the node's memory)."""
-        return self.rss_peak - (self.rss_backlog - self.rss_start)
+
+# -- the node, in its own process ----------------------------------------------------------
+
+
+class NodeProcess:
+    """The simulated node in a process of its own (on another CPU where there is one), with
+    the backlog in its memory: the node is the other party, so neither its CPU time nor
+    its memory is the connector's. The connector reaches it over loopback with mutual TLS."""
+
+    def __init__(self, tls_dir: Path, mix: Sequence[Template], size: int, cpu: int | None):
+        self.tls_dir = tls_dir
+        self._args = (tls_dir, list(mix), size, cpu)
+        self._context = multiprocessing.get_context("spawn")
+        self._parent, child = self._context.Pipe()
+        self._process = self._context.Process(
+            target=_serve_node, args=(child, *self._args), name="simulated-node", daemon=True
+        )
+        self.url = ""
+        self.backlog_bytes = 0
+
+    def __enter__(self) -> NodeProcess:
+        self._process.start()
+        if not self._parent.poll(600):
+            raise RuntimeError("the simulated node did not start within 10 minutes")
+        self.url, self.backlog_bytes = self._parent.recv()
+        return self
+
+    def stats(self) -> dict[str, int]:
+        self._parent.send("stats")
+        stats: dict[str, int] = self._parent.recv()
+        return stats
+
+    def __exit__(self, *exc: object) -> None:
+        self._parent.send("stop")
+        self._process.join(30)
+        if self._process.is_alive():
+            self._process.kill()
+
+
+def _serve_node(
+    connection: Any, tls_dir: Path, mix: list[Template], size: int, cpu: int | None
+) -> None:
+    from skn_connector.demo import CREDITOR_ID
+    from skn_connector.node.simulator import NodeState, Simulator
+
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    simulator = Simulator(port=0, tls_dir=tls_dir)
+    simulator.state = NodeState(keep_sent=False)
+    backlog = 0
+    for payload in payloads(mix, size):
+        backlog += len(payload)
+        simulator.state.queue_raw(CREDITOR_ID, payload)
+    with simulator:
+        connection.send((simulator.url, backlog))
+        while (request := connection.recv()) != "stop":
+            if request == "stats":
+                connection.send(dict(simulator.state.stats()))
+
+
+def node_cpu(connector_cpu: int | None) -> int | None:
+    """Another CPU than the connector's, if the machine has one."""
+    try:
+        others = sorted(set(range(os.cpu_count() or 1)) - {connector_cpu})
+    except TypeError:
+        return None
+    return others[-1] if others and connector_cpu is not None else None
 
 
 def pin_to_one_cpu() -> int | None:
@@ -325,8 +391,7 @@ def run_size(
     durable transactions as messages). ``cpu``: the CPU the process is pinned to, if any."""
     from skn_connector.adapters.registry import resolve_adapter_class
     from skn_connector.config import load_settings
-    from skn_connector.demo import CREDITOR_ID, write_config
-    from skn_connector.node.simulator import NodeState, Simulator
+    from skn_connector.demo import write_config
     from skn_connector.service.daemon import connector, run_once
 
     sample = resolve_adapter_class("gemeentebelastingen").create_sample(workdir / "backoffice")
@@ -336,19 +401,14 @@ def run_size(
     floor_db = workdir / "floor.db"
     floor_before = run_floor(size // 2, floor_db, mix[0].payload)
     notes: list[str] = []
-    simulator = Simulator(port=0, tls_dir=workdir / "tls")
-    simulator.state = NodeState(keep_sent=False)
-    with simulator:
-        settings = load_settings(write_config(workdir, simulator, sample.options))
+    with NodeProcess(workdir / "tls", mix, size, node_cpu(cpu)) as node:
+        settings = load_settings(write_config(workdir, node, sample.options))
         with connector(settings) as pipeline:
             if batch_size is not None:
                 pipeline.batch_size = batch_size
             adapter_time = _time_adapters(pipeline)
             rss_start = rss_mb()
-            backlog_bytes = 0
-            for payload in payloads(mix, size):
-                backlog_bytes += len(payload)
-                simulator.state.queue_raw(CREDITOR_ID, payload)
+            backlog_bytes = node.backlog_bytes
             rss_backlog = rss_mb()
             transactions = _count_commits(pipeline.store.engine)
             cpu_before = _cpu_seconds()
@@ -361,7 +421,7 @@ def run_size(
             rss_peak = max(peak_rss_mb(), *sampler.samples)
             rss_end = rss_mb()
             commits = transactions()
-            stats = simulator.state.stats()
+        stats = node.stats()
     if not summary.ok or summary.fetched != size or stats["sent"] != size:
         raise RuntimeError(
             f"the run did not complete: fetched {summary.fetched}, sent {stats['sent']}, "
@@ -548,7 +608,7 @@ def machine() -> list[str]:
 
     return [
         f"platform: {platform.platform()}",
-        f"cpu: {_cpu_model()}, {os.cpu_count()} logical cores (each size pinned to one)",
+        f"cpu: {_cpu_model()}, {os.cpu_count()} logical cores (the connector pinned to one, the node on another)",
         f"python: {platform.python_implementation()} {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}, SQLAlchemy {metadata.version('sqlalchemy')}, "
         f"lxml {dotted(etree.LXML_VERSION)}, httpx {metadata.version('httpx')}, "
@@ -592,9 +652,9 @@ def report(
             f"{r.size / own:.0f} msg/s ({own / r.size * 1000:.2f} ms a message)",
             f"  floor: {r.floor_halves[0]:.0f} tx/s in the half before, "
             f"{r.floor_halves[1]:.0f} tx/s in the half after",
-            f"  RSS: {r.rss_start:.0f} MB before the backlog, {r.rss_backlog:.0f} MB with it "
-            f"({r.backlog_mb:.0f} MB of payloads waiting in the simulator), peak {r.rss_peak:.0f} "
-            f"MB, end {r.rss_end:.0f} MB; peak less the backlog {r.connector_peak:.0f} MB",
+            f"  connector RSS: {r.rss_start:.0f} MB at the start, peak {r.rss_peak:.0f} MB, "
+            f"end {r.rss_end:.0f} MB ({r.backlog_mb:.0f} MB of payloads waited in the node's "
+            "own process)",
             f"  fetch to hold applied: p50 {r.hold_p50:.3f} s, p99 {r.hold_p99:.3f} s, "
             f"max {r.hold_max:.3f} s",
             f"  answers sent a second, by tenth of the run: "
@@ -637,13 +697,8 @@ def report(
             f"{_met(factor <= limit)}"
         )
     lines += [
-        f"  peak RSS < 200 MB: {largest.rss_peak:.0f} MB ({largest.connector_peak:.0f} MB less "
-        f"the simulator's backlog): {_met(largest.rss_peak < 200)}"
-        + (
-            ""
-            if largest.rss_peak < 200 or largest.connector_peak >= 200
-            else " (met without the backlog)"
-        ),
+        f"  peak RSS < 200 MB (the connector's process): {largest.rss_peak:.0f} MB: "
+        f"{_met(largest.rss_peak < 200)}",
         f"  skn-connector --help < 0.3 s: {help_median:.3f} s: {_met(help_median < 0.3)}",
     ]
     return lines
