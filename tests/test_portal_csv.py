@@ -331,6 +331,27 @@ def test_every_error_is_named_by_row_and_column_without_values(tmp_path: Path) -
         assert value not in text
 
 
+def test_a_file_full_of_errors_lists_the_first_ones_and_counts_the_rest(tmp_path: Path) -> None:
+    """A download of 3,000 rows, each with a bad BSN: the refusal names the first
+    MAX_LISTED_ERRORS problems by row and column and counts the others (not a list of 3,000)."""
+    bad = download_row()
+    bad[7] = "V|T.|Tessa||Proef|29-02-1980|123456789"
+    rows = [list(bad) for _ in range(3_000)]
+    for number, row in enumerate(rows):
+        row[0] = str(uuid.UUID(int=number + 1, version=4))
+    path = write_download(tmp_path / "saldoverzoeken.csv", rows)
+
+    with pytest.raises(PortalCsvError) as caught:
+        read_portal_download(path)
+
+    errors = caught.value.errors
+    assert caught.value.total == 3_000
+    assert len(errors) == portal_csv.MAX_LISTED_ERRORS + 1
+    assert all(PREFIX.match(e) for e in errors[:-1])
+    assert errors[0].startswith("row 2, column H")
+    assert errors[-1] == f"and {3_000 - portal_csv.MAX_LISTED_ERRORS} more errors"
+
+
 def test_a_file_that_is_not_csv_is_refused(tmp_path: Path) -> None:
     path = write_download(tmp_path / "saldoverzoeken.txt", good_rows())
     with pytest.raises(PortalCsvError, match=r"only \.csv files"):

@@ -187,12 +187,22 @@ _MIN_DOWNLOAD_COLUMNS = len(QUESTION_COLUMNS)
 _MIN_ANSWER_COLUMNS = len(QUESTION_COLUMNS) + len(ANSWER_COLUMNS)
 
 
+#: How many problems a refusal lists; the rest are counted (a 4 MB file of junk has ~100,000).
+MAX_LISTED_ERRORS: Final = 100
+
+
 class PortalCsvError(ValueError):
-    """A portal CSV file that is refused whole; ``errors`` name each problem by row and column."""
+    """A portal CSV file that is refused whole; ``errors`` name each problem by row and column,
+    the first ``MAX_LISTED_ERRORS`` of them, then how many more there are; ``total`` counts
+    them all."""
 
     def __init__(self, errors: list[str]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(errors))
+        self.total = len(errors)
+        self.errors = errors[:MAX_LISTED_ERRORS]
+        if self.total > MAX_LISTED_ERRORS:
+            more = self.total - MAX_LISTED_ERRORS
+            self.errors.append(f"and {more} more error{'s' if more > 1 else ''}")
+        super().__init__("; ".join(self.errors))
 
 
 @dataclass(frozen=True)
@@ -1084,6 +1094,7 @@ __all__ = [
     "LINE_TERMINATOR",
     "LIST_SEPARATOR",
     "MAX_BYTES",
+    "MAX_LISTED_ERRORS",
     "OWN_COLUMNS",
     "PARTS",
     "PART_SEPARATOR",

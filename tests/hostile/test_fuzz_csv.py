@@ -40,7 +40,9 @@ from .strategies import (
 )
 
 #: Where an error points: a row (and a column), or the file as a whole (name, size).
-LOCATED = re.compile(r"^(row \d+|only \.csv files|the file is \d+ bytes|the file is over)")
+LOCATED = re.compile(
+    r"^(row \d+|only \.csv files|the file is \d+ bytes|the file is over|and \d+ more errors?$)"
+)
 PLAIN = {"quoting": "minimal", "newline": "\r\n", "bom": "\ufeff", "encoding": "utf-8"}
 
 
