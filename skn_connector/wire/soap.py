@@ -11,6 +11,7 @@ import base64
 import binascii
 import functools
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from typing import Any, Final
@@ -48,7 +49,7 @@ class SoapFault(Exception):
         super().__init__(f"{code}: {reason}")
 
 
-def _parser(*, huge_text: bool = False) -> etree.XMLParser:
+def _new_parser(*, huge_text: bool) -> etree.XMLParser:
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -62,6 +63,22 @@ def _parser(*, huge_text: bool = False) -> etree.XMLParser:
     )
 
 
+#: The parsers of this thread, by huge_text. A parser is built once per thread and reused
+#: (lxml parsers must not be shared between threads; building one costs about as much as
+#: parsing a small message). A parser keeps no state from one document to the next.
+_PARSERS = threading.local()
+
+
+def _parser(*, huge_text: bool = False) -> etree.XMLParser:
+    cached: dict[bool, etree.XMLParser] | None = getattr(_PARSERS, "by_huge_text", None)
+    if cached is None:
+        cached = _PARSERS.by_huge_text = {}
+    parser = cached.get(huge_text)
+    if parser is None:
+        parser = cached[huge_text] = _new_parser(huge_text=huge_text)
+    return parser
+
+
 #: '<!DOCTYPE' and '<!ENTITY' in each encoding the parser is let read (see _ACCEPTED): the
 #: byte check must see a DTD in UTF-16 and UTF-32 too, not only in ASCII-compatible bytes.
 _DTD_MARKS: Final = tuple(
@@ -69,6 +86,10 @@ _DTD_MARKS: Final = tuple(
     for mark in ("<!DOCTYPE", "<!ENTITY")
     for codec in ("ascii", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
 )
+#: Every mark holds the byte of '!' in each of these encodings: bytes without it hold no mark,
+#: and the ten searches for the marks are skipped (one memchr instead of ten scans).
+_DTD_MARK_BYTE: Final = b"!"
+assert all(_DTD_MARK_BYTE in mark for mark in _DTD_MARKS)
 #: Byte-order marks, the longer first (the UTF-32 LE mark starts with the UTF-16 LE one).
 _BOMS: Final = (
     (b"\x00\x00\xfe\xff", "utf-32-be", "UTF-32"),
@@ -98,6 +119,12 @@ _ACCEPTED: Final = (
 _PROLOG_BYTES: Final = 1024
 _DECLARATION = re.compile(r"<\?xml\s[^>]*")
 _DECLARED_ENCODING = re.compile(r"""\sencoding\s*=\s*(["'])(.*?)\1""", re.DOTALL)
+#: The declarations that lxml and most peers write: no mark, ASCII bytes, UTF-8 declared, so
+#: nothing to object to. Bytes that start with one skip the regular expressions below.
+_PLAIN_DECLARATIONS: Final = (
+    b"<?xml version='1.0' encoding='UTF-8'?>",
+    b'<?xml version="1.0" encoding="UTF-8"?>',
+)
 
 
 def _encoding_family(name: str) -> str | None:
@@ -112,6 +139,8 @@ def _encoding_family(name: str) -> str | None:
 def _encoding_problem(head: bytes) -> str | None:
     """Why the declared encoding is not accepted or contradicts the byte-order mark or the
     character width (a fatal error in XML 1.0, section 4.3.3, libxml2 passes over), or None."""
+    if head.startswith(_PLAIN_DECLARATIONS):
+        return None
     how, codec, actual, skip = "", "latin-1", "", 0
     for mark, mark_codec, family in _BOMS:
         if head.startswith(mark):
@@ -152,9 +181,9 @@ def parse_xml(data: bytes, *, limit: int = MAX_MESSAGE_BYTES, what: str = "messa
         raise WireError(f"the {what} is not bytes")
     if len(data) > limit:
         raise WireError(f"the {what} is {len(data)} bytes, over the limit of {limit} bytes")
-    if not data.strip():
+    if not data or data.isspace():
         raise WireError(f"the {what} is empty")
-    if any(mark in data for mark in _DTD_MARKS):
+    if _DTD_MARK_BYTE in data and any(mark in data for mark in _DTD_MARKS):
         raise WireError(f"the {what} has a DTD (document type declaration); DTDs are not allowed")
     problem = _encoding_problem(bytes(data[:_PROLOG_BYTES]))
     if problem:
@@ -240,8 +269,74 @@ def _element_to_value(element: Any) -> Any:
     return element.text if element.text is not None else ""
 
 
+#: Local name of each qualified tag seen, e.g. "{urn:...}Bsn" -> "Bsn": a dict lookup is
+#: several times faster than cutting the namespace off each tag. At most _MAX_LOCAL_NAMES
+#: entries (an unvalidated tree may hold any names); past that, names are cut as before.
+_LOCAL_NAMES: dict[str, str] = {}
+_MAX_LOCAL_NAMES: Final = 4096
+
+
+class _NotPlain(Exception):
+    """A tree the one-pass conversion does not take on (a node that is not an element)."""
+
+
+def _walk(root: Any) -> dict[str, Any]:
+    """``_element_to_value(root)`` for a root with element children, in one pass.
+
+    ``root.iter()`` gives the elements in document order and ``len()`` the number of
+    children of each, which is enough to rebuild the nesting with a stack: no recursion, no
+    list of children per element, one dict lookup per tag. This takes 40 % of the time of
+    the recursive conversion, which is kept for what this one does not take on.
+    """
+    names, lists = _LOCAL_NAMES, LIST_ITEM_NAMES
+    top: dict[str, Any] = {}
+    # the container being filled (dict or list), whether it is a dict, and how many of its
+    # children are still to come; the stack holds the same for each enclosing container
+    container: Any = top
+    is_dict = True
+    left = len(root)
+    stack: list[tuple[Any, bool, int]] = []
+    elements = root.iter()
+    next(elements)  # the root itself
+    for element in elements:
+        tag = element.tag
+        name = names.get(tag)
+        if name is None:
+            if not isinstance(tag, str):  # a comment, PI or entity (the parser drops these)
+                raise _NotPlain
+            name = _local(tag)
+            if len(names) < _MAX_LOCAL_NAMES:
+                names[tag] = name
+        children = len(element)
+        value: Any
+        if name in lists:
+            value = []
+        elif children:
+            value = {}
+        else:
+            text = element.text
+            value = text if text is not None else ""
+        if is_dict:
+            container[name] = value
+        else:
+            container.append(value)
+        left -= 1
+        if children:
+            stack.append((container, is_dict, left))
+            container, is_dict, left = value, name not in lists, children
+        else:
+            while not left and stack:
+                container, is_dict, left = stack.pop()
+    return top
+
+
 def xml_to_json(root: Any) -> dict[str, Any]:
     """The JSON form of a message element (values as text; the model types them)."""
+    if len(root) and _local(root.tag) not in LIST_ITEM_NAMES:
+        try:
+            return _walk(root)
+        except _NotPlain:
+            pass
     value = _element_to_value(root)
     if not isinstance(value, dict):
         raise DecodeError([f"{_local(root.tag)}: the message has no elements"])
@@ -281,32 +376,40 @@ def _escape(text: str) -> str:
     return text
 
 
-def _write(out: list[str], name: str, value: Any) -> None:
-    if name in LIST_ITEM_NAMES:
-        item_name = LIST_ITEM_NAMES[name]
-        out.append(f"<{name}>")
-        for item in value:
-            _write(out, item_name, item)
-        out.append(f"</{name}>")
-    elif isinstance(value, str):
-        out.append(f"<{name}>{_escape(value)}</{name}>")
-    elif isinstance(value, Mapping):
-        out.append(f"<{name}>")
-        for key, sub in value.items():
-            _write(out, key, sub)
-        out.append(f"</{name}>")
-    elif isinstance(value, bool):
-        out.append(f"<{name}>{'true' if value else 'false'}</{name}>")
-    else:
-        out.append(f"<{name}>{_escape(str(value))}</{name}>")
+def _write(out: list[str], fields: Mapping[str, Any]) -> None:
+    """Append the XML of each field of a message (or structure) in its JSON form.
+
+    Leaves are written in the loop, not by a call each, and dicts are recognised by their
+    type before the (slow) ABC check for Mapping: an answer has some 70 elements.
+    """
+    append = out.append
+    for name, value in fields.items():
+        if name in LIST_ITEM_NAMES:
+            item_name = LIST_ITEM_NAMES[name]
+            append(f"<{name}>")
+            for item in value:
+                _write(out, {item_name: item})
+            append(f"</{name}>")
+        elif type(value) is str or isinstance(value, str):  # most values
+            # _escape's test written out: most values need no escaping, and this spares a call
+            if "&" in value or "<" in value or ">" in value or "\r" in value:
+                value = _escape(value)
+            append(f"<{name}>{value}</{name}>")
+        elif type(value) is dict or isinstance(value, Mapping):
+            append(f"<{name}>")
+            _write(out, value)
+            append(f"</{name}>")
+        elif isinstance(value, bool):
+            append(f"<{name}>{'true' if value else 'false'}</{name}>")
+        else:
+            append(f"<{name}>{_escape(str(value))}</{name}>")
 
 
 def json_to_bytes(berichttype: str, data: Mapping[str, Any]) -> bytes:
-    """The XML bytes of a message in its JSON form: the bytes ``json_to_xml`` serialises to,
+    """The XML bytes of a message in its JSON form: the document ``json_to_xml`` builds,
     written directly (a third of the time of building the tree element by element)."""
     out = [f"<?xml version='1.0' encoding='UTF-8'?>\n<{berichttype} xmlns=\"{MESSAGE_NS}\">"]
-    for key, value in data.items():
-        _write(out, key, value)
+    _write(out, data)
     out.append(f"</{berichttype}>")
     return "".join(out).encode("utf-8")
 
