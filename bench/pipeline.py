@@ -608,7 +608,8 @@ def machine() -> list[str]:
 
     return [
         f"platform: {platform.platform()}",
-        f"cpu: {_cpu_model()}, {os.cpu_count()} logical cores (the connector pinned to one, the node on another)",
+        f"cpu: {_cpu_model()}, {os.cpu_count()} logical cores (the connector pinned to one, "
+        "the node on another)",
         f"python: {platform.python_implementation()} {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}, SQLAlchemy {metadata.version('sqlalchemy')}, "
         f"lxml {dotted(etree.LXML_VERSION)}, httpx {metadata.version('httpx')}, "
