@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,6 +21,7 @@ import pytest
 from skn_gemeentebelastingen.adapter import GemeentebelastingenAdapter
 
 from skn_connector.adapters.api import (
+    AdapterError,
     Arrangement,
     BackOfficeRejected,
     BackOfficeUnavailable,
@@ -39,6 +39,7 @@ from skn_connector.adapters.api import (
     WriteOffResult,
 )
 from skn_connector.adapters.registry import load_adapter, resolve_adapter_class
+from skn_connector.adapters.sqlite import locked_copy
 from skn_connector.adapters.testing import (
     AdapterConformance,
     AdapterHarness,
@@ -62,9 +63,6 @@ def _database(sample: SampleBackOffice) -> Path:
 class GemeentebelastingenKit(AdapterConformance):
     """The kit with the SQLite outage hooks; the broken adapters below reuse it."""
 
-    privacy_log_levels = {
-        "sqlalchemy.engine": (logging.INFO, "SQLAlchemy logs result rows at DEBUG by design")
-    }
     #: the sample is made once and copied for each test (the sample hook; keeps this fast)
     _template: ClassVar[dict[str, tuple[Path, SampleBackOffice]]] = {}
 
@@ -81,13 +79,9 @@ class GemeentebelastingenKit(AdapterConformance):
         return {**sample.options, "database_url": f"sqlite:///{tmp_path / 'gone' / 'x.db'}"}
 
     def slow_options(self, sample: SampleBackOffice, tmp_path: Path) -> Iterator[dict[str, Any]]:
-        lock = sqlite3.connect(_database(sample), isolation_level=None)
-        lock.execute("BEGIN EXCLUSIVE")
-        try:
-            yield {**sample.options, "timeout_seconds": 0.05}
-        finally:
-            lock.execute("ROLLBACK")
-            lock.close()
+        # the sample is in WAL mode: lock a copy, which keeps readers out too
+        with locked_copy(_database(sample), tmp_path) as copy:
+            yield {**sample.options, "database_url": f"sqlite:///{copy}", "timeout_seconds": 0.05}
 
 
 class TestGemeentebelastingenConformance(GemeentebelastingenKit):
@@ -125,6 +119,33 @@ class ReleaseForgets(GemeentebelastingenAdapter):
 
     def release_hold(self, hold: Hold) -> HoldResult:
         return HoldResult(hold_id=hold.hold_id, applied=True, detail="released")
+
+
+class BatchDropsAHold(GemeentebelastingenAdapter):
+    """Its batches forget the last hold, and say they carried it out."""
+
+    name = "broken-batch-drops-a-hold"
+
+    def apply_holds(self, holds: Sequence[Hold]) -> list[HoldResult | AdapterError]:
+        if not holds:
+            return []
+        done = super().apply_holds(holds[:-1])
+        return [*done, HoldResult(hold_id=holds[-1].hold_id, applied=True, detail="applied")]
+
+    def release_holds(self, holds: Sequence[Hold]) -> list[HoldResult | AdapterError]:
+        if not holds:
+            return []
+        done = super().release_holds(holds[:-1])
+        return [*done, HoldResult(hold_id=holds[-1].hold_id, applied=True, detail="released")]
+
+
+class BatchRaises(GemeentebelastingenAdapter):
+    """Its batches stop at the first hold that fails and raise its error."""
+
+    name = "broken-batch-raises"
+
+    def apply_holds(self, holds: Sequence[Hold]) -> list[HoldResult | AdapterError]:
+        return [self.apply_hold(hold) for hold in holds]
 
 
 class LogsTheBsn(GemeentebelastingenAdapter):
@@ -294,6 +315,11 @@ HOLD_TESTS = [
     "test_hold_on_named_factuurnummers_leaves_other_claims_alone",
     "test_overlapping_holds_keep_measures_held",
 ]
+BATCH_TESTS = [
+    "test_batch_holds_match_the_single_calls",
+    "test_batch_holds_are_idempotent",
+    "test_a_bad_hold_does_not_stop_the_batch",
+]
 UNREACHABLE = "test_unreachable_backoffice_raises_unavailable"
 SLOW = "test_slow_backoffice_raises_timeout"
 PRIVACY = "test_no_personal_data_in_logs"
@@ -325,6 +351,13 @@ BROKEN = [
             "test_overlapping_holds_keep_measures_held",
         },
         "the measures are not restored",
+    ),
+    ("BatchDropsAHold", BATCH_TESTS, set(BATCH_TESTS), "did the batch drop a hold?"),
+    (
+        "BatchRaises",
+        [*BATCH_TESTS, "test_apply_hold_twice_changes_nothing"],
+        {"test_a_bad_hold_does_not_stop_the_batch"},
+        "apply_holds() raised BackOfficeRejected for a batch with one bad hold",
     ),
     # the outage tests watch the logs too
     ("LogsTheBsn", [PRIVACY, UNREACHABLE], {PRIVACY, UNREACHABLE}, "reached a log record"),

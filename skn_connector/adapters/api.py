@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -266,6 +267,44 @@ class BaseAdapter:
 
     def release_hold(self, hold: Hold) -> HoldResult:
         raise NotImplementedError
+
+    # -- HOLDS in a batch (optional: the defaults call the single calls)
+    def apply_holds(self, holds: Sequence[Hold]) -> list[HoldResult | AdapterError]:
+        """Apply several holds; the default calls ``apply_hold`` for each.
+
+        One result per hold, in order; an ``AdapterError`` in place of a hold that failed
+        (the others still count). Any other exception propagates: it is an adapter bug.
+        The connector calls it with up to about 100 holds at a time.
+
+        Override it to do the whole batch in one back-office transaction (one commit),
+        idempotent by ``hold_id`` exactly like ``apply_hold`` (the same hold in a later
+        batch, or twice in one, gives the same result and changes nothing more); a hold
+        that is refused must not stop the others (e.g. a savepoint per hold). After a
+        retryable failure (the back-office went away) the holds not yet done may get the
+        same error; when the transaction as a whole fails, every hold gets its error.
+        """
+        results: list[HoldResult | AdapterError] = []
+        for hold in holds:
+            try:
+                results.append(self.apply_hold(hold))
+            except AdapterError as exc:
+                results.append(exc)
+        return results
+
+    def release_holds(self, holds: Sequence[Hold]) -> list[HoldResult | AdapterError]:
+        """Release several holds; the default calls ``release_hold`` for each.
+
+        The same contract as ``apply_holds``: one result per hold, in order, an
+        ``AdapterError`` in place of a hold that failed, idempotent by ``hold_id`` (an
+        unknown or already released hold is a successful no-op, as for ``release_hold``).
+        """
+        results: list[HoldResult | AdapterError] = []
+        for hold in holds:
+            try:
+                results.append(self.release_hold(hold))
+            except AdapterError as exc:
+                results.append(exc)
+        return results
 
     # -- PROPOSALS
     def assess_proposal(self, debtor: Debtor, proposal: Proposal) -> ProposalAssessment:

@@ -88,6 +88,7 @@ __all__ = [
     "adapter_use",
     "all_measures",
     "assert_no_personal_data",
+    "batch_problems",
     "claim_problems",
     "declared_capabilities",
     "elfproef",
@@ -438,6 +439,30 @@ def run_with_deadline(call: str, fn: Callable[[], object], deadline: float) -> C
     )
 
 
+def batch_problems(call: str, holds: Sequence[Hold], results: object) -> list[str]:
+    """What is wrong with the shape of a batch answer: one ``HoldResult`` (with that hold's
+    id) or ``AdapterError`` per hold, in order. Empty when the shape is right."""
+    if not isinstance(results, list):
+        return [f"{call}() returned a {type(results).__name__}, not a list"]
+    if len(results) != len(holds):
+        return [f"{call}() returned {len(results)} results for {len(holds)} holds"]
+    problems: list[str] = []
+    for index, (hold, result) in enumerate(zip(holds, results, strict=True)):
+        if isinstance(result, AdapterError):
+            continue
+        if not isinstance(result, HoldResult):
+            problems.append(
+                f"{call}() result #{index} is a {type(result).__name__}, not a HoldResult or "
+                "an AdapterError"
+            )
+        elif result.hold_id != hold.hold_id:
+            problems.append(
+                f"{call}() result #{index} is for hold {result.hold_id}, not {hold.hold_id} "
+                "(one result per hold, in order)"
+            )
+    return problems
+
+
 # -- the harness ------------------------------------------------------------------------------
 
 
@@ -613,6 +638,20 @@ class AdapterHarness:
             for call in CAPABILITY_CALLS[capability]
         }
 
+    def batch_calls(self) -> dict[str, Callable[[BaseAdapter], object]]:
+        """``apply_holds`` and ``release_holds`` of two holds each (HOLDS), by call name."""
+        if Capability.HOLDS not in self.capabilities:
+            return {}
+        if Capability.CLAIMS in self.capabilities:
+            debtor_id = self.known_debtors()[0].debtor.debtor_id
+        else:
+            debtor_id = "1"
+        holds = [make_hold(debtor_id), make_hold(debtor_id)]
+        return {
+            "apply_holds": lambda a: a.apply_holds(holds),
+            "release_holds": lambda a: a.release_holds(holds),
+        }
+
     # -- privacy
 
     def personal_data(self) -> list[str]:
@@ -625,6 +664,8 @@ class AdapterHarness:
 # -- the suite --------------------------------------------------------------------------------
 
 _T = TypeVar("_T", bound=Callable[..., None])
+#: factuurnummer -> the measures active on it
+_Measures = dict[str, frozenset[MeasureCode]]
 _REQUIRES = "_skn_conformance_requires"
 #: names of the kit's tests -> the capabilities each needs (empty: every adapter)
 _KIT_TESTS: dict[str, frozenset[Capability]] = {}
@@ -671,6 +712,8 @@ class AdapterConformance:
     unknown_bsn: ClassVar[str | None] = None
     #: an invoice number the back-office never issued
     unknown_factuurnummer: ClassVar[str] = "ONBEKEND-SKN-0000000"
+    #: a debtor id the back-office does not know: a hold for it is the bad one in a batch
+    unknown_debtor_id: ClassVar[str] = "skn-conformance-unknown-debtor"
     #: the capabilities the suite was collected for (set for each subclass; None: unresolved)
     conformance_capabilities: ClassVar[frozenset[Capability] | None] = None
 
@@ -1036,6 +1079,149 @@ class AdapterConformance:
         harness.adapter.release_hold(second)
         assert harness.measures(kd.debtor) == before, "with both holds released, measures differ"
 
+    # -- HOLDS in a batch -------------------------------------------------------------------
+
+    @_requires(Capability.HOLDS)
+    def test_batch_holds_match_the_single_calls(self, harness: AdapterHarness) -> None:
+        """apply_holds / release_holds: one result per hold, in order, as the single calls give."""
+        known = harness.known_debtors()
+        harness.debtor_with_measures()  # the kit needs measures to tell a hold took effect
+        adapter = harness.adapter
+        singles: list[tuple[_Measures, HoldResult, _Measures, HoldResult]] = []
+        for kd in known:  # each debtor's hold alone, and released again
+            before = harness.measures(kd.debtor)
+            hold = make_hold(kd.debtor.debtor_id)
+            applied = adapter.apply_hold(hold)
+            held = harness.measures(kd.debtor)
+            released = adapter.release_hold(hold)
+            assert harness.measures(kd.debtor) == before, (
+                f"{kd.label}: release_hold did not restore the measures"
+            )
+            singles.append((before, applied, held, released))
+
+        holds = [make_hold(kd.debtor.debtor_id) for kd in known]
+        results = adapter.apply_holds(holds)
+        problems = batch_problems("apply_holds", holds, results)
+        assert not problems, "; ".join(problems)
+        for kd, result, (_, applied, held, _) in zip(known, results, singles, strict=True):
+            after = harness.measures(kd.debtor)
+            assert after == held, (
+                f"{kd.label}: after apply_holds() the measures are {after}, after apply_hold() "
+                f"{held} (did the batch drop a hold?)"
+            )
+            assert isinstance(result, HoldResult), (
+                f"apply_holds() failed for {kd.label}, which apply_hold() applied: {result!r}"
+            )
+            assert (result.applied, result.measures) == (applied.applied, applied.measures), (
+                f"apply_holds() answered {result!r} for {kd.label}; apply_hold() {applied!r}"
+            )
+        results = adapter.release_holds(holds)
+        problems = batch_problems("release_holds", holds, results)
+        assert not problems, "; ".join(problems)
+        for kd, result, (before, _, _, released) in zip(known, results, singles, strict=True):
+            after = harness.measures(kd.debtor)
+            assert after == before, (
+                f"{kd.label}: after release_holds() the measures are {after}, not {before} as "
+                "before the hold (did the batch drop a hold?)"
+            )
+            assert isinstance(result, HoldResult), (
+                f"release_holds() failed for {kd.label}, which release_hold() released: {result!r}"
+            )
+            assert (result.applied, result.measures) == (released.applied, released.measures), (
+                f"release_holds() answered {result!r} for {kd.label}; release_hold() {released!r}"
+            )
+
+    @_requires(Capability.HOLDS)
+    def test_batch_holds_are_idempotent(self, harness: AdapterHarness) -> None:
+        """A batch twice (and a hold twice in one): the same results; the measures change once."""
+        known = harness.known_debtors()
+        kd = harness.debtor_with_measures()
+        adapter = harness.adapter
+        before = {k.debtor.debtor_id: harness.measures(k.debtor) for k in known}
+        alone = make_hold(kd.debtor.debtor_id)
+        single = adapter.apply_hold(alone)
+        holds = [alone, *(make_hold(k.debtor.debtor_id) for k in known), alone]
+        first = adapter.apply_holds(holds)
+        problems = batch_problems("apply_holds", holds, first)
+        assert not problems, "; ".join(problems)
+        failed = [r for r in first if not isinstance(r, HoldResult)]
+        assert not failed, f"apply_holds() failed for a hold: {failed[0]!r}"
+        assert first[0] == single and first[-1] == single, (
+            f"a hold applied before, in a batch (alone and twice): {first[0]!r} and "
+            f"{first[-1]!r}, not {single!r} again"
+        )
+        held = {k.debtor.debtor_id: harness.measures(k.debtor) for k in known}
+        second = adapter.apply_holds(holds)
+        assert second == first, f"the same batch twice, the results differ: {first} then {second}"
+        again = {k.debtor.debtor_id: harness.measures(k.debtor) for k in known}
+        assert again == held, "the same batch twice, the measures changed the second time"
+
+        released = adapter.release_holds(holds)
+        problems = batch_problems("release_holds", holds, released)
+        assert not problems, "; ".join(problems)
+        failed = [r for r in released if not isinstance(r, HoldResult)]
+        assert not failed, f"release_holds() failed for a hold: {failed[0]!r}"
+        after = {k.debtor.debtor_id: harness.measures(k.debtor) for k in known}
+        assert after == before, "released in a batch, the measures are not restored"
+        released_again = adapter.release_holds(holds)
+        problems = batch_problems("release_holds", holds, released_again)
+        assert not problems, "; ".join(problems)
+        failed = [r for r in released_again if not isinstance(r, HoldResult)]
+        assert not failed, f"release_holds() of released holds failed: {failed[0]!r}"
+        assert {k.debtor.debtor_id: harness.measures(k.debtor) for k in known} == before, (
+            "released twice in a batch, the measures changed"
+        )
+
+    @_requires(Capability.HOLDS)
+    def test_a_bad_hold_does_not_stop_the_batch(self, harness: AdapterHarness) -> None:
+        """A hold for an unknown debtor amid a batch: an error in its place, the others count."""
+        with_measures = [k for k in harness.known_debtors() if any(c.measures for c in k.claims)]
+        harness.debtor_with_measures()
+        first_kd, last_kd = with_measures[0], with_measures[-1]
+        targets = {kd.debtor.debtor_id: kd for kd in (first_kd, last_kd)}
+        before = {key: harness.measures(kd.debtor) for key, kd in targets.items()}
+        adapter = harness.adapter
+        bad = make_hold(type(self).unknown_debtor_id)
+        holds = [make_hold(first_kd.debtor.debtor_id), bad, make_hold(last_kd.debtor.debtor_id)]
+        for call in ("apply_holds", "release_holds"):
+            try:
+                results = getattr(adapter, call)(holds)
+            except AdapterError as exc:
+                pytest.fail(
+                    f"{call}() raised {type(exc).__name__} for a batch with one bad hold; put "
+                    "the AdapterError in place of that hold and carry out the others",
+                    pytrace=False,
+                )
+            problems = batch_problems(call, holds, results)
+            assert not problems, "; ".join(problems)
+            refused = results[1]
+            if isinstance(refused, AdapterError):
+                assert not type(refused).retryable, (
+                    f"{call}(): the hold for a debtor the back-office does not know raised "
+                    f"{type(refused).__name__}, which is retryable; refuse it "
+                    "(BackOfficeRejected): retrying will not help"
+                )
+            else:
+                assert call == "release_holds" or not refused.applied, (
+                    f"{call}(): the hold for an unknown debtor was applied: {refused!r}"
+                )
+            for index in (0, 2):
+                assert isinstance(results[index], HoldResult), (
+                    f"{call}(): hold #{index} of the batch failed next to a bad hold: "
+                    f"{results[index]!r}"
+                )
+            now = {key: harness.measures(kd.debtor) for key, kd in targets.items()}
+            if call == "apply_holds":
+                dropped = sorted(targets[key].label for key in targets if now[key] == before[key])
+                assert not dropped, (
+                    f"apply_holds(): next to a bad hold, the holds of {', '.join(dropped)} "
+                    "suspended nothing (the batch stopped at the bad hold, or dropped one)"
+                )
+            else:
+                assert now == before, (
+                    "release_holds(): next to a bad hold, the measures are not restored"
+                )
+
     # -- PROPOSALS --------------------------------------------------------------------------
 
     @_requires(Capability.PROPOSALS)
@@ -1124,6 +1310,7 @@ class AdapterConformance:
         self, harness: AdapterHarness, tmp_path: Path, hook_name: str
     ) -> tuple[list[str], list[str]]:
         calls = harness.calls()  # prepared on the reachable back-office
+        batch = harness.batch_calls()
         deadline = type(self).max_call_seconds
         problems: list[str] = []
         texts: list[str] = []
@@ -1145,6 +1332,31 @@ class AdapterConformance:
                     problems.append(problem)
                 if outcome.error is not None:
                     texts += exception_texts(outcome.error)
+            for call, fn in batch.items():
+                # a batch answers with an error in place of each hold; it does not raise
+                outcome = run_with_deadline(call, functools.partial(fn, adapter), deadline)
+                if not outcome.finished:
+                    problems.append(f"{call}() did not return within {deadline:g} s")
+                    continue
+                if outcome.error is not None:
+                    problems.append(
+                        f"{call}() raised {type(outcome.error).__name__}; put an AdapterError "
+                        "in place of each hold that failed"
+                    )
+                    texts += exception_texts(outcome.error)
+                    continue
+                results = outcome.result
+                if not isinstance(results, list) or len(results) != 2:
+                    problems.append(f"{call}() gave {results!r} for 2 holds")
+                    continue
+                for result in results:
+                    if isinstance(result, BaseException):
+                        texts += exception_texts(result)
+                    if not isinstance(result, BackOfficeUnavailable):
+                        problems.append(
+                            f"{call}() gave {type(result).__name__} for a hold, not "
+                            "BackOfficeUnavailable"
+                        )
             if hook_name == "unreachable_options":
                 checked = run_with_deadline("check", adapter.check, deadline)
                 if not checked.finished:
@@ -1210,8 +1422,12 @@ class AdapterConformance:
     def test_no_personal_data_in_logs(
         self, harness: AdapterHarness, caplog: pytest.LogCaptureFixture
     ) -> None:
-        """At DEBUG everywhere, finding, listing and holding log no sample BSN, name or postcode."""
+        """At DEBUG everywhere, finding, listing and holding log no sample BSN, name or postcode.
+
+        Holding also in batches, with a bad hold among them: nor is one in the errors.
+        """
         isolated = self._debug_everywhere(caplog)
+        errors: list[str] = []
         try:
             adapter = harness.adapter
             isolated += self._debug_everywhere(caplog)  # loggers the adapter made on loading
@@ -1235,10 +1451,17 @@ class AdapterConformance:
                     adapter.apply_hold(hold)
                     adapter.release_hold(hold)
                     adapter.release_hold(hold)
+                holds = [make_hold(kd.debtor.debtor_id) for kd in harness.known_debtors()]
+                holds.append(make_hold(type(self).unknown_debtor_id))
+                for call in (adapter.apply_holds, adapter.apply_holds, adapter.release_holds):
+                    for result in call(holds):
+                        if isinstance(result, BaseException):
+                            errors += exception_texts(result)
         finally:
             for logger in isolated:
                 logger.removeHandler(caplog.handler)
         harness.assert_no_personal_data(log_texts(caplog.records), "a log record")
+        harness.assert_no_personal_data(errors, "an error in a batch answer")
 
 
 def _inherited_test(cls: type, name: str) -> object:

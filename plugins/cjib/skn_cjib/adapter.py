@@ -5,45 +5,32 @@ and European sanctions niet-saneerbaar), suspends or resumes enforcement measure
 a hold (a hold that stops verhogingen is recorded as a noodstop, and no verhoging is
 added while it lasts), assesses a payment proposal, records an agreed arrangement and
 writes off what remains of the saneerbare claims after a successful one. Every write
-is idempotent by its id. Personal data (BSN, names, addresses) never appears in a log
-record or an error message.
+is idempotent by its id (holds also in a batch). Personal data (BSN, names, addresses)
+never appears in a log record or an error message.
+
+The database plumbing (connections, deadlines, typed errors, the hold ledger) is the
+SDK's ``skn_connector.adapters.sqlite``; every statement here is a constant SQL string,
+so SQLite reuses its prepared statement on every call.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import field_validator
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Engine,
-    create_engine,
-    event,
-    func,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from skn_connector.adapters.api import (
     AdapterError,
     Arrangement,
     BackOfficeRejected,
-    BackOfficeTimeout,
-    BackOfficeUnavailable,
     BaseAdapter,
     Capability,
     CheckResult,
@@ -59,6 +46,20 @@ from skn_connector.adapters.api import (
     WriteOff,
     WriteOffResult,
 )
+from skn_connector.adapters.sqlite import (
+    DEFAULT_PROGRESS_STEPS,
+    HoldLedger,
+    SqliteBackOffice,
+    amount,
+    applied_result,
+    json_list,
+    parse_date,
+    released_result,
+    sql_amount,
+    sql_date,
+    sql_datetime,
+    sqlite_file,
+)
 
 from .backoffice import (
     CENT,
@@ -67,25 +68,14 @@ from .backoffice import (
     OPEN_STATUSES,
     TABLES,
     TERMIJN_AANMANING,
-    afboekingen,
     bedragen,
-    betrokkenen,
     create_sample_database,
-    maatregelen,
     noodstop_covers,
-    noodstops,
     normalise_factuurnummer,
     normalise_postcode,
-    opschortingen,
-    regeling_zaken,
-    regelingen,
-    zaken,
 )
 
 log = logging.getLogger("skn_cjib")
-
-#: a result row (SQLAlchemy 2.0 and 2.1 type rows differently)
-_Row = Any
 
 _OMSCHRIJVING = {
     "wahv": "Verkeersboete (Wahv)",
@@ -103,28 +93,198 @@ _VERHOGINGEN = {
 PROGNOSE_TOLERANTIE = Decimal("1.00")
 
 #: how many SQLite virtual-machine steps run between two looks at the deadline
-_PROGRESS_STEPS = 2000
+_PROGRESS_STEPS = DEFAULT_PROGRESS_STEPS
+
+_EXAMPLE_URL = "sqlite:///path/to/cjib.db"
+_MEASURE = {m.value: m for m in MeasureCode}
+_CODE = {m: m.value for m in MeasureCode}
+_INGEZET_CODES = json_list(sorted(m.value for m in INGEZET))
+
+# -- the SQL (constant strings: prepared once per connection) -----------------------------------
+#
+# ``upper(replace(replace(replace(replace(replace(z.zaaknummer, ' ', ''), '.', ''), '/', ''),
+# '-', ''), '_', ''))`` is the SQL twin of ``normalise_factuurnummer``;
+# ``('open', 'overgedragen', 'betwist')`` are OPEN_STATUSES.
+
+_BY_BSN = "SELECT betrokkene_id, betrokkenenummer, bsn FROM betrokkenen WHERE bsn = ?"
+_BY_NUMMER = (
+    "SELECT betrokkene_id, betrokkenenummer, bsn FROM betrokkenen WHERE upper(betrokkenenummer) = ?"
+)
+_BY_FACTUURNUMMER = (
+    "SELECT DISTINCT b.betrokkene_id, b.betrokkenenummer, b.bsn FROM json_each(?) j "
+    "JOIN zaken z ON upper(replace(replace(replace(replace(replace(z.zaaknummer, ' ', ''), "
+    "'.', ''), '/', ''), '-', ''), '_', '')) = j.value "
+    "JOIN betrokkenen b ON b.betrokkene_id = z.betrokkene_id"
+)
+_BY_NAME_ADDRESS = (
+    "SELECT betrokkene_id, betrokkenenummer, bsn, voorvoegsel, achternaam FROM betrokkenen "
+    "WHERE geboortedatum = ? AND postcode = ? AND huisnummer = ?"
+)
+_BETROKKENE_EXISTS = "SELECT 1 FROM betrokkenen WHERE betrokkene_id = ?"
+_ZAKEN = (
+    "SELECT z.zaaknummer, z.betrokkene_id, z.soort, z.datum_onherroepelijk, z.sanctie, "
+    "z.verhoging_stap, z.verhogingen, z.volgende_verhoging_op, z.administratiekosten, "
+    "z.vervolgingskosten, z.betaald, z.afgeboekt, z.afgeboekt_door, z.status, "
+    "z.overgedragen_aan, z.saneerbaar FROM zaken z WHERE z.betrokkene_id = ? "
+    "ORDER BY z.datum_onherroepelijk, z.zaaknummer"
+)
+# the open zaken with the measures now active on each (codes never hold a comma)
+_OPEN_ZAKEN = (
+    "SELECT z.zaaknummer, z.betrokkene_id, z.soort, z.datum_onherroepelijk, z.sanctie, "
+    "z.verhoging_stap, z.verhogingen, z.volgende_verhoging_op, z.administratiekosten, "
+    "z.vervolgingskosten, z.betaald, z.afgeboekt, z.afgeboekt_door, z.status, "
+    "z.overgedragen_aan, z.saneerbaar, (SELECT group_concat(m.code) FROM maatregelen m "
+    "WHERE m.zaaknummer = z.zaaknummer AND m.actief = 1 AND m.opgeschort_door IS NULL) "
+    "FROM zaken z WHERE z.betrokkene_id = ? AND z.status IN ('open', 'overgedragen', 'betwist') "
+    "ORDER BY z.datum_onherroepelijk, z.zaaknummer"
+)
+# a noodstop obtained outside SKN (one that a hold recorded shows in the measures)
+_NOODSTOPS_OUTSIDE = (
+    "SELECT id, betrokkene_id, hold_id, bron, begint, eindigt, zaken, beeindigd_op "
+    "FROM noodstops WHERE betrokkene_id = ? AND hold_id IS NULL"
+)
+# the zaken a hold covers (all of the betrokkene's, or those named), each with its active
+# measures of the codes asked for (none: one row with NULLs)
+_HOLD_SCOPE_ALL = (
+    "SELECT z.zaaknummer, m.id, m.code, m.opgeschort_door FROM zaken z "
+    "LEFT JOIN maatregelen m ON m.zaaknummer = z.zaaknummer AND m.actief = 1 "
+    "AND m.code IN (SELECT value FROM json_each(?1)) "
+    "WHERE z.betrokkene_id = ?2"
+)
+_HOLD_SCOPE_NAMED = (
+    "SELECT z.zaaknummer, m.id, m.code, m.opgeschort_door FROM zaken z "
+    "LEFT JOIN maatregelen m ON m.zaaknummer = z.zaaknummer AND m.actief = 1 "
+    "AND m.code IN (SELECT value FROM json_each(?1)) "
+    "WHERE z.betrokkene_id = ?2 "
+    "AND upper(replace(replace(replace(replace(replace(z.zaaknummer, ' ', ''), '.', ''), '/', ''), "
+    "'-', ''), '_', '')) IN (SELECT value FROM json_each(?3))"
+)
+_SUSPEND = "UPDATE maatregelen SET opgeschort_door = ? WHERE id IN (SELECT value FROM json_each(?))"
+# a lifted beslag is released, a gijzeling request withdrawn, a rijbewijs returned: they
+# stay lifted after the hold ends
+_LIFT = (
+    "UPDATE maatregelen SET actief = 0, beeindigd_op = ?, opgeschort_door = ? "
+    "WHERE id IN (SELECT value FROM json_each(?))"
+)
+_INSERT_NOODSTOP = (
+    "INSERT INTO noodstops (betrokkene_id, hold_id, bron, begint, eindigt, zaken, beeindigd_op) "
+    "VALUES (?, ?, 'skn', ?, ?, ?, NULL)"
+)
+_HELD_BY = "SELECT id, code, zaaknummer FROM maatregelen WHERE opgeschort_door = ? AND actief = 1"
+_PASS_ON = "UPDATE maatregelen SET opgeschort_door = ? WHERE id = ?"
+_FRESH_TERM = (
+    "UPDATE zaken SET volgende_verhoging_op = ?1 WHERE zaaknummer = ?2 "
+    "AND volgende_verhoging_op IS NOT NULL AND volgende_verhoging_op < ?1"
+)
+_END_NOODSTOP = "UPDATE noodstops SET beeindigd_op = ? WHERE hold_id = ? AND beeindigd_op IS NULL"
+_INGEZET = (
+    "SELECT m.zaaknummer FROM maatregelen m JOIN zaken z ON z.zaaknummer = m.zaaknummer "
+    "WHERE z.betrokkene_id = ? AND m.code IN (SELECT value FROM json_each(?))"
+)
+_REGELING_BETROKKENE = "SELECT betrokkene_id FROM regelingen WHERE regeling_id = ?"
+_INSERT_REGELING = (
+    "INSERT INTO regelingen (regeling_id, betrokkene_id, type_schuldregeling, datum_akkoord, "
+    "status, vastgelegd_op) VALUES (?, ?, ?, ?, 'actief', ?)"
+)
+_INSERT_REGELING_ZAAK = (
+    "INSERT INTO regeling_zaken (regeling_id, zaaknummer, actueel_vorderingsbedrag, "
+    "afkooppercentage, prognose_eindbedrag, restant_blijft_verschuldigd) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_AFBOEKING = "SELECT betrokkene_id, bedrag, resultaat FROM afboekingen WHERE write_off_id = ?"
+_REGELING_ZAKEN = "SELECT zaaknummer FROM regeling_zaken WHERE regeling_id = ? ORDER BY zaaknummer"
+_INSERT_AFBOEKING = (
+    "INSERT INTO afboekingen (write_off_id, betrokkene_id, reden, datum, conversation_id, "
+    "bedrag, vastgelegd_op, resultaat) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_WRITE_OFF_ZAAK = (
+    "UPDATE zaken SET afgeboekt = ?, afgeboekt_door = ?, status = 'afgeboekt', "
+    "volgende_verhoging_op = NULL WHERE zaaknummer = ?"
+)
+_END_MEASURES = (
+    "UPDATE maatregelen SET actief = 0, beeindigd_op = ? WHERE zaaknummer = ? AND actief = 1"
+)
+_REGELING_GESLAAGD = (
+    "UPDATE regelingen SET status = 'geslaagd' WHERE regeling_id = ? AND status = 'actief'"
+)
+_TABLE_NAMES = "SELECT name FROM sqlite_master WHERE type = 'table'"
 
 
-def _sqlite_path(database_url: str) -> Path:
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite":
-        raise ValueError("must be a SQLite URL such as sqlite:///path/to/cjib.db")
-    database = url.database or ""
-    if not database or database == ":memory:" or database.startswith("file:"):
-        raise ValueError("must name a SQLite database file, e.g. sqlite:///var/lib/cjib.db")
-    return Path(database)
+class _Zaak(NamedTuple):
+    """A ``zaken`` row, typed (``bedragen`` reads its amounts)."""
+
+    zaaknummer: str
+    betrokkene_id: int
+    soort: str
+    datum_onherroepelijk: date
+    sanctie: Decimal
+    verhoging_stap: int
+    verhogingen: Decimal
+    volgende_verhoging_op: date | None
+    administratiekosten: Decimal
+    vervolgingskosten: Decimal
+    betaald: Decimal
+    afgeboekt: Decimal
+    afgeboekt_door: str | None
+    status: str
+    overgedragen_aan: str | None
+    saneerbaar: bool
+
+    @classmethod
+    def of(cls, r: Sequence[Any]) -> _Zaak:
+        return cls(
+            r[0],
+            r[1],
+            r[2],
+            date.fromisoformat(r[3]),
+            amount(r[4]),
+            r[5],
+            amount(r[6]),
+            parse_date(r[7]),
+            amount(r[8]),
+            amount(r[9]),
+            amount(r[10]),
+            amount(r[11]),
+            r[12],
+            r[13],
+            r[14],
+            bool(r[15]),
+        )
 
 
-def _norm_sql(column: Any) -> ColumnElement[str]:
-    """SQL twin of ``normalise_factuurnummer``."""
-    stripped = column
-    for separator in (" ", ".", "/", "-", "_"):
-        stripped = func.replace(stripped, separator, "")
-    return func.upper(stripped)
+class _Noodstop(NamedTuple):
+    """A ``noodstops`` row, typed (``noodstop_covers`` reads it)."""
+
+    id: int
+    betrokkene_id: int
+    hold_id: str | None
+    bron: str
+    begint: date
+    eindigt: date | None
+    zaken: list[str] | None
+    beeindigd_op: date | None
+
+    @classmethod
+    def of(cls, r: Sequence[Any]) -> _Noodstop:
+        return cls(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            date.fromisoformat(r[4]),
+            parse_date(r[5]),
+            None if r[6] is None else json.loads(r[6]),
+            parse_date(r[7]),
+        )
+
+
+#: what a hold call did: its result, and the level and text of its log line
+_Done = tuple[HoldResult, int, str]
 
 
 def _normalise_bsn(value: str) -> str:
+    if len(value) == 9 and value.isdigit():
+        return value
     digits = "".join(ch for ch in value if ch.isdigit())
     return digits.zfill(9) if 0 < len(digits) <= 9 else digits
 
@@ -172,10 +332,7 @@ class CjibAdapter(BaseAdapter):
         @field_validator("database_url")
         @classmethod
         def _sqlite_file(cls, value: str) -> str:
-            try:
-                _sqlite_path(value)
-            except sa_exc.ArgumentError:
-                raise ValueError("is not a database URL") from None
+            sqlite_file(value, example=_EXAMPLE_URL)
             return value
 
         @field_validator("timeout_seconds")
@@ -189,172 +346,87 @@ class CjibAdapter(BaseAdapter):
 
     def __init__(self, options: CjibAdapter.Options) -> None:
         super().__init__(options)
-        self._path = _sqlite_path(options.database_url).absolute()
+        self._path = sqlite_file(options.database_url, example=_EXAMPLE_URL).absolute()
         self._timeout = float(options.timeout_seconds)
-        self._engine = self._make_engine()
-
-    # -- the database ---------------------------------------------------------------------------
-
-    def _make_engine(self) -> Engine:
-        path, timeout = self._path, self._timeout
-
-        def connect() -> sqlite3.Connection:
-            # mode=rw: never create an empty database where the back-office should be
-            return sqlite3.connect(
-                f"{path.absolute().as_uri()}?mode=rw",
-                uri=True,
-                timeout=timeout,
-                isolation_level=None,  # we issue BEGIN ourselves (see _begin)
-                check_same_thread=False,
-            )
-
-        engine = create_engine(
-            "sqlite://",
-            creator=connect,
-            poolclass=QueuePool,
-            pool_size=4,
-            max_overflow=4,
-            pool_timeout=timeout,
-            hide_parameters=True,  # parameters hold BSNs and names: never in logs or errors
+        self._db = SqliteBackOffice(
+            self._path,
+            label="the cjib database",
+            timeout_seconds=self._timeout,
+            progress_steps=_PROGRESS_STEPS,
         )
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
-            info = record.info
-
-            def past_deadline() -> int:
-                deadline = info.get("deadline")
-                return 1 if deadline is not None and time.monotonic() > deadline else 0
-
-            dbapi_conn.set_progress_handler(past_deadline, _PROGRESS_STEPS)
-            dbapi_conn.execute("PRAGMA foreign_keys = ON")
-
-        @event.listens_for(engine, "begin")
-        def _begin(conn: Connection) -> None:
-            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            conn.exec_driver_sql(f"BEGIN {mode}")
-
-        return engine
-
-    @contextmanager
-    def _transaction(self, *, write: bool = False) -> Iterator[Connection]:
-        """A transaction with a deadline; database errors become typed adapter errors."""
-        try:
-            with self._engine.connect() as conn:
-                conn.execution_options(sqlite_begin="IMMEDIATE" if write else "DEFERRED")
-                info = conn.connection.info
-                info["deadline"] = time.monotonic() + self._timeout
-                try:
-                    with conn.begin():
-                        yield conn
-                finally:
-                    info.pop("deadline", None)
-        except AdapterError:
-            raise
-        except sa_exc.TimeoutError:
-            raise BackOfficeTimeout(
-                f"the cjib database had no free connection within {self._timeout:g} s"
-            ) from None
-        except sa_exc.IntegrityError as exc:
-            raise BackOfficeRejected(
-                f"the cjib database refused the change ({_reason(exc)})"
-            ) from None
-        except sa_exc.OperationalError as exc:
-            reason = _reason(exc)
-            if reason == "interrupted":
-                raise BackOfficeTimeout(
-                    f"the cjib database did not answer within {self._timeout:g} s"
-                ) from None
-            raise BackOfficeUnavailable(f"the cjib database is not available ({reason})") from None
-        except sa_exc.DBAPIError as exc:
-            raise BackOfficeUnavailable(f"the cjib database failed ({_reason(exc)})") from None
+        self._ledger = HoldLedger(debtor_column="betrokkene_id")
 
     # -- CLAIMS ---------------------------------------------------------------------------------
 
     def find_debtor(self, query: DebtorQuery) -> Debtor | None:
         bsn = _normalise_bsn(query.bsn) if query.bsn else None
-        cols = (betrokkenen.c.betrokkene_id, betrokkenen.c.betrokkenenummer, betrokkenen.c.bsn)
-
-        def accept(rows: Sequence[_Row], route: str) -> Debtor | None:
-            # a candidate whose BSN is known and differs from the one asked for is not them
-            rows = [r for r in rows if not (bsn and r.bsn and r.bsn != bsn)]
-            ids = {r.betrokkene_id for r in rows}
-            if len(ids) > 1:
-                log.info("find_debtor: %d candidates by %s; not choosing", len(ids), route)
-                return None
-            if not rows:
-                return None
-            log.debug("find_debtor: matched by %s", route)
-            return Debtor(
-                debtor_id=str(rows[0].betrokkene_id), klantnummer_se=rows[0].betrokkenenummer
-            )
-
-        routes: list[tuple[str, Callable[[Connection], Sequence[_Row]]]] = []
-        if bsn:
-            routes.append(
-                ("bsn", lambda c: c.execute(select(*cols).where(betrokkenen.c.bsn == bsn)).all())
-            )
         klantnummer = (query.klantnummer_se or "").strip().upper()
-        if klantnummer:
-            routes.append(
-                (
-                    "klantnummer",
-                    lambda c: c.execute(
-                        select(*cols).where(
-                            func.upper(betrokkenen.c.betrokkenenummer) == klantnummer
-                        )
-                    ).all(),
-                )
-            )
-        nummers = sorted({normalise_factuurnummer(f) for f in query.factuurnummers} - {""})
-        if nummers:
-            routes.append(
-                (
-                    "factuurnummer",
-                    lambda c: c.execute(
-                        select(*cols)
-                        .distinct()
-                        .join(zaken, zaken.c.betrokkene_id == betrokkenen.c.betrokkene_id)
-                        .where(_norm_sql(zaken.c.zaaknummer).in_(nummers))
-                    ).all(),
-                )
-            )
-        if (
+        by_name = bool(
             query.achternaam
             and query.geboortedatum
             and query.postcode
             and query.huisnummer is not None
-        ):
-            routes.append(("name_address", lambda c: self._by_name_address(c, query)))
-
-        with self._transaction() as conn:
-            for route, run in routes:
-                found = accept(run(conn), route)
+        )
+        tried = 0
+        with self._db.read() as conn:
+            if bsn:
+                tried += 1
+                found = self._accept(conn.execute(_BY_BSN, (bsn,)).fetchall(), bsn, "bsn")
                 if found is not None:
                     return found
-        log.debug("find_debtor: no match (%d routes tried)", len(routes))
+            if klantnummer:
+                tried += 1
+                rows = conn.execute(_BY_NUMMER, (klantnummer,)).fetchall()
+                found = self._accept(rows, bsn, "klantnummer")
+                if found is not None:
+                    return found
+            nummers = sorted({normalise_factuurnummer(f) for f in query.factuurnummers} - {""})
+            if nummers:
+                tried += 1
+                rows = conn.execute(_BY_FACTUURNUMMER, (json_list(nummers),)).fetchall()
+                found = self._accept(rows, bsn, "factuurnummer")
+                if found is not None:
+                    return found
+            if by_name:
+                tried += 1
+                found = self._accept(self._by_name_address(conn, query), bsn, "name_address")
+                if found is not None:
+                    return found
+        log.debug("find_debtor: no match (%d routes tried)", tried)
         return None
 
-    def _by_name_address(self, conn: Connection, query: DebtorQuery) -> list[_Row]:
-        assert query.achternaam and query.postcode
+    def _accept(self, rows: Sequence[Sequence[Any]], bsn: str | None, route: str) -> Debtor | None:
+        """The one betrokkene of ``rows`` (betrokkene_id, betrokkenenummer, bsn, ...), or None."""
+        # a candidate whose BSN is known and differs from the one asked for is not them
+        if bsn:
+            rows = [r for r in rows if not (r[2] and r[2] != bsn)]
+        if not rows:
+            return None
+        ids = {r[0] for r in rows}
+        if len(ids) > 1:
+            log.info("find_debtor: %d candidates by %s; not choosing", len(ids), route)
+            return None
+        log.debug("find_debtor: matched by %s", route)
+        return Debtor(debtor_id=str(rows[0][0]), klantnummer_se=rows[0][1])
+
+    def _by_name_address(
+        self, conn: sqlite3.Connection, query: DebtorQuery
+    ) -> list[tuple[Any, ...]]:
+        assert query.achternaam and query.postcode and query.geboortedatum
         rows = conn.execute(
-            select(
-                betrokkenen.c.betrokkene_id,
-                betrokkenen.c.betrokkenenummer,
-                betrokkenen.c.bsn,
-                betrokkenen.c.voorvoegsel,
-                betrokkenen.c.achternaam,
-            ).where(
-                betrokkenen.c.geboortedatum == query.geboortedatum,
-                betrokkenen.c.postcode == normalise_postcode(query.postcode),
-                betrokkenen.c.huisnummer == query.huisnummer,
-            )
-        ).all()
+            _BY_NAME_ADDRESS,
+            (
+                sql_date(query.geboortedatum),
+                normalise_postcode(query.postcode),
+                query.huisnummer,
+            ),
+        ).fetchall()
         wanted = " ".join(query.achternaam.split()).casefold()
         result = []
         for row in rows:
-            plain = row.achternaam.casefold()
-            full = " ".join(f"{row.voorvoegsel or ''} {row.achternaam}".split()).casefold()
+            voorvoegsel, achternaam = row[3], row[4]
+            plain = achternaam.casefold()
+            full = " ".join(f"{voorvoegsel or ''} {achternaam}".split()).casefold()
             if wanted in (plain, full):
                 result.append(row)
         return result
@@ -365,50 +437,28 @@ class CjibAdapter(BaseAdapter):
         except ValueError:
             raise BackOfficeRejected("the debtor id is not one of the cjib back-office") from None
 
-    def _require_betrokkene(self, conn: Connection, betrokkene_id: int) -> None:
-        found = conn.execute(
-            select(betrokkenen.c.betrokkene_id).where(betrokkenen.c.betrokkene_id == betrokkene_id)
-        ).first()
-        if found is None:
+    def _require_betrokkene(self, conn: sqlite3.Connection, betrokkene_id: int) -> None:
+        if conn.execute(_BETROKKENE_EXISTS, (betrokkene_id,)).fetchone() is None:
             raise BackOfficeRejected(f"the cjib back-office has no debtor with id {betrokkene_id}")
 
-    def _zaken(self, conn: Connection, betrokkene_id: int) -> list[_Row]:
-        return list(
-            conn.execute(
-                select(zaken)
-                .where(zaken.c.betrokkene_id == betrokkene_id)
-                .order_by(zaken.c.datum_onherroepelijk, zaken.c.zaaknummer)
-            ).all()
-        )
+    def _zaken(self, conn: sqlite3.Connection, betrokkene_id: int) -> list[_Zaak]:
+        return [_Zaak.of(r) for r in conn.execute(_ZAKEN, (betrokkene_id,))]
 
     def list_claims(self, debtor: Debtor) -> list[Claim]:
         betrokkene_id = self._betrokkene_id(debtor.debtor_id)
         today = _today()
-        with self._transaction() as conn:
-            self._require_betrokkene(conn, betrokkene_id)
-            rows = [r for r in self._zaken(conn, betrokkene_id) if r.status in OPEN_STATUSES]
-            active: dict[str, set[MeasureCode]] = {}
-            for nummer, code in conn.execute(
-                select(maatregelen.c.zaaknummer, maatregelen.c.code)
-                .join(zaken, zaken.c.zaaknummer == maatregelen.c.zaaknummer)
-                .where(
-                    zaken.c.betrokkene_id == betrokkene_id,
-                    maatregelen.c.actief.is_(True),
-                    maatregelen.c.opgeschort_door.is_(None),
-                )
-            ):
-                active.setdefault(nummer, set()).add(MeasureCode(code))
-            # a noodstop obtained outside SKN suspends escalation and the dwangmiddelen;
-            # one that a hold recorded is already reflected in the suspended measures
-            outside = conn.execute(
-                select(noodstops).where(
-                    noodstops.c.betrokkene_id == betrokkene_id, noodstops.c.hold_id.is_(None)
-                )
-            ).all()
+        with self._db.read() as conn:
+            found = conn.execute(_OPEN_ZAKEN, (betrokkene_id,)).fetchall()
+            if not found:
+                self._require_betrokkene(conn, betrokkene_id)
+                return self._listed([], betrokkene_id)
+            outside = [_Noodstop.of(r) for r in conn.execute(_NOODSTOPS_OUTSIDE, (betrokkene_id,))]
         claims = []
-        for row in rows:
+        for r in found:
+            row = _Zaak.of(r)
             amounts = bedragen(row)
-            measures = active.get(row.zaaknummer, set())
+            measures = _measures(r[16])
+            # a noodstop obtained outside SKN suspends escalation and the dwangmiddelen
             if any(noodstop_covers(s, row.zaaknummer, today) for s in outside):
                 measures = measures - NOODSTOP_STOPT
             omschrijving = f"{_OMSCHRIJVING[row.soort]} {row.datum_onherroepelijk.year}"
@@ -426,257 +476,199 @@ class CjibAdapter(BaseAdapter):
                     openstaand=amounts.openstaand,
                     status=row.status,
                     overgedragen_aan=row.overgedragen_aan,
-                    saneerbaar=bool(row.saneerbaar),
+                    saneerbaar=row.saneerbaar,
                     fraude=False,
                     preferent=False,
-                    measures=frozenset(measures),
+                    measures=measures,
                 )
             )
+        return self._listed(claims, betrokkene_id)
+
+    def _listed(self, claims: list[Claim], betrokkene_id: int) -> list[Claim]:
         log.debug("list_claims: %d claims for debtor %s", len(claims), betrokkene_id)
         return claims
 
     # -- HOLDS ----------------------------------------------------------------------------------
 
     def _scope(
-        self, conn: Connection, betrokkene_id: int, factuurnummers: Sequence[str]
-    ) -> list[str]:
-        """The betrokkene's zaaknummers a hold covers: all, or those named (normalised)."""
-        stmt = select(zaken.c.zaaknummer).where(zaken.c.betrokkene_id == betrokkene_id)
-        wanted = {normalise_factuurnummer(f) for f in factuurnummers} - {""}
-        if factuurnummers:
-            stmt = stmt.where(_norm_sql(zaken.c.zaaknummer).in_(sorted(wanted)))
-        return [r.zaaknummer for r in conn.execute(stmt)]
+        self, conn: sqlite3.Connection, betrokkene_id: int, hold: Hold, codes: list[str]
+    ) -> tuple[list[str], list[tuple[int, str, str | None]]]:
+        """The betrokkene's zaaknummers a hold covers (all, or those named, normalised), and
+        their active measures of ``codes``: (id, code, opgeschort_door)."""
+        if hold.factuurnummers:
+            wanted = sorted({normalise_factuurnummer(f) for f in hold.factuurnummers} - {""})
+            params: tuple[Any, ...] = (json_list(codes), betrokkene_id, json_list(wanted))
+            rows = conn.execute(_HOLD_SCOPE_NAMED, params).fetchall()
+        else:
+            rows = conn.execute(_HOLD_SCOPE_ALL, (json_list(codes), betrokkene_id)).fetchall()
+        if not rows:
+            self._require_betrokkene(conn, betrokkene_id)
+        scope = list(dict.fromkeys(r[0] for r in rows))
+        return scope, [(r[1], r[2], r[3]) for r in rows if r[1] is not None]
 
     def apply_hold(self, hold: Hold) -> HoldResult:
+        with self._db.transaction(write=True) as conn:
+            done = self._apply(conn, hold)
+        return _logged("apply_hold", hold, done)
+
+    def apply_holds(self, holds: Sequence[Hold]) -> list[HoldResult | AdapterError]:
+        """The whole batch in one write transaction (one commit), a savepoint per hold."""
+        return _each_logged("apply_hold", holds, self._db.write_each(holds, self._apply))
+
+    def _apply(self, conn: sqlite3.Connection, hold: Hold) -> _Done:
         betrokkene_id = self._betrokkene_id(hold.debtor_id)
         hold_id = str(hold.hold_id)
-        today = _today()
-        with self._transaction(write=True) as conn:
-            existing = conn.execute(
-                select(opschortingen).where(opschortingen.c.hold_id == hold_id)
-            ).first()
-            if existing is not None:
-                if existing.betrokkene_id != betrokkene_id:
-                    raise BackOfficeRejected(
-                        f"hold {hold_id} is already recorded for another debtor"
-                    )
-                if existing.status == "released":
-                    log.info("apply_hold %s: released before; not applied again", hold_id)
-                    return HoldResult(
-                        hold_id=hold.hold_id,
-                        applied=False,
-                        detail="this hold was released before; it is not applied again",
-                    )
-                log.debug("apply_hold %s: already applied", hold_id)
-                return _applied_result(hold.hold_id, existing.measures)
+        existing = self._ledger.find(conn, hold_id)
+        if existing is not None:
+            result = self._ledger.repeated_apply(existing, hold, betrokkene_id)
+            if not result.applied:
+                return result, logging.INFO, "released before; not applied again"
+            return result, logging.DEBUG, "already applied"
 
-            self._require_betrokkene(conn, betrokkene_id)
-            scope = self._scope(conn, betrokkene_id, hold.factuurnummers)
-            asked = {m.value for m in hold.measures}
-            lift = {m.value for m in hold.lift}
-            stop = _coupled(asked) - lift
-            rows = conn.execute(
-                select(maatregelen.c.id, maatregelen.c.code, maatregelen.c.opgeschort_door).where(
-                    maatregelen.c.zaaknummer.in_(scope),
-                    maatregelen.c.actief.is_(True),
-                    maatregelen.c.code.in_(sorted(stop | lift)),
+        today = _today()
+        asked = {_CODE[m] for m in hold.measures}
+        lift = {_CODE[m] for m in hold.lift}
+        stop = _coupled(asked) - lift
+        scope, rows = self._scope(conn, betrokkene_id, hold, sorted(stop | lift))
+        lifted = [r for r in rows if r[1] in lift]
+        stopped = [r for r in rows if r[1] in stop and r[2] is None]
+        held_elsewhere = [r for r in rows if r[1] in stop and r[2] is not None]
+        noodstop = MeasureCode.VERHOGING.value in stop
+        record = {
+            "conversation_id": str(hold.conversation_id),
+            "factuurnummers": list(hold.factuurnummers),
+            "asked": sorted(asked),
+            "requested": sorted(stop),
+            "lift": sorted(lift),
+            "zaken": len(scope),
+            "stopped": sorted({r[1] for r in stopped}),
+            "lifted": sorted({r[1] for r in lifted}),
+            "held_elsewhere": sorted({r[1] for r in held_elsewhere}),
+            "noodstop": noodstop,
+            "detail": (
+                f"{len(stopped)} measures suspended, {len(lifted)} lifted on {len(scope)} zaken"
+                + (f"; {len(held_elsewhere)} already held" if held_elsewhere else "")
+                + (
+                    "; recorded as a noodstop (Wahv art. 23 lid 2): no verhogingen while it lasts"
+                    if noodstop
+                    else ""
                 )
-            ).all()
-            lifted = [r for r in rows if r.code in lift]
-            stopped = [r for r in rows if r.code in stop and r.opgeschort_door is None]
-            held_elsewhere = [r for r in rows if r.code in stop and r.opgeschort_door is not None]
-            noodstop = MeasureCode.VERHOGING.value in stop
-            record = {
-                "conversation_id": str(hold.conversation_id),
-                "factuurnummers": list(hold.factuurnummers),
-                "asked": sorted(asked),
-                "requested": sorted(stop),
-                "lift": sorted(lift),
-                "zaken": len(scope),
-                "stopped": sorted({r.code for r in stopped}),
-                "lifted": sorted({r.code for r in lifted}),
-                "held_elsewhere": sorted({r.code for r in held_elsewhere}),
-                "noodstop": noodstop,
-                "detail": (
-                    f"{len(stopped)} measures suspended, {len(lifted)} lifted on {len(scope)} zaken"
-                    + (f"; {len(held_elsewhere)} already held" if held_elsewhere else "")
-                    + (
-                        "; recorded as a noodstop (Wahv art. 23 lid 2): no verhogingen "
-                        "while it lasts"
-                        if noodstop
-                        else ""
-                    )
-                ),
-            }
+            ),
+        }
+        # the ledger row first: the measures and the noodstop refer to it
+        self._ledger.insert_applied(conn, hold, betrokkene_id, record, _now())
+        if stopped:
+            conn.execute(_SUSPEND, (hold_id, json_list([r[0] for r in stopped])))
+        if lifted:
+            conn.execute(_LIFT, (sql_date(today), hold_id, json_list([r[0] for r in lifted])))
+        if noodstop:
             conn.execute(
-                insert(opschortingen).values(
-                    hold_id=hold_id,
-                    betrokkene_id=betrokkene_id,
-                    reden=hold.reason,
-                    basis=hold.basis,
-                    begint=hold.starts,
-                    eindigt=hold.ends,
-                    status="applied",
-                    toegepast_op=_now(),
-                    vrijgegeven_op=None,
-                    measures=record,
-                )
+                _INSERT_NOODSTOP,
+                (
+                    betrokkene_id,
+                    hold_id,
+                    sql_date(hold.starts),
+                    sql_date(hold.ends),
+                    json_list(scope) if hold.factuurnummers else None,
+                ),
             )
-            if stopped:
-                conn.execute(
-                    update(maatregelen)
-                    .where(maatregelen.c.id.in_([r.id for r in stopped]))
-                    .values(opgeschort_door=hold_id)
-                )
-            if lifted:
-                # a lifted beslag is released, a gijzeling request withdrawn, a rijbewijs
-                # returned: they stay lifted after the hold ends
-                conn.execute(
-                    update(maatregelen)
-                    .where(maatregelen.c.id.in_([r.id for r in lifted]))
-                    .values(actief=False, beeindigd_op=today, opgeschort_door=hold_id)
-                )
-            if noodstop:
-                conn.execute(
-                    insert(noodstops).values(
-                        betrokkene_id=betrokkene_id,
-                        hold_id=hold_id,
-                        bron="skn",
-                        begint=hold.starts,
-                        eindigt=hold.ends,
-                        zaken=scope if hold.factuurnummers else None,
-                        beeindigd_op=None,
-                    )
-                )
-        log.info("apply_hold %s: %s", hold_id, record["detail"])
-        return _applied_result(hold.hold_id, record)
+        return applied_result(hold.hold_id, record), logging.INFO, str(record["detail"])
 
     def release_hold(self, hold: Hold) -> HoldResult:
-        hold_id = str(hold.hold_id)
-        today = _today()
-        with self._transaction(write=True) as conn:
-            existing = conn.execute(
-                select(opschortingen).where(opschortingen.c.hold_id == hold_id)
-            ).first()
-            if existing is None:
-                log.info("release_hold %s: not known here; nothing to release", hold_id)
-                return HoldResult(
-                    hold_id=hold.hold_id,
-                    applied=True,
-                    detail="this hold is not known here; nothing to release",
-                )
-            if existing.betrokkene_id != self._betrokkene_id(hold.debtor_id):
-                raise BackOfficeRejected(f"hold {hold_id} is recorded for another debtor")
-            if existing.status == "released":
-                log.debug("release_hold %s: already released", hold_id)
-                return _released_result(hold.hold_id, existing.measures)
+        with self._db.transaction(write=True) as conn:
+            done = self._release(conn, hold)
+        return _logged("release_hold", hold, done)
 
-            # measures another applied hold of this betrokkene also covers pass to that hold
-            others = conn.execute(
-                select(opschortingen.c.hold_id, opschortingen.c.measures).where(
-                    opschortingen.c.betrokkene_id == existing.betrokkene_id,
-                    opschortingen.c.status == "applied",
-                    opschortingen.c.hold_id != hold_id,
-                )
-            ).all()
-            covering = [
-                (
-                    o.hold_id,
-                    set(o.measures.get("requested", ())),
-                    {normalise_factuurnummer(n) for n in o.measures.get("factuurnummers", ())},
-                )
-                for o in others
-            ]
-            rows = conn.execute(
-                select(maatregelen.c.id, maatregelen.c.code, maatregelen.c.zaaknummer).where(
-                    maatregelen.c.opgeschort_door == hold_id,
-                    maatregelen.c.actief.is_(True),
-                )
-            ).all()
-            resumed: list[_Row] = []
-            for row in rows:
-                successor = next(
+    def release_holds(self, holds: Sequence[Hold]) -> list[HoldResult | AdapterError]:
+        """The whole batch in one write transaction (one commit), a savepoint per hold."""
+        return _each_logged("release_hold", holds, self._db.write_each(holds, self._release))
+
+    def _release(self, conn: sqlite3.Connection, hold: Hold) -> _Done:
+        hold_id = str(hold.hold_id)
+        existing = self._ledger.find(conn, hold_id)
+        if existing is None:
+            return (
+                self._ledger.unknown_release(hold),
+                logging.INFO,
+                "not known here; nothing to release",
+            )
+        repeated = self._ledger.repeated_release(
+            existing, hold, self._betrokkene_id(hold.debtor_id)
+        )
+        if repeated is not None:
+            return repeated, logging.DEBUG, "already released"
+
+        today = _today()
+        rows = conn.execute(_HELD_BY, (hold_id,)).fetchall()
+        # measures another applied hold of this betrokkene also covers pass to that hold
+        covering: list[tuple[str, set[str], set[str]]] = []
+        if rows:
+            for other in self._ledger.others_applied(conn, existing.debtor_key, hold_id):
+                covering.append(
                     (
-                        other_id
-                        for other_id, codes, nummers in covering
-                        if row.code in codes
-                        and (not nummers or normalise_factuurnummer(row.zaaknummer) in nummers)
-                    ),
-                    None,
-                )
-                conn.execute(
-                    update(maatregelen)
-                    .where(maatregelen.c.id == row.id)
-                    .values(opgeschort_door=successor)
-                )
-                if successor is None:
-                    resumed.append(row)
-            # a surcharge run that resumes starts a fresh term: no verhoging the day after
-            restarted = sorted(
-                {r.zaaknummer for r in resumed if r.code == MeasureCode.VERHOGING.value}
-            )
-            fresh = today + TERMIJN_AANMANING
-            for nummer in restarted:
-                conn.execute(
-                    update(zaken)
-                    .where(
-                        zaken.c.zaaknummer == nummer,
-                        zaken.c.volgende_verhoging_op.is_not(None),
-                        zaken.c.volgende_verhoging_op < fresh,
+                        other.hold_id,
+                        set(other.record.get("requested", ())),
+                        {
+                            normalise_factuurnummer(n)
+                            for n in other.record.get("factuurnummers", ())
+                        },
                     )
-                    .values(volgende_verhoging_op=fresh)
                 )
-            conn.execute(
-                update(noodstops)
-                .where(noodstops.c.hold_id == hold_id, noodstops.c.beeindigd_op.is_(None))
-                .values(beeindigd_op=today)
+        resumed: list[tuple[str, str]] = []
+        passed_on: list[tuple[str | None, int]] = []
+        for measure_id, code, zaaknummer in rows:
+            key = normalise_factuurnummer(zaaknummer)
+            successor = next(
+                (
+                    other_id
+                    for other_id, codes, nummers in covering
+                    if code in codes and (not nummers or key in nummers)
+                ),
+                None,
             )
-            record = dict(existing.measures)
-            record["resumed"] = sorted({r.code for r in resumed})
-            record["release_detail"] = (
-                f"{len(resumed)} measures resumed"
-                + (
-                    f", {len(rows) - len(resumed)} stay held by another hold"
-                    if len(rows) > len(resumed)
-                    else ""
-                )
-                + (
-                    f"; the surcharge run of {len(restarted)} zaken resumes with a fresh term"
-                    if restarted
-                    else ""
-                )
+            passed_on.append((successor, measure_id))
+            if successor is None:
+                resumed.append((code, zaaknummer))
+        conn.executemany(_PASS_ON, passed_on)
+        # a surcharge run that resumes starts a fresh term: no verhoging the day after
+        restarted = sorted({z for code, z in resumed if code == MeasureCode.VERHOGING.value})
+        fresh = sql_date(today + TERMIJN_AANMANING)
+        for nummer in restarted:
+            conn.execute(_FRESH_TERM, (fresh, nummer))
+        conn.execute(_END_NOODSTOP, (sql_date(today), hold_id))
+        record = dict(existing.record)
+        record["resumed"] = sorted({code for code, _ in resumed})
+        record["release_detail"] = (
+            f"{len(resumed)} measures resumed"
+            + (
+                f", {len(rows) - len(resumed)} stay held by another hold"
+                if len(rows) > len(resumed)
+                else ""
             )
-            conn.execute(
-                update(opschortingen)
-                .where(opschortingen.c.hold_id == hold_id)
-                .values(status="released", vrijgegeven_op=_now(), measures=record)
+            + (
+                f"; the surcharge run of {len(restarted)} zaken resumes with a fresh term"
+                if restarted
+                else ""
             )
-        log.info("release_hold %s: %s", hold_id, record["release_detail"])
-        return _released_result(hold.hold_id, record)
+        )
+        self._ledger.mark_released(conn, hold_id, record, _now())
+        return released_result(hold.hold_id, record), logging.INFO, record["release_detail"]
 
     # -- PROPOSALS ------------------------------------------------------------------------------
 
     def assess_proposal(self, debtor: Debtor, proposal: Proposal) -> ProposalAssessment:
         betrokkene_id = self._betrokkene_id(debtor.debtor_id)
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             self._require_betrokkene(conn, betrokkene_id)
             rows = self._zaken(conn, betrokkene_id)
             ingezet = {
-                nummer
-                for (nummer,) in conn.execute(
-                    select(maatregelen.c.zaaknummer)
-                    .join(zaken, zaken.c.zaaknummer == maatregelen.c.zaaknummer)
-                    .where(
-                        zaken.c.betrokkene_id == betrokkene_id,
-                        maatregelen.c.code.in_(sorted(m.value for m in INGEZET)),
-                    )
-                )
+                nummer for (nummer,) in conn.execute(_INGEZET, (betrokkene_id, _INGEZET_CODES))
             }
         by_number = {normalise_factuurnummer(r.zaaknummer): r for r in rows}
         problems: list[str] = []
         seen: set[str] = set()
-        saneerbaar: list[tuple[Any, _Row]] = []
-        niet_saneerbaar: list[_Row] = []
+        saneerbaar: list[tuple[Any, _Zaak]] = []
+        niet_saneerbaar: list[_Zaak] = []
         if not proposal.claims:
             problems.append("the proposal lists no claims")
         for item in proposal.claims:
@@ -757,12 +749,10 @@ class CjibAdapter(BaseAdapter):
     def record_arrangement(self, debtor: Debtor, arrangement: Arrangement) -> None:
         betrokkene_id = self._betrokkene_id(debtor.debtor_id)
         regeling_id = str(arrangement.conversation_id)
-        with self._transaction(write=True) as conn:
-            existing = conn.execute(
-                select(regelingen.c.betrokkene_id).where(regelingen.c.regeling_id == regeling_id)
-            ).first()
+        with self._db.transaction(write=True) as conn:
+            existing = conn.execute(_REGELING_BETROKKENE, (regeling_id,)).fetchone()
             if existing is not None:
-                if existing.betrokkene_id != betrokkene_id:
+                if existing[0] != betrokkene_id:
                     raise BackOfficeRejected(
                         f"the arrangement of conversation {regeling_id} is recorded for "
                         "another debtor"
@@ -773,7 +763,7 @@ class CjibAdapter(BaseAdapter):
             by_number = {
                 normalise_factuurnummer(r.zaaknummer): r for r in self._zaken(conn, betrokkene_id)
             }
-            included: dict[str, tuple[Any, _Row]] = {}
+            included: dict[str, tuple[Any, _Zaak]] = {}
             unknown = 0
             for item in arrangement.claims:
                 row = by_number.get(normalise_factuurnummer(item.factuurnummer))
@@ -787,26 +777,29 @@ class CjibAdapter(BaseAdapter):
                     f"that are not zaken of debtor {betrokkene_id}; record it by hand"
                 )
             conn.execute(
-                insert(regelingen).values(
-                    regeling_id=regeling_id,
-                    betrokkene_id=betrokkene_id,
-                    type_schuldregeling=arrangement.type_schuldregeling,
-                    datum_akkoord=arrangement.datum_akkoord,
-                    status="actief",
-                    vastgelegd_op=_now(),
-                )
+                _INSERT_REGELING,
+                (
+                    regeling_id,
+                    betrokkene_id,
+                    arrangement.type_schuldregeling,
+                    sql_date(arrangement.datum_akkoord),
+                    sql_datetime(_now()),
+                ),
             )
-            for nummer, (item, row) in included.items():
-                conn.execute(
-                    insert(regeling_zaken).values(
-                        regeling_id=regeling_id,
-                        zaaknummer=nummer,
-                        actueel_vorderingsbedrag=item.actueel_vorderingsbedrag,
-                        afkooppercentage=item.afkooppercentage,
-                        prognose_eindbedrag=item.prognose_eindbedrag,
-                        restant_blijft_verschuldigd=not row.saneerbaar,
+            conn.executemany(
+                _INSERT_REGELING_ZAAK,
+                [
+                    (
+                        regeling_id,
+                        nummer,
+                        sql_amount(item.actueel_vorderingsbedrag),
+                        str(Decimal(item.afkooppercentage)),
+                        sql_amount(item.prognose_eindbedrag),
+                        not row.saneerbaar,
                     )
-                )
+                    for nummer, (item, row) in included.items()
+                ],
+            )
         log.info(
             "record_arrangement %s: debtor %s, %d zaken (%d with a remainder that stays payable)",
             regeling_id,
@@ -821,12 +814,10 @@ class CjibAdapter(BaseAdapter):
         betrokkene_id = self._betrokkene_id(debtor.debtor_id)
         write_off_id = str(write_off.write_off_id)
         conversation_id = str(write_off.conversation_id)
-        with self._transaction(write=True) as conn:
-            existing = conn.execute(
-                select(afboekingen).where(afboekingen.c.write_off_id == write_off_id)
-            ).first()
+        with self._db.transaction(write=True) as conn:
+            existing = conn.execute(_AFBOEKING, (write_off_id,)).fetchone()
             if existing is not None:
-                if existing.betrokkene_id != betrokkene_id:
+                if existing[0] != betrokkene_id:
                     raise BackOfficeRejected(
                         f"write-off {write_off_id} is already recorded for another debtor"
                     )
@@ -840,16 +831,9 @@ class CjibAdapter(BaseAdapter):
             from_regeling = not names
             if from_regeling:
                 # no claims named: those of the arrangement recorded for this conversation
-                names = [
-                    nummer
-                    for (nummer,) in conn.execute(
-                        select(regeling_zaken.c.zaaknummer)
-                        .where(regeling_zaken.c.regeling_id == conversation_id)
-                        .order_by(regeling_zaken.c.zaaknummer)
-                    )
-                ]
-            written: list[tuple[_Row, Decimal]] = []
-            kept: list[_Row] = []
+                names = [nummer for (nummer,) in conn.execute(_REGELING_ZAKEN, (conversation_id,))]
+            written: list[tuple[_Zaak, Decimal]] = []
+            kept: list[_Zaak] = []
             nothing_due: list[str] = []
             unknown: list[str] = []
             seen: set[str] = set()
@@ -877,38 +861,25 @@ class CjibAdapter(BaseAdapter):
                 "detail": detail,
             }
             conn.execute(
-                insert(afboekingen).values(
-                    write_off_id=write_off_id,
-                    betrokkene_id=betrokkene_id,
-                    reden=write_off.reason,
-                    datum=write_off.datum,
-                    conversation_id=conversation_id,
-                    bedrag=total,
-                    vastgelegd_op=_now(),
-                    resultaat=resultaat,
-                )
+                _INSERT_AFBOEKING,
+                (
+                    write_off_id,
+                    betrokkene_id,
+                    write_off.reason,
+                    sql_date(write_off.datum),
+                    conversation_id,
+                    sql_amount(total),
+                    sql_datetime(_now()),
+                    json.dumps(resultaat),
+                ),
             )
-            for row, amount in written:
+            for row, amount_off in written:
                 conn.execute(
-                    update(zaken)
-                    .where(zaken.c.zaaknummer == row.zaaknummer)
-                    .values(
-                        afgeboekt=row.afgeboekt + amount,
-                        afgeboekt_door=write_off_id,
-                        status="afgeboekt",
-                        volgende_verhoging_op=None,
-                    )
+                    _WRITE_OFF_ZAAK,
+                    (sql_amount(row.afgeboekt + amount_off), write_off_id, row.zaaknummer),
                 )
-                conn.execute(
-                    update(maatregelen)
-                    .where(maatregelen.c.zaaknummer == row.zaaknummer, maatregelen.c.actief)
-                    .values(actief=False, beeindigd_op=write_off.datum)
-                )
-            conn.execute(
-                update(regelingen)
-                .where(regelingen.c.regeling_id == conversation_id, regelingen.c.status == "actief")
-                .values(status="geslaagd")
-            )
+                conn.execute(_END_MEASURES, (sql_date(write_off.datum), row.zaaknummer))
+            conn.execute(_REGELING_GESLAAGD, (conversation_id,))
         log.info(
             "write_off %s: debtor %s, %d zaken written off, %d niet-saneerbaar kept, "
             "%d with nothing due, %d unknown",
@@ -950,13 +921,8 @@ class CjibAdapter(BaseAdapter):
             )
         else:
             try:
-                with self._transaction() as conn:
-                    present = {
-                        r[0]
-                        for r in conn.exec_driver_sql(
-                            "SELECT name FROM sqlite_master WHERE type = 'table'"
-                        )
-                    }
+                with self._db.transaction() as conn:
+                    present = {r[0] for r in conn.execute(_TABLE_NAMES)}
                 missing = [t for t in TABLES if t not in present]
                 if missing:
                     results.append(
@@ -986,7 +952,7 @@ class CjibAdapter(BaseAdapter):
         return results
 
     def close(self) -> None:
-        self._engine.dispose()
+        self._db.close()
 
     @classmethod
     def create_sample(cls, directory: Path) -> SampleBackOffice:
@@ -994,35 +960,30 @@ class CjibAdapter(BaseAdapter):
         return SampleBackOffice(options={"database_url": f"sqlite:///{path}"}, debtors=debtors)
 
 
-def _reason(exc: sa_exc.DBAPIError) -> str:
-    """The driver's own short reason (no SQL, no parameters: those may hold personal data)."""
-    text = str(exc.orig).strip() if exc.orig is not None else type(exc).__name__
-    return text.splitlines()[0][:120] if text else type(exc).__name__
+def _measures(codes: str | None) -> frozenset[MeasureCode]:
+    """The measures of a ``group_concat`` of codes (None: none)."""
+    return frozenset(_MEASURE[c] for c in codes.split(",")) if codes else frozenset()
 
 
-def _applied_result(hold_id: uuid.UUID, record: dict[str, Any]) -> HoldResult:
-    codes = set(record.get("stopped", ())) | set(record.get("lifted", ()))
-    codes |= set(record.get("held_elsewhere", ()))
-    return HoldResult(
-        hold_id=hold_id,
-        applied=True,
-        measures=frozenset(MeasureCode(c) for c in codes),
-        detail=str(record.get("detail", "")),
-    )
+def _logged(call: str, hold: Hold, done: _Done) -> HoldResult:
+    """Log what a hold call did (after its commit) and return its result."""
+    result, level, text = done
+    log.log(level, "%s %s: %s", call, hold.hold_id, text)
+    return result
 
 
-def _released_result(hold_id: uuid.UUID, record: dict[str, Any]) -> HoldResult:
-    return HoldResult(
-        hold_id=hold_id,
-        applied=True,
-        measures=frozenset(MeasureCode(c) for c in record.get("resumed", ())),
-        detail=str(record.get("release_detail", "")),
-    )
+def _each_logged(
+    call: str, holds: Sequence[Hold], done: Sequence[_Done | AdapterError]
+) -> list[HoldResult | AdapterError]:
+    return [
+        item if isinstance(item, AdapterError) else _logged(call, hold, item)
+        for hold, item in zip(holds, done, strict=True)
+    ]
 
 
 def _write_off_detail(
-    written: Sequence[tuple[_Row, Decimal]],
-    kept: Sequence[_Row],
+    written: Sequence[tuple[_Zaak, Decimal]],
+    kept: Sequence[_Zaak],
     nothing_due: Sequence[str],
     unknown: Sequence[str],
     from_regeling: bool,
@@ -1055,11 +1016,12 @@ def _write_off_detail(
     return " ".join(parts)
 
 
-def _write_off_result(write_off_id: uuid.UUID, row: _Row) -> WriteOffResult:
-    resultaat: dict[str, Any] = row.resultaat
+def _write_off_result(write_off_id: uuid.UUID, row: Sequence[Any]) -> WriteOffResult:
+    """The result from an ``afboekingen`` row (betrokkene_id, bedrag, resultaat)."""
+    resultaat: dict[str, Any] = json.loads(row[2])
     return WriteOffResult(
         write_off_id=write_off_id,
         written_off=tuple(resultaat.get("written_off", ())),
-        amount=row.bedrag,
+        amount=amount(row[1]),
         detail=str(resultaat.get("detail", "")),
     )

@@ -38,12 +38,14 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    ColumnElement,
     Connection,
     Date,
     DateTime,
     Dialect,
     Engine,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -51,6 +53,7 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
+    func,
     insert,
     select,
     update,
@@ -264,6 +267,21 @@ regeling_zaken = Table(
     Column("restant_blijft_verschuldigd", Boolean, nullable=False),
     PrimaryKeyConstraint("regeling_id", "zaaknummer"),
 )
+
+# Indexes for the adapter's lookups: the foreign keys it follows, and the forms in which it
+# compares betrokkenenummers and zaaknummers (``upper(betrokkenenummer)``; the SQL twin of
+# ``normalise_factuurnummer``). Performance only: a back-office without them gives the same
+# answers, by scanning.
+Index("ix_betrokkenen_betrokkenenummer_upper", func.upper(betrokkenen.c.betrokkenenummer))
+Index("ix_zaken_betrokkene_id", zaken.c.betrokkene_id)
+_zaaknummer: ColumnElement[str] = zaken.c.zaaknummer
+for _separator in (" ", ".", "/", "-", "_"):
+    _zaaknummer = func.replace(_zaaknummer, _separator, "")
+Index("ix_zaken_zaaknummer_genormaliseerd", func.upper(_zaaknummer))
+Index("ix_maatregelen_zaaknummer", maatregelen.c.zaaknummer)
+Index("ix_maatregelen_opgeschort_door", maatregelen.c.opgeschort_door)
+Index("ix_noodstops_betrokkene_id", noodstops.c.betrokkene_id)
+Index("ix_opschortingen_betrokkene_id", opschortingen.c.betrokkene_id)
 
 TABLES = (
     "betrokkenen",
@@ -910,17 +928,30 @@ def _volume(bsns: Sequence[str]) -> tuple[list[_Betrokkene], list[_Noodstop]]:
     return result, stops
 
 
+def _create_in_wal_mode(path: Path) -> None:
+    """Create an empty database file in WAL journal mode (which the file keeps)."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL").fetchall()
+    finally:
+        conn.close()
+
+
 def create_sample_database(directory: Path) -> tuple[Path, tuple[SampleDebtor, ...]]:
     """Write ``cjib.db`` in ``directory`` (replacing it) with the synthetic data.
+
+    The database is in WAL journal mode, as the adapter keeps it.
 
     Returns the database path and the known debtors, as an SHV would know them.
     """
     directory.mkdir(parents=True, exist_ok=True)
     path = (directory / SAMPLE_FILENAME).resolve()
-    path.unlink(missing_ok=True)
+    for stale in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+        stale.unlink(missing_ok=True)
     bsns = synthetic_bsns()
     known, samples = _known(bsns[:4])
     volume, stops = _volume(bsns[4:])
+    _create_in_wal_mode(path)
     engine = create_engine(
         "sqlite://", creator=lambda: sqlite3.connect(str(path), check_same_thread=False)
     )

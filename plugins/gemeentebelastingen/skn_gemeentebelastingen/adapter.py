@@ -1,48 +1,35 @@
 """The gemeentebelastingen adapter: municipal tax aanslagen in a SQLite back-office.
 
 It finds a debtor, lists the open aanslagen as claims, suspends or resumes
-enforcement measures for a hold (idempotent by hold id), assesses a payment
-proposal against the aanslagen, records an agreed regeling (idempotent by
-conversation id) and writes off the remainder after a successful end
-(idempotent by write-off id). Personal data (BSN, names, addresses) never
-appears in a log record or an error message.
+enforcement measures for a hold (idempotent by hold id, also in a batch), assesses a
+payment proposal against the aanslagen, records an agreed regeling (idempotent by
+conversation id) and writes off the remainder after a successful end (idempotent by
+write-off id). Personal data (BSN, names, addresses) never appears in a log record or
+an error message.
+
+The database plumbing (connections, deadlines, typed errors, the hold ledger) is the
+SDK's ``skn_connector.adapters.sqlite``; every statement here is a constant SQL string,
+so SQLite reuses its prepared statement on every call.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import field_validator
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Engine,
-    create_engine,
-    event,
-    func,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from skn_connector.adapters.api import (
     AdapterError,
     Arrangement,
     BackOfficeRejected,
-    BackOfficeTimeout,
-    BackOfficeUnavailable,
     BaseAdapter,
     Capability,
     CheckResult,
@@ -58,25 +45,30 @@ from skn_connector.adapters.api import (
     WriteOff,
     WriteOffResult,
 )
+from skn_connector.adapters.sqlite import (
+    DEFAULT_PROGRESS_STEPS,
+    HoldLedger,
+    SqliteBackOffice,
+    amount,
+    applied_result,
+    json_list,
+    parse_date,
+    released_result,
+    sql_amount,
+    sql_date,
+    sql_datetime,
+    sqlite_file,
+)
 
 from .backoffice import (
     OPEN_STATUSES,
-    aanslagen,
-    afboekingen,
     create_sample_database,
-    debiteuren,
-    maatregelen,
     missing_schema,
     normalise_factuurnummer,
     normalise_postcode,
-    opschortingen,
-    regelingen,
 )
 
 log = logging.getLogger("skn_gemeentebelastingen")
-
-#: a result row (SQLAlchemy 2.0 and 2.1 type rows differently)
-_Row = Any
 
 _OMSCHRIJVING = {
     "OZB": "OZB",
@@ -86,7 +78,7 @@ _OMSCHRIJVING = {
 }
 
 #: how many SQLite virtual-machine steps run between two looks at the deadline
-_PROGRESS_STEPS = 2000
+_PROGRESS_STEPS = DEFAULT_PROGRESS_STEPS
 
 #: the aanslag statuses a proposal may be accepted for without a person looking
 _ACCEPTABLE = ("open", "overgedragen")
@@ -96,25 +88,119 @@ _WRITABLE = OPEN_STATUSES
 _NAMED = 5
 
 _CENT = Decimal("0.01")
+_EXAMPLE_URL = "sqlite:///path/to/gemeentebelastingen.db"
+_MEASURE = {m.value: m for m in MeasureCode}
+_CODE = {m: m.value for m in MeasureCode}
+
+# -- the SQL (constant strings: prepared once per connection) -----------------------------------
+
+# ``upper(replace(replace(replace(a.aanslagnummer, ' ', ''), '.', ''), '-', ''))`` is the SQL
+# twin of ``normalise_factuurnummer``; ``('open', 'overgedragen', 'betwist')`` are OPEN_STATUSES.
+
+_DEBTOR_BY_BSN = "SELECT debiteur_id, klantnummer, bsn FROM debiteuren WHERE bsn = ?"
+_DEBTOR_BY_KLANTNUMMER = (
+    "SELECT debiteur_id, klantnummer, bsn FROM debiteuren WHERE upper(klantnummer) = ?"
+)
+_DEBTOR_BY_FACTUURNUMMER = (
+    "SELECT DISTINCT d.debiteur_id, d.klantnummer, d.bsn FROM json_each(?) j "
+    "JOIN aanslagen a "
+    "ON upper(replace(replace(replace(a.aanslagnummer, ' ', ''), '.', ''), '-', '')) = j.value "
+    "JOIN debiteuren d ON d.debiteur_id = a.debiteur_id"
+)
+_DEBTOR_BY_NAME_ADDRESS = (
+    "SELECT debiteur_id, klantnummer, bsn, voorvoegsel, achternaam FROM debiteuren "
+    "WHERE geboortedatum = ? AND postcode = ? AND huisnummer = ?"
+)
+_DEBTOR_EXISTS = "SELECT 1 FROM debiteuren WHERE debiteur_id = ?"
+# named columns: a database not yet upgraded still lists its claims; with the measures now
+# active on each (codes never hold a comma: a CHECK constraint names them)
+_OPEN_CLAIMS = (
+    "SELECT a.aanslagnummer, a.belastingsoort, a.belastingjaar, a.dagtekening, "
+    "a.oorspronkelijk_bedrag, a.betaald, a.invorderingsrente, a.kosten, a.status, "
+    "a.overgedragen_aan, (SELECT group_concat(m.code) FROM maatregelen m "
+    "WHERE m.aanslagnummer = a.aanslagnummer AND m.actief = 1 AND m.opgeschort_door IS NULL) "
+    "FROM aanslagen a WHERE a.debiteur_id = ? AND a.status IN ('open', 'overgedragen', 'betwist') "
+    "ORDER BY a.dagtekening, a.aanslagnummer"
+)
+# the aanslagen a hold covers (all of the debtor's, or those named), each with its active
+# measures of the codes asked for (none: one row with NULLs)
+_HOLD_SCOPE_ALL = (
+    "SELECT a.aanslagnummer, m.id, m.code, m.opgeschort_door FROM aanslagen a "
+    "LEFT JOIN maatregelen m ON m.aanslagnummer = a.aanslagnummer AND m.actief = 1 "
+    "AND m.code IN (SELECT value FROM json_each(?1)) "
+    "WHERE a.debiteur_id = ?2"
+)
+_HOLD_SCOPE_NAMED = (
+    "SELECT a.aanslagnummer, m.id, m.code, m.opgeschort_door FROM aanslagen a "
+    "LEFT JOIN maatregelen m ON m.aanslagnummer = a.aanslagnummer AND m.actief = 1 "
+    "AND m.code IN (SELECT value FROM json_each(?1)) "
+    "WHERE a.debiteur_id = ?2 "
+    "AND upper(replace(replace(replace(a.aanslagnummer, ' ', ''), '.', ''), '-', '')) "
+    "IN (SELECT value FROM json_each(?3))"
+)
+_SUSPEND = "UPDATE maatregelen SET opgeschort_door = ? WHERE id IN (SELECT value FROM json_each(?))"
+_LIFT = (
+    "UPDATE maatregelen SET actief = 0, opgeschort_door = ? "
+    "WHERE id IN (SELECT value FROM json_each(?))"
+)
+_HELD_BY = (
+    "SELECT id, code, aanslagnummer FROM maatregelen WHERE opgeschort_door = ? AND actief = 1"
+)
+_PASS_ON = "UPDATE maatregelen SET opgeschort_door = ? WHERE id = ?"
+_AANSLAGEN_OF = (
+    "SELECT aanslagnummer, dagtekening, oorspronkelijk_bedrag, betaald, invorderingsrente, "
+    "kosten, status, kwijtschelding_aangevraagd, in_regeling FROM aanslagen WHERE debiteur_id = ?"
+)
+_REGELING_DEBTOR = "SELECT debiteur_id FROM regelingen WHERE conversation_id = ?"
+_INSERT_REGELING = (
+    "INSERT INTO regelingen (conversation_id, debiteur_id, type, datum_akkoord, claims, "
+    "vastgelegd_op) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INCLUDE_IN_REGELING = (
+    "UPDATE aanslagen SET in_regeling = ? WHERE aanslagnummer IN (SELECT value FROM json_each(?))"
+)
+_AFBOEKING = (
+    "SELECT debiteur_id, aanslagnummers, bedrag, detail FROM afboekingen WHERE write_off_id = ?"
+)
+_REGELING_AKKOORD = (
+    "SELECT datum_akkoord FROM regelingen WHERE conversation_id = ? AND debiteur_id = ?"
+)
+_WRITE_OFF_AANSLAGEN = (
+    "UPDATE aanslagen SET status = 'kwijtgescholden' "
+    "WHERE aanslagnummer IN (SELECT value FROM json_each(?))"
+)
+_END_MEASURES = (
+    "UPDATE maatregelen SET actief = 0 "
+    "WHERE aanslagnummer IN (SELECT value FROM json_each(?)) AND actief = 1"
+)
+_INSERT_AFBOEKING = (
+    "INSERT INTO afboekingen (write_off_id, debiteur_id, conversation_id, aanslagnummers, "
+    "bedrag, datum, reden, bedragen, niet_afgeboekt, detail, geboekt_op) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
-def _sqlite_path(database_url: str) -> Path:
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite":
-        raise ValueError("must be a SQLite URL such as sqlite:///path/to/gemeentebelastingen.db")
-    database = url.database or ""
-    if not database or database == ":memory:" or database.startswith("file:"):
-        raise ValueError("must name a SQLite database file, e.g. sqlite:///var/lib/backoffice.db")
-    return Path(database)
+class _Aanslag(NamedTuple):
+    """An aanslag as a proposal, an arrangement and a write-off look at it."""
+
+    aanslagnummer: str
+    dagtekening: date
+    oorspronkelijk_bedrag: Decimal
+    betaald: Decimal
+    invorderingsrente: Decimal
+    kosten: Decimal
+    status: str
+    kwijtschelding_aangevraagd: date | None
+    in_regeling: str | None
 
 
-def _norm_sql(column: Any) -> ColumnElement[str]:
-    """SQL twin of ``normalise_factuurnummer``."""
-    stripped = func.replace(func.replace(func.replace(column, " ", ""), ".", ""), "-", "")
-    return func.upper(stripped)
+#: what a hold call did: its result, and the level and text of its log line
+_Done = tuple[HoldResult, int, str]
 
 
 def _normalise_bsn(value: str) -> str:
+    if len(value) == 9 and value.isdigit():
+        return value
     digits = "".join(ch for ch in value if ch.isdigit())
     return digits.zfill(9) if 0 < len(digits) <= 9 else digits
 
@@ -148,10 +234,7 @@ class GemeentebelastingenAdapter(BaseAdapter):
         @field_validator("database_url")
         @classmethod
         def _sqlite_file(cls, value: str) -> str:
-            try:
-                _sqlite_path(value)
-            except sa_exc.ArgumentError:
-                raise ValueError("is not a database URL") from None
+            sqlite_file(value, example=_EXAMPLE_URL)
             return value
 
         @field_validator("timeout_seconds")
@@ -165,90 +248,17 @@ class GemeentebelastingenAdapter(BaseAdapter):
 
     def __init__(self, options: GemeentebelastingenAdapter.Options) -> None:
         super().__init__(options)
-        self._path = _sqlite_path(options.database_url).absolute()
+        self._path = sqlite_file(options.database_url, example=_EXAMPLE_URL).absolute()
         self._timeout = float(options.timeout_seconds)
-        self._engine = self._make_engine()
-
-    # -- the database ---------------------------------------------------------------------------
-
-    def _make_engine(self) -> Engine:
-        path, timeout = self._path, self._timeout
-
-        def connect() -> sqlite3.Connection:
-            # mode=rw: never create an empty database where the back-office should be
-            return sqlite3.connect(
-                f"{path.absolute().as_uri()}?mode=rw",
-                uri=True,
-                timeout=timeout,
-                isolation_level=None,  # we issue BEGIN ourselves (see _begin)
-                check_same_thread=False,
-            )
-
-        engine = create_engine(
-            "sqlite://",
-            creator=connect,
-            poolclass=QueuePool,
-            pool_size=4,
-            max_overflow=4,
-            pool_timeout=timeout,
-            hide_parameters=True,  # parameters hold BSNs and names: never in logs or errors
+        self._db = SqliteBackOffice(
+            self._path,
+            label="the gemeentebelastingen database",
+            timeout_seconds=self._timeout,
+            progress_steps=_PROGRESS_STEPS,
         )
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
-            info = record.info
-
-            def past_deadline() -> int:
-                deadline = info.get("deadline")
-                return 1 if deadline is not None and time.monotonic() > deadline else 0
-
-            dbapi_conn.set_progress_handler(past_deadline, _PROGRESS_STEPS)
-            dbapi_conn.execute("PRAGMA foreign_keys = ON")
-
-        @event.listens_for(engine, "begin")
-        def _begin(conn: Connection) -> None:
-            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            conn.exec_driver_sql(f"BEGIN {mode}")
-
-        return engine
-
-    @contextmanager
-    def _transaction(self, *, write: bool = False) -> Iterator[Connection]:
-        """A transaction with a deadline; database errors become typed adapter errors."""
-        try:
-            with self._engine.connect() as conn:
-                conn.execution_options(sqlite_begin="IMMEDIATE" if write else "DEFERRED")
-                info = conn.connection.info
-                info["deadline"] = time.monotonic() + self._timeout
-                try:
-                    with conn.begin():
-                        yield conn
-                finally:
-                    info.pop("deadline", None)
-        except AdapterError:
-            raise
-        except sa_exc.TimeoutError:
-            raise BackOfficeTimeout(
-                f"the gemeentebelastingen database had no free connection within "
-                f"{self._timeout:g} s"
-            ) from None
-        except sa_exc.IntegrityError as exc:
-            raise BackOfficeRejected(
-                f"the gemeentebelastingen database refused the change ({_reason(exc)})"
-            ) from None
-        except sa_exc.OperationalError as exc:
-            reason = _reason(exc)
-            if reason == "interrupted":
-                raise BackOfficeTimeout(
-                    f"the gemeentebelastingen database did not answer within {self._timeout:g} s"
-                ) from None
-            raise BackOfficeUnavailable(
-                f"the gemeentebelastingen database is not available ({reason})"
-            ) from None
-        except sa_exc.DBAPIError as exc:
-            raise BackOfficeUnavailable(
-                f"the gemeentebelastingen database failed ({_reason(exc)})"
-            ) from None
+        self._ledger = HoldLedger(debtor_column="debiteur_id")
+        prefix = (options.klantnummer_prefix or "").strip()
+        self._prefix, self._prefix_upper = prefix, prefix.upper()
 
     # -- CLAIMS ---------------------------------------------------------------------------------
 
@@ -258,94 +268,80 @@ class GemeentebelastingenAdapter(BaseAdapter):
 
     def _strip_prefix(self, klantnummer: str) -> str:
         value = klantnummer.strip()
-        prefix = (self.options.klantnummer_prefix or "").strip()
-        if prefix and value.upper().startswith(prefix.upper()):
-            value = value[len(prefix) :].strip()
+        if self._prefix and value.upper().startswith(self._prefix_upper):
+            value = value[len(self._prefix) :].strip()
         return value
 
     def find_debtor(self, query: DebtorQuery) -> Debtor | None:
         bsn = _normalise_bsn(query.bsn) if query.bsn else None
-        cols = (debiteuren.c.debiteur_id, debiteuren.c.klantnummer, debiteuren.c.bsn)
-
-        def accept(rows: Sequence[_Row], route: str) -> Debtor | None:
-            # a candidate whose BSN is known and differs from the one asked for is not them
-            rows = [r for r in rows if not (bsn and r.bsn and r.bsn != bsn)]
-            ids = {r.debiteur_id for r in rows}
-            if len(ids) > 1:
-                log.info("find_debtor: %d candidates by %s; not choosing", len(ids), route)
-                return None
-            if not rows:
-                return None
-            log.debug("find_debtor: matched by %s", route)
-            return Debtor(
-                debtor_id=str(rows[0].debiteur_id),
-                klantnummer_se=self._klantnummer_se(rows[0].klantnummer),
-            )
-
-        routes: list[tuple[str, Callable[[Connection], Sequence[_Row]]]] = []
-        if bsn:
-            routes.append(
-                ("bsn", lambda c: c.execute(select(*cols).where(debiteuren.c.bsn == bsn)).all())
-            )
-        if query.klantnummer_se and self._strip_prefix(query.klantnummer_se):
-            klantnummer = self._strip_prefix(query.klantnummer_se).upper()
-            routes.append(
-                (
-                    "klantnummer",
-                    lambda c: c.execute(
-                        select(*cols).where(func.upper(debiteuren.c.klantnummer) == klantnummer)
-                    ).all(),
-                )
-            )
-        nummers = sorted({normalise_factuurnummer(f) for f in query.factuurnummers} - {""})
-        if nummers:
-            routes.append(
-                (
-                    "factuurnummer",
-                    lambda c: c.execute(
-                        select(*cols)
-                        .distinct()
-                        .join(aanslagen, aanslagen.c.debiteur_id == debiteuren.c.debiteur_id)
-                        .where(_norm_sql(aanslagen.c.aanslagnummer).in_(nummers))
-                    ).all(),
-                )
-            )
-        if (
+        klantnummer = self._strip_prefix(query.klantnummer_se) if query.klantnummer_se else ""
+        by_name = bool(
             query.achternaam
             and query.geboortedatum
             and query.postcode
             and query.huisnummer is not None
-        ):
-            routes.append(("name_address", lambda c: self._by_name_address(c, query)))
-
-        with self._transaction() as conn:
-            for route, run in routes:
-                found = accept(run(conn), route)
+        )
+        tried = 0
+        with self._db.read() as conn:
+            if bsn:
+                tried += 1
+                found = self._accept(conn.execute(_DEBTOR_BY_BSN, (bsn,)).fetchall(), bsn, "bsn")
                 if found is not None:
                     return found
-        log.debug("find_debtor: no match (%d routes tried)", len(routes))
+            if klantnummer:
+                tried += 1
+                rows = conn.execute(_DEBTOR_BY_KLANTNUMMER, (klantnummer.upper(),)).fetchall()
+                found = self._accept(rows, bsn, "klantnummer")
+                if found is not None:
+                    return found
+            nummers = sorted({normalise_factuurnummer(f) for f in query.factuurnummers} - {""})
+            if nummers:
+                tried += 1
+                rows = conn.execute(_DEBTOR_BY_FACTUURNUMMER, (json_list(nummers),)).fetchall()
+                found = self._accept(rows, bsn, "factuurnummer")
+                if found is not None:
+                    return found
+            if by_name:
+                tried += 1
+                found = self._accept(self._by_name_address(conn, query), bsn, "name_address")
+                if found is not None:
+                    return found
+        log.debug("find_debtor: no match (%d routes tried)", tried)
         return None
 
-    def _by_name_address(self, conn: Connection, query: DebtorQuery) -> list[_Row]:
-        assert query.achternaam and query.postcode
-        rows = conn.execute(
-            select(
-                debiteuren.c.debiteur_id,
-                debiteuren.c.klantnummer,
-                debiteuren.c.bsn,
-                debiteuren.c.voorvoegsel,
-                debiteuren.c.achternaam,
-            ).where(
-                debiteuren.c.geboortedatum == query.geboortedatum,
-                debiteuren.c.postcode == normalise_postcode(query.postcode),
-                debiteuren.c.huisnummer == query.huisnummer,
+    def _accept(self, rows: Sequence[Sequence[Any]], bsn: str | None, route: str) -> Debtor | None:
+        """The one debtor of ``rows`` (debiteur_id, klantnummer, bsn, ...), or None."""
+        # a candidate whose BSN is known and differs from the one asked for is not them
+        if bsn:
+            rows = [r for r in rows if not (r[2] and r[2] != bsn)]
+        if not rows:
+            return None
+        if len({r[0] for r in rows}) > 1:
+            log.info(
+                "find_debtor: %d candidates by %s; not choosing", len({r[0] for r in rows}), route
             )
-        ).all()
+            return None
+        log.debug("find_debtor: matched by %s", route)
+        return Debtor(debtor_id=str(rows[0][0]), klantnummer_se=self._klantnummer_se(rows[0][1]))
+
+    def _by_name_address(
+        self, conn: sqlite3.Connection, query: DebtorQuery
+    ) -> list[tuple[Any, ...]]:
+        assert query.achternaam and query.postcode and query.geboortedatum
+        rows = conn.execute(
+            _DEBTOR_BY_NAME_ADDRESS,
+            (
+                sql_date(query.geboortedatum),
+                normalise_postcode(query.postcode),
+                query.huisnummer,
+            ),
+        ).fetchall()
         wanted = " ".join(query.achternaam.split()).casefold()
         result = []
         for row in rows:
-            plain = row.achternaam.casefold()
-            full = " ".join(f"{row.voorvoegsel or ''} {row.achternaam}".split()).casefold()
+            voorvoegsel, achternaam = row[3], row[4]
+            plain = achternaam.casefold()
+            full = " ".join(f"{voorvoegsel or ''} {achternaam}".split()).casefold()
             if wanted in (plain, full):
                 result.append(row)
         return result
@@ -358,70 +354,50 @@ class GemeentebelastingenAdapter(BaseAdapter):
                 "the debtor id is not one of the gemeentebelastingen back-office"
             ) from None
 
-    def _require_debtor(self, conn: Connection, debiteur_id: int) -> None:
-        found = conn.execute(
-            select(debiteuren.c.debiteur_id).where(debiteuren.c.debiteur_id == debiteur_id)
-        ).first()
-        if found is None:
+    def _require_debtor(self, conn: sqlite3.Connection, debiteur_id: int) -> None:
+        if conn.execute(_DEBTOR_EXISTS, (debiteur_id,)).fetchone() is None:
             raise BackOfficeRejected(
                 f"the gemeentebelastingen back-office has no debtor with id {debiteur_id}"
             )
 
     def list_claims(self, debtor: Debtor) -> list[Claim]:
         debiteur_id = self._debiteur_id(debtor.debtor_id)
-        with self._transaction() as conn:
-            self._require_debtor(conn, debiteur_id)
-            a = aanslagen.c
-            rows = conn.execute(
-                # named columns: a database not yet upgraded still lists its claims
-                select(
-                    a.aanslagnummer,
-                    a.belastingsoort,
-                    a.belastingjaar,
-                    a.dagtekening,
-                    a.oorspronkelijk_bedrag,
-                    a.betaald,
-                    a.invorderingsrente,
-                    a.kosten,
-                    a.status,
-                    a.overgedragen_aan,
-                )
-                .where(
-                    aanslagen.c.debiteur_id == debiteur_id,
-                    aanslagen.c.status.in_(OPEN_STATUSES),
-                )
-                .order_by(aanslagen.c.dagtekening, aanslagen.c.aanslagnummer)
-            ).all()
-            active: dict[str, set[MeasureCode]] = {}
-            for nummer, code in conn.execute(
-                select(maatregelen.c.aanslagnummer, maatregelen.c.code)
-                .join(aanslagen, aanslagen.c.aanslagnummer == maatregelen.c.aanslagnummer)
-                .where(
-                    aanslagen.c.debiteur_id == debiteur_id,
-                    maatregelen.c.actief.is_(True),
-                    maatregelen.c.opgeschort_door.is_(None),
-                )
-            ):
-                active.setdefault(nummer, set()).add(MeasureCode(code))
+        with self._db.read() as conn:
+            rows = conn.execute(_OPEN_CLAIMS, (debiteur_id,)).fetchall()
+            if not rows:
+                self._require_debtor(conn, debiteur_id)
         claims = []
-        for row in rows:
-            hoofdsom: Decimal = row.oorspronkelijk_bedrag - row.betaald
+        for (
+            nummer,
+            soort,
+            jaar,
+            dagtekening,
+            oorspronkelijk,
+            betaald,
+            rente,
+            kosten,
+            status,
+            overgedragen_aan,
+            active,
+        ) in rows:
+            origineel, rente_, kosten_ = amount(oorspronkelijk), amount(rente), amount(kosten)
+            hoofdsom = origineel - amount(betaald)
             claims.append(
                 Claim(
-                    factuurnummer=row.aanslagnummer,
-                    omschrijving=f"{_OMSCHRIJVING[row.belastingsoort]} {row.belastingjaar}",
-                    ontstaansdatum=row.dagtekening,
-                    originele_vordering=row.oorspronkelijk_bedrag,
+                    factuurnummer=nummer,
+                    omschrijving=f"{_OMSCHRIJVING[soort]} {jaar}",
+                    ontstaansdatum=date.fromisoformat(dagtekening),
+                    originele_vordering=origineel,
                     hoofdsom=hoofdsom,
-                    rente=row.invorderingsrente,
-                    kosten=row.kosten,
-                    openstaand=hoofdsom + row.invorderingsrente + row.kosten,
-                    status=row.status,
-                    overgedragen_aan=row.overgedragen_aan,
+                    rente=rente_,
+                    kosten=kosten_,
+                    openstaand=hoofdsom + rente_ + kosten_,
+                    status=status,
+                    overgedragen_aan=overgedragen_aan,
                     saneerbaar=True,
                     fraude=False,
                     preferent=False,  # municipalities have no voorrecht (enforcement-rules 1.2)
-                    measures=frozenset(active.get(row.aanslagnummer, ())),
+                    measures=_measures(active),
                 )
             )
         log.debug("list_claims: %d claims for debtor %s", len(claims), debiteur_id)
@@ -430,188 +406,148 @@ class GemeentebelastingenAdapter(BaseAdapter):
     # -- HOLDS ----------------------------------------------------------------------------------
 
     def _scope(
-        self, conn: Connection, debiteur_id: int, factuurnummers: Sequence[str]
-    ) -> list[str]:
-        """The debtor's aanslagnummers a hold covers: all, or those named (normalised)."""
-        stmt = select(aanslagen.c.aanslagnummer).where(aanslagen.c.debiteur_id == debiteur_id)
-        wanted = {normalise_factuurnummer(f) for f in factuurnummers} - {""}
-        if factuurnummers:
-            stmt = stmt.where(_norm_sql(aanslagen.c.aanslagnummer).in_(sorted(wanted)))
-        return [r.aanslagnummer for r in conn.execute(stmt)]
+        self, conn: sqlite3.Connection, debiteur_id: int, hold: Hold, codes: list[str]
+    ) -> tuple[list[str], list[tuple[int, str, str | None]]]:
+        """The debtor's aanslagnummers a hold covers (all, or those named, normalised), and
+        their active measures of ``codes``: (id, code, opgeschort_door)."""
+        if hold.factuurnummers:
+            wanted = sorted({normalise_factuurnummer(f) for f in hold.factuurnummers} - {""})
+            params: tuple[Any, ...] = (json_list(codes), debiteur_id, json_list(wanted))
+            rows = conn.execute(_HOLD_SCOPE_NAMED, params).fetchall()
+        else:
+            rows = conn.execute(_HOLD_SCOPE_ALL, (json_list(codes), debiteur_id)).fetchall()
+        if not rows:
+            self._require_debtor(conn, debiteur_id)
+        scope = list(dict.fromkeys(r[0] for r in rows))
+        return scope, [(r[1], r[2], r[3]) for r in rows if r[1] is not None]
 
     def apply_hold(self, hold: Hold) -> HoldResult:
+        with self._db.transaction(write=True) as conn:
+            done = self._apply(conn, hold)
+        return _logged("apply_hold", hold, done)
+
+    def apply_holds(self, holds: Sequence[Hold]) -> list[HoldResult | AdapterError]:
+        """The whole batch in one write transaction (one commit), a savepoint per hold."""
+        return _each_logged("apply_hold", holds, self._db.write_each(holds, self._apply))
+
+    def _apply(self, conn: sqlite3.Connection, hold: Hold) -> _Done:
         debiteur_id = self._debiteur_id(hold.debtor_id)
         hold_id = str(hold.hold_id)
-        with self._transaction(write=True) as conn:
-            existing = conn.execute(
-                select(opschortingen).where(opschortingen.c.hold_id == hold_id)
-            ).first()
-            if existing is not None:
-                if existing.debiteur_id != debiteur_id:
-                    raise BackOfficeRejected(
-                        f"hold {hold_id} is already recorded for another debtor"
-                    )
-                if existing.status == "released":
-                    log.info("apply_hold %s: released before; not applied again", hold_id)
-                    return HoldResult(
-                        hold_id=hold.hold_id,
-                        applied=False,
-                        detail="this hold was released before; it is not applied again",
-                    )
-                log.debug("apply_hold %s: already applied", hold_id)
-                return _applied_result(hold.hold_id, existing.measures)
+        existing = self._ledger.find(conn, hold_id)
+        if existing is not None:
+            result = self._ledger.repeated_apply(existing, hold, debiteur_id)
+            if not result.applied:
+                return result, logging.INFO, "released before; not applied again"
+            return result, logging.DEBUG, "already applied"
 
-            self._require_debtor(conn, debiteur_id)
-            scope = self._scope(conn, debiteur_id, hold.factuurnummers)
-            lift = {m.value for m in hold.lift}
-            stop = {m.value for m in hold.measures} - lift
-            rows = conn.execute(
-                select(maatregelen.c.id, maatregelen.c.code, maatregelen.c.opgeschort_door).where(
-                    maatregelen.c.aanslagnummer.in_(scope),
-                    maatregelen.c.actief.is_(True),
-                    maatregelen.c.code.in_(sorted(stop | lift)),
-                )
-            ).all()
-            lifted = [r for r in rows if r.code in lift]
-            stopped = [r for r in rows if r.code in stop and r.opgeschort_door is None]
-            held_elsewhere = [r for r in rows if r.code in stop and r.opgeschort_door is not None]
-            record = {
-                "conversation_id": str(hold.conversation_id),
-                "factuurnummers": list(hold.factuurnummers),
-                "requested": sorted(stop),
-                "lift": sorted(lift),
-                "aanslagen": len(scope),
-                "stopped": sorted({r.code for r in stopped}),
-                "lifted": sorted({r.code for r in lifted}),
-                "held_elsewhere": sorted({r.code for r in held_elsewhere}),
-                "detail": (
-                    f"{len(stopped)} measures suspended, {len(lifted)} lifted "
-                    f"on {len(scope)} aanslagen"
-                    + (f"; {len(held_elsewhere)} already held" if held_elsewhere else "")
-                ),
-            }
-            conn.execute(
-                insert(opschortingen).values(
-                    hold_id=hold_id,
-                    debiteur_id=debiteur_id,
-                    reden=hold.reason,
-                    basis=hold.basis,
-                    begint=hold.starts,
-                    eindigt=hold.ends,
-                    status="applied",
-                    toegepast_op=_now(),
-                    vrijgegeven_op=None,
-                    measures=record,
-                )
-            )
-            if stopped:
-                conn.execute(
-                    update(maatregelen)
-                    .where(maatregelen.c.id.in_([r.id for r in stopped]))
-                    .values(opgeschort_door=hold_id)
-                )
-            if lifted:
-                conn.execute(
-                    update(maatregelen)
-                    .where(maatregelen.c.id.in_([r.id for r in lifted]))
-                    .values(actief=False, opgeschort_door=hold_id)
-                )
-        log.info("apply_hold %s: %s", hold_id, record["detail"])
-        return _applied_result(hold.hold_id, record)
+        lift = {_CODE[m] for m in hold.lift}
+        stop = {_CODE[m] for m in hold.measures} - lift
+        scope, rows = self._scope(conn, debiteur_id, hold, sorted(stop | lift))
+        lifted = [r for r in rows if r[1] in lift]
+        stopped = [r for r in rows if r[1] in stop and r[2] is None]
+        held_elsewhere = [r for r in rows if r[1] in stop and r[2] is not None]
+        record = {
+            "conversation_id": str(hold.conversation_id),
+            "factuurnummers": list(hold.factuurnummers),
+            "requested": sorted(stop),
+            "lift": sorted(lift),
+            "aanslagen": len(scope),
+            "stopped": sorted({r[1] for r in stopped}),
+            "lifted": sorted({r[1] for r in lifted}),
+            "held_elsewhere": sorted({r[1] for r in held_elsewhere}),
+            "detail": (
+                f"{len(stopped)} measures suspended, {len(lifted)} lifted "
+                f"on {len(scope)} aanslagen"
+                + (f"; {len(held_elsewhere)} already held" if held_elsewhere else "")
+            ),
+        }
+        # the ledger row first: the measures refer to it (opgeschort_door)
+        self._ledger.insert_applied(conn, hold, debiteur_id, record, _now())
+        if stopped:
+            conn.execute(_SUSPEND, (hold_id, json_list([r[0] for r in stopped])))
+        if lifted:
+            conn.execute(_LIFT, (hold_id, json_list([r[0] for r in lifted])))
+        return applied_result(hold.hold_id, record), logging.INFO, str(record["detail"])
 
     def release_hold(self, hold: Hold) -> HoldResult:
-        hold_id = str(hold.hold_id)
-        with self._transaction(write=True) as conn:
-            existing = conn.execute(
-                select(opschortingen).where(opschortingen.c.hold_id == hold_id)
-            ).first()
-            if existing is None:
-                log.info("release_hold %s: not known here; nothing to release", hold_id)
-                return HoldResult(
-                    hold_id=hold.hold_id,
-                    applied=True,
-                    detail="this hold is not known here; nothing to release",
-                )
-            if existing.debiteur_id != self._debiteur_id(hold.debtor_id):
-                raise BackOfficeRejected(f"hold {hold_id} is recorded for another debtor")
-            if existing.status == "released":
-                log.debug("release_hold %s: already released", hold_id)
-                return _released_result(hold.hold_id, existing.measures)
+        with self._db.transaction(write=True) as conn:
+            done = self._release(conn, hold)
+        return _logged("release_hold", hold, done)
 
-            # measures another applied hold of this debtor also covers pass to that hold
-            others = conn.execute(
-                select(opschortingen.c.hold_id, opschortingen.c.measures).where(
-                    opschortingen.c.debiteur_id == existing.debiteur_id,
-                    opschortingen.c.status == "applied",
-                    opschortingen.c.hold_id != hold_id,
-                )
-            ).all()
-            covering = [
-                (o.hold_id, set(o.measures.get("requested", ())), o.measures.get("factuurnummers"))
-                for o in others
-            ]
-            rows = conn.execute(
-                select(maatregelen.c.id, maatregelen.c.code, maatregelen.c.aanslagnummer).where(
-                    maatregelen.c.opgeschort_door == hold_id,
-                    maatregelen.c.actief.is_(True),
-                )
-            ).all()
-            resumed: list[_Row] = []
-            for row in rows:
-                successor = next(
+    def release_holds(self, holds: Sequence[Hold]) -> list[HoldResult | AdapterError]:
+        """The whole batch in one write transaction (one commit), a savepoint per hold."""
+        return _each_logged("release_hold", holds, self._db.write_each(holds, self._release))
+
+    def _release(self, conn: sqlite3.Connection, hold: Hold) -> _Done:
+        hold_id = str(hold.hold_id)
+        existing = self._ledger.find(conn, hold_id)
+        if existing is None:
+            return (
+                self._ledger.unknown_release(hold),
+                logging.INFO,
+                "not known here; nothing to release",
+            )
+        repeated = self._ledger.repeated_release(existing, hold, self._debiteur_id(hold.debtor_id))
+        if repeated is not None:
+            return repeated, logging.DEBUG, "already released"
+
+        rows = conn.execute(_HELD_BY, (hold_id,)).fetchall()
+        # measures another applied hold of this debtor also covers pass to that hold
+        covering: list[tuple[str, set[str], set[str]]] = []
+        if rows:
+            for other in self._ledger.others_applied(conn, existing.debtor_key, hold_id):
+                nummers = other.record.get("factuurnummers") or ()
+                covering.append(
                     (
-                        other_id
-                        for other_id, codes, nummers in covering
-                        if row.code in codes
-                        and (
-                            not nummers
-                            or normalise_factuurnummer(row.aanslagnummer)
-                            in {normalise_factuurnummer(n) for n in nummers}
-                        )
-                    ),
-                    None,
+                        other.hold_id,
+                        set(other.record.get("requested", ())),
+                        {normalise_factuurnummer(n) for n in nummers},
+                    )
                 )
-                conn.execute(
-                    update(maatregelen)
-                    .where(maatregelen.c.id == row.id)
-                    .values(opgeschort_door=successor)
-                )
-                if successor is None:
-                    resumed.append(row)
-            record = dict(existing.measures)
-            record["resumed"] = sorted({r.code for r in resumed})
-            record["release_detail"] = f"{len(resumed)} measures resumed" + (
-                f", {len(rows) - len(resumed)} stay held by another hold"
-                if len(rows) > len(resumed)
-                else ""
+        resumed: set[str] = set()
+        passed_on: list[tuple[str | None, int]] = []
+        for measure_id, code, nummer in rows:
+            key = normalise_factuurnummer(nummer)
+            successor = next(
+                (
+                    other_id
+                    for other_id, codes, nummers in covering
+                    if code in codes and (not nummers or key in nummers)
+                ),
+                None,
             )
-            conn.execute(
-                update(opschortingen)
-                .where(opschortingen.c.hold_id == hold_id)
-                .values(status="released", vrijgegeven_op=_now(), measures=record)
-            )
-        log.info("release_hold %s: %s", hold_id, record["release_detail"])
-        return _released_result(hold.hold_id, record)
+            passed_on.append((successor, measure_id))
+            if successor is None:
+                resumed.add(code)
+        conn.executemany(_PASS_ON, passed_on)
+        count = sum(1 for successor, _ in passed_on if successor is None)
+        record = dict(existing.record)
+        record["resumed"] = sorted(resumed)
+        record["release_detail"] = f"{count} measures resumed" + (
+            f", {len(rows) - count} stay held by another hold" if len(rows) > count else ""
+        )
+        self._ledger.mark_released(conn, hold_id, record, _now())
+        return released_result(hold.hold_id, record), logging.INFO, record["release_detail"]
 
     # -- PROPOSALS ------------------------------------------------------------------------------
 
-    def _aanslagen_of(self, conn: Connection, debiteur_id: int) -> dict[str, _Row]:
+    def _aanslagen_of(self, conn: sqlite3.Connection, debiteur_id: int) -> dict[str, _Aanslag]:
         """The debtor's aanslagen by normalised aanslagnummer."""
-        a = aanslagen.c
-        rows = conn.execute(
-            select(
-                a.aanslagnummer,
-                a.dagtekening,
-                a.oorspronkelijk_bedrag,
-                a.betaald,
-                a.invorderingsrente,
-                a.kosten,
-                a.status,
-                a.kwijtschelding_aangevraagd,
-                a.in_regeling,
-            ).where(a.debiteur_id == debiteur_id)
-        ).all()
-        return {normalise_factuurnummer(r.aanslagnummer): r for r in rows}
+        result: dict[str, _Aanslag] = {}
+        for r in conn.execute(_AANSLAGEN_OF, (debiteur_id,)):
+            row = _Aanslag(
+                r[0],
+                date.fromisoformat(r[1]),
+                amount(r[2]),
+                amount(r[3]),
+                amount(r[4]),
+                amount(r[5]),
+                r[6],
+                parse_date(r[7]),
+                r[8],
+            )
+            result[normalise_factuurnummer(row.aanslagnummer)] = row
+        return result
 
     def assess_proposal(self, debtor: Debtor, proposal: Proposal) -> ProposalAssessment:
         """Accept when every claim is an open aanslag of the debtor; otherwise a person decides.
@@ -620,7 +556,7 @@ class GemeentebelastingenAdapter(BaseAdapter):
         SA, no repayment capacity) is as acceptable as any other. This never rejects.
         """
         debiteur_id = self._debiteur_id(debtor.debtor_id)
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             self._require_debtor(conn, debiteur_id)
             known = self._aanslagen_of(conn, debiteur_id)
         problems: list[str] = []
@@ -682,12 +618,10 @@ class GemeentebelastingenAdapter(BaseAdapter):
         """
         debiteur_id = self._debiteur_id(debtor.debtor_id)
         conversation = str(arrangement.conversation_id)
-        with self._transaction(write=True) as conn:
-            existing = conn.execute(
-                select(regelingen.c.debiteur_id).where(regelingen.c.conversation_id == conversation)
-            ).first()
+        with self._db.transaction(write=True) as conn:
+            existing = conn.execute(_REGELING_DEBTOR, (conversation,)).fetchone()
             if existing is not None:
-                if existing.debiteur_id != debiteur_id:
+                if existing[0] != debiteur_id:
                     raise BackOfficeRejected(
                         f"the regeling of conversation {conversation} is recorded for "
                         "another debtor"
@@ -725,23 +659,18 @@ class GemeentebelastingenAdapter(BaseAdapter):
                     }
                 )
             conn.execute(
-                insert(regelingen).values(
-                    {
-                        "conversation_id": conversation,
-                        "debiteur_id": debiteur_id,
-                        "type": arrangement.type_schuldregeling,
-                        "datum_akkoord": arrangement.datum_akkoord,
-                        "claims": entries,
-                        "vastgelegd_op": _now(),
-                    }
-                )
+                _INSERT_REGELING,
+                (
+                    conversation,
+                    debiteur_id,
+                    arrangement.type_schuldregeling,
+                    sql_date(arrangement.datum_akkoord),
+                    json.dumps(entries),
+                    sql_datetime(_now()),
+                ),
             )
             if included:
-                conn.execute(
-                    update(aanslagen)
-                    .where(aanslagen.c.aanslagnummer.in_(included))
-                    .values(in_regeling=conversation)
-                )
+                conn.execute(_INCLUDE_IN_REGELING, (conversation, json_list(included)))
         log.info(
             "record_arrangement %s: %d of %d claims included",
             conversation,
@@ -767,12 +696,10 @@ class GemeentebelastingenAdapter(BaseAdapter):
             )
         write_off_id = str(write_off.write_off_id)
         conversation = str(write_off.conversation_id)
-        with self._transaction(write=True) as conn:
-            existing = conn.execute(
-                select(afboekingen).where(afboekingen.c.write_off_id == write_off_id)
-            ).first()
+        with self._db.transaction(write=True) as conn:
+            existing = conn.execute(_AFBOEKING, (write_off_id,)).fetchone()
             if existing is not None:
-                if existing.debiteur_id != debiteur_id:
+                if existing[0] != debiteur_id:
                     raise BackOfficeRejected(
                         f"write-off {write_off_id} is already recorded for another debtor"
                     )
@@ -780,12 +707,7 @@ class GemeentebelastingenAdapter(BaseAdapter):
                 return _write_off_result(write_off.write_off_id, existing)
             self._require_debtor(conn, debiteur_id)
             known = self._aanslagen_of(conn, debiteur_id)
-            regeling = conn.execute(
-                select(regelingen.c.datum_akkoord).where(
-                    regelingen.c.conversation_id == conversation,
-                    regelingen.c.debiteur_id == debiteur_id,
-                )
-            ).first()
+            regeling = conn.execute(_REGELING_AKKOORD, (conversation, debiteur_id)).fetchone()
             bedragen: dict[str, str] = {}
             kept: dict[str, str] = {}
             total = Decimal("0.00")
@@ -823,35 +745,27 @@ class GemeentebelastingenAdapter(BaseAdapter):
                     [f"{n} ({why})" for n, why in kept.items()]
                 )
             if written:
-                conn.execute(
-                    update(aanslagen)
-                    .where(aanslagen.c.aanslagnummer.in_(written))
-                    .values(status="kwijtgescholden")
-                )
+                conn.execute(_WRITE_OFF_AANSLAGEN, (json_list(written),))
                 # a written-off aanslag is not enforced any more; a later release resumes nothing
-                conn.execute(
-                    update(maatregelen)
-                    .where(maatregelen.c.aanslagnummer.in_(written), maatregelen.c.actief.is_(True))
-                    .values(actief=False)
-                )
+                conn.execute(_END_MEASURES, (json_list(written),))
             conn.execute(
-                insert(afboekingen).values(
-                    write_off_id=write_off_id,
-                    debiteur_id=debiteur_id,
-                    conversation_id=conversation,
-                    aanslagnummers=written,
-                    bedrag=total,
-                    datum=write_off.datum,
-                    reden=write_off.reason[:60],
-                    bedragen=bedragen,
-                    niet_afgeboekt=kept,
-                    detail=detail[:2000],
-                    geboekt_op=_now(),
-                )
+                _INSERT_AFBOEKING,
+                (
+                    write_off_id,
+                    debiteur_id,
+                    conversation,
+                    json.dumps(written),
+                    sql_amount(total),
+                    sql_date(write_off.datum),
+                    write_off.reason[:60],
+                    json.dumps(bedragen),
+                    json.dumps(kept),
+                    detail[:2000],
+                    sql_datetime(_now()),
+                ),
             )
-            booked = conn.execute(
-                select(afboekingen).where(afboekingen.c.write_off_id == write_off_id)
-            ).one()
+            booked = conn.execute(_AFBOEKING, (write_off_id,)).fetchone()
+            assert booked is not None
         log.info(
             "write_off %s: %d aanslagen written off, %d not", write_off_id, len(written), len(kept)
         )
@@ -881,8 +795,8 @@ class GemeentebelastingenAdapter(BaseAdapter):
             )
         else:
             try:
-                with self._transaction() as conn:
-                    tables, columns = missing_schema(lambda sql: list(conn.exec_driver_sql(sql)))
+                with self._db.transaction() as conn:
+                    tables, columns = missing_schema(lambda sql: list(conn.execute(sql)))
                 if tables or columns:
                     lacks = []
                     if tables:
@@ -919,7 +833,7 @@ class GemeentebelastingenAdapter(BaseAdapter):
         return results
 
     def close(self) -> None:
-        self._engine.dispose()
+        self._db.close()
 
     @classmethod
     def create_sample(cls, directory: Path) -> SampleBackOffice:
@@ -927,35 +841,30 @@ class GemeentebelastingenAdapter(BaseAdapter):
         return SampleBackOffice(options={"database_url": f"sqlite:///{path}"}, debtors=debtors)
 
 
-def _reason(exc: sa_exc.DBAPIError) -> str:
-    """The driver's own short reason (no SQL, no parameters: those may hold personal data)."""
-    text = str(exc.orig).strip() if exc.orig is not None else type(exc).__name__
-    return text.splitlines()[0][:120] if text else type(exc).__name__
+def _measures(codes: str | None) -> frozenset[MeasureCode]:
+    """The measures of a ``group_concat`` of codes (None: none)."""
+    return frozenset(_MEASURE[c] for c in codes.split(",")) if codes else frozenset()
 
 
-def _applied_result(hold_id: uuid.UUID, record: dict[str, Any]) -> HoldResult:
-    codes = set(record.get("stopped", ())) | set(record.get("lifted", ()))
-    codes |= set(record.get("held_elsewhere", ()))
-    return HoldResult(
-        hold_id=hold_id,
-        applied=True,
-        measures=frozenset(MeasureCode(c) for c in codes),
-        detail=str(record.get("detail", "")),
-    )
+def _logged(call: str, hold: Hold, done: _Done) -> HoldResult:
+    """Log what a hold call did (after its commit) and return its result."""
+    result, level, text = done
+    log.log(level, "%s %s: %s", call, hold.hold_id, text)
+    return result
 
 
-def _released_result(hold_id: uuid.UUID, record: dict[str, Any]) -> HoldResult:
-    return HoldResult(
-        hold_id=hold_id,
-        applied=True,
-        measures=frozenset(MeasureCode(c) for c in record.get("resumed", ())),
-        detail=str(record.get("release_detail", "")),
-    )
+def _each_logged(
+    call: str, holds: Sequence[Hold], done: Sequence[_Done | AdapterError]
+) -> list[HoldResult | AdapterError]:
+    return [
+        item if isinstance(item, AdapterError) else _logged(call, hold, item)
+        for hold, item in zip(holds, done, strict=True)
+    ]
 
 
-def _remainder(row: _Row) -> Decimal:
+def _remainder(row: _Aanslag) -> Decimal:
     """What is still owed on an aanslag: hoofdsom + invorderingsrente + kosten."""
-    value: Decimal = row.oorspronkelijk_bedrag - row.betaald + row.invorderingsrente + row.kosten
+    value = row.oorspronkelijk_bedrag - row.betaald + row.invorderingsrente + row.kosten
     return value.quantize(_CENT)
 
 
@@ -971,10 +880,11 @@ def _named(items: Sequence[str]) -> str:
     return text + (f"; and {len(items) - _NAMED} more" if len(items) > _NAMED else "")
 
 
-def _write_off_result(write_off_id: uuid.UUID, row: _Row) -> WriteOffResult:
+def _write_off_result(write_off_id: uuid.UUID, row: Sequence[Any]) -> WriteOffResult:
+    """The result from an ``afboekingen`` row (debiteur_id, aanslagnummers, bedrag, detail)."""
     return WriteOffResult(
         write_off_id=write_off_id,
-        written_off=tuple(row.aanslagnummers),
-        amount=row.bedrag,
-        detail=row.detail,
+        written_off=tuple(json.loads(row[1])),
+        amount=amount(row[2]),
+        detail=row[3],
     )

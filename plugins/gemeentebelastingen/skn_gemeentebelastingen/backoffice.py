@@ -27,11 +27,13 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     create_engine,
+    func,
     insert,
 )
 from sqlalchemy.dialects import sqlite
@@ -169,6 +171,24 @@ maatregelen = Table(
     Column("opgeschort_door", String(36), ForeignKey("opschortingen.hold_id"), nullable=True),
     CheckConstraint(_in("code", tuple(m.value for m in MeasureCode)), name="ck_maatregelen_code"),
 )
+
+# Indexes for the adapter's lookups: the foreign keys it follows, and the forms in which it
+# compares klantnummers and aanslagnummers (``upper(klantnummer)``; the SQL twin of
+# ``normalise_factuurnummer``). Performance only: a back-office without them gives the same
+# answers, by scanning.
+Index("ix_debiteuren_klantnummer_upper", func.upper(debiteuren.c.klantnummer))
+Index("ix_aanslagen_debiteur_id", aanslagen.c.debiteur_id)
+Index(
+    "ix_aanslagen_aanslagnummer_genormaliseerd",
+    func.upper(
+        func.replace(
+            func.replace(func.replace(aanslagen.c.aanslagnummer, " ", ""), ".", ""), "-", ""
+        )
+    ),
+)
+Index("ix_maatregelen_aanslagnummer", maatregelen.c.aanslagnummer)
+Index("ix_maatregelen_opgeschort_door", maatregelen.c.opgeschort_door)
+Index("ix_opschortingen_debiteur_id", opschortingen.c.debiteur_id)
 
 #: every table the adapter uses, those an aanslag refers to before it
 TABLES = ("debiteuren", "regelingen", "afboekingen", "aanslagen", "maatregelen", "opschortingen")
@@ -592,17 +612,30 @@ def _volume_debtors(bsns: list[str]) -> list[_Debiteur]:
     return result
 
 
+def _create_in_wal_mode(path: Path) -> None:
+    """Create an empty database file in WAL journal mode (which the file keeps)."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL").fetchall()
+    finally:
+        conn.close()
+
+
 def create_sample_database(directory: Path) -> tuple[Path, tuple[SampleDebtor, ...]]:
     """Write ``gemeentebelastingen.db`` in ``directory`` (replacing it) with the synthetic data.
+
+    The database is in WAL journal mode, as the adapter keeps it.
 
     Returns the database path and the known debtors, as an SHV would know them.
     """
     directory.mkdir(parents=True, exist_ok=True)
     path = (directory / SAMPLE_FILENAME).resolve()
-    path.unlink(missing_ok=True)
+    for stale in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+        stale.unlink(missing_ok=True)
     bsns = synthetic_bsns()
     known, samples = _known_debtors(bsns[:5])
     everyone = known + _volume_debtors(bsns[5:25]) + _later_debtors(bsns[25:])
+    _create_in_wal_mode(path)
     engine = create_engine(
         "sqlite://", creator=lambda: sqlite3.connect(str(path), check_same_thread=False)
     )

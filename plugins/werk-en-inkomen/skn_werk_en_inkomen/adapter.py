@@ -2,51 +2,35 @@
 
 It finds a client, lists the open vorderingen (terugvordering, bestuurlijke boete,
 verhaal, leenbijstand) as claims with their fraud qualification, suspends or resumes
-enforcement measures for a hold (idempotently by hold id), assesses a payment
-proposal, records an agreed arrangement (idempotently by conversation id) and writes
-off the remainder after a successful arrangement (idempotently by write-off id),
+enforcement measures for a hold (idempotently by hold id, also in a batch), assesses a
+payment proposal, records an agreed arrangement (idempotently by conversation id) and
+writes off the remainder after a successful arrangement (idempotently by write-off id),
 refusing the fraud claims whose kwijtschelding the law excludes.
 
 Personal data (BSN, names, addresses) never appears in a log record or an error
-message.
+message. The database plumbing (connections, deadlines, typed errors, the hold ledger)
+is the SDK's ``skn_connector.adapters.sqlite``; every statement here is a constant SQL
+string, so SQLite reuses its prepared statement on every call.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import field_validator
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Engine,
-    create_engine,
-    event,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from skn_connector.adapters.api import (
     AdapterError,
     Arrangement,
     BackOfficeRejected,
-    BackOfficeTimeout,
-    BackOfficeUnavailable,
     BaseAdapter,
     Capability,
     CheckResult,
@@ -64,52 +48,193 @@ from skn_connector.adapters.api import (
     WriteOff,
     WriteOffResult,
 )
+from skn_connector.adapters.sqlite import (
+    DEFAULT_PROGRESS_STEPS,
+    HoldLedger,
+    SqliteBackOffice,
+    amount,
+    applied_result,
+    json_list,
+    released_result,
+    sql_amount,
+    sql_date,
+    sql_datetime,
+    sqlite_file,
+)
 
 from . import rules
 from .backoffice import (
     OPEN_STATUSES,
     TABLES,
-    afboekingen,
-    clients,
     create_sample_database,
-    maatregelen,
     normalise_factuurnummer,
     normalise_postcode,
-    opschortingen,
-    regelingen,
-    vorderingen,
 )
 
 log = logging.getLogger("skn_werk_en_inkomen")
 
-#: a result row (SQLAlchemy 2.0 and 2.1 type rows differently)
-_Row = Any
-
 #: how many SQLite virtual-machine steps run between two looks at the deadline
-_PROGRESS_STEPS = 2000
+_PROGRESS_STEPS = DEFAULT_PROGRESS_STEPS
 
 _HOLD_BASES: tuple[HoldBasis, ...] = ("convenant", "wet", "rechter", "regeling")
+_EXAMPLE_URL = "sqlite:///path/to/werk_en_inkomen.db"
+_MEASURE = {m.value: m for m in MeasureCode}
+_CODE = {m: m.value for m in MeasureCode}
+
+# -- the SQL (constant strings: prepared once per connection) -----------------------------------
+#
+# ``upper(replace(replace(replace(replace(v.besluitnummer, ' ', ''), '.', ''), '-', ''), '/', ''))``
+# is the SQL twin of ``normalise_factuurnummer``; ``('open', 'betwist', 'overgedragen')`` are
+# OPEN_STATUSES; ``v.client_id = ? OR v.medeschuldenaar_id = ?`` are the vorderingen a client
+# owes: their own, and those they are hoofdelijk liable for; ``v.fraude OR v.soort =
+# 'bestuurlijke_boete'`` is a fraud claim.
+
+_CLIENT_BY_BSN = "SELECT client_id, klantnummer, bsn FROM clients WHERE bsn = ?"
+_CLIENT_BY_KLANTNUMMER = (
+    "SELECT client_id, klantnummer, bsn FROM clients WHERE upper(klantnummer) = ?"
+)
+_CLIENTS_BY_FACTUURNUMMER = (
+    "SELECT c.client_id, c.klantnummer, c.bsn, j.value FROM json_each(?) j "
+    "JOIN vorderingen v ON upper(replace(replace(replace(replace(v.besluitnummer, ' ', ''), "
+    "'.', ''), '-', ''), '/', '')) = j.value "
+    "JOIN clients c ON (c.client_id = v.client_id OR c.client_id = v.medeschuldenaar_id)"
+)
+_CLIENT_BY_NAME_ADDRESS = (
+    "SELECT client_id, klantnummer, bsn, voorvoegsel, achternaam FROM clients "
+    "WHERE geboortedatum = ? AND postcode = ? AND huisnummer = ?"
+)
+_CLIENT_EXISTS = "SELECT 1 FROM clients WHERE client_id = ?"
+_OWED = (
+    "SELECT v.besluitnummer, v.client_id, v.soort, v.wet, v.besluitdatum, v.oorspronkelijk, "
+    "v.afgelost, v.kosten, v.status, v.overgedragen_aan, v.fraude, v.fraude_kwalificatie, "
+    "v.hoofdelijk_met_partner, v.medeschuldenaar_id, v.regeling_id, v.afboeking_id "
+    "FROM vorderingen v WHERE (v.client_id = ?1 OR v.medeschuldenaar_id = ?1) "
+    "ORDER BY v.besluitdatum, v.besluitnummer"
+)
+# with the measures now active against the client on each (codes never hold a comma)
+_OPEN_CLAIMS = (
+    "SELECT v.besluitnummer, v.client_id, v.soort, v.wet, v.besluitdatum, v.oorspronkelijk, "
+    "v.afgelost, v.kosten, v.status, v.overgedragen_aan, v.fraude, v.fraude_kwalificatie, "
+    "v.hoofdelijk_met_partner, v.medeschuldenaar_id, v.regeling_id, v.afboeking_id, "
+    "(SELECT group_concat(m.code) FROM maatregelen m WHERE m.besluitnummer = v.besluitnummer "
+    "AND m.client_id = ?1 AND m.actief = 1 AND m.opgeschort_door IS NULL) "
+    "FROM vorderingen v WHERE (v.client_id = ?1 OR v.medeschuldenaar_id = ?1) "
+    "AND v.status IN ('open', 'betwist', 'overgedragen') "
+    "ORDER BY v.besluitdatum, v.besluitnummer"
+)
+# the vorderingen a hold covers (all the client owes, or those named), each with the
+# measures of the codes asked for now active against the client (none: one row with NULLs)
+_HOLD_SCOPE_ALL = (
+    "SELECT v.besluitnummer, m.id, m.code, m.opgeschort_door, "
+    "(v.fraude OR v.soort = 'bestuurlijke_boete') FROM vorderingen v "
+    "LEFT JOIN maatregelen m ON m.besluitnummer = v.besluitnummer AND m.client_id = ?2 "
+    "AND m.actief = 1 AND m.code IN (SELECT value FROM json_each(?1)) "
+    "WHERE (v.client_id = ?2 OR v.medeschuldenaar_id = ?2)"
+)
+_HOLD_SCOPE_NAMED = (
+    "SELECT v.besluitnummer, m.id, m.code, m.opgeschort_door, "
+    "(v.fraude OR v.soort = 'bestuurlijke_boete') FROM vorderingen v "
+    "LEFT JOIN maatregelen m ON m.besluitnummer = v.besluitnummer AND m.client_id = ?2 "
+    "AND m.actief = 1 AND m.code IN (SELECT value FROM json_each(?1)) "
+    "WHERE (v.client_id = ?2 OR v.medeschuldenaar_id = ?2) "
+    "AND upper(replace(replace(replace(replace(v.besluitnummer, ' ', ''), '.', ''), '-', ''), "
+    "'/', '')) IN (SELECT value FROM json_each(?3))"
+)
+_SUSPEND = "UPDATE maatregelen SET opgeschort_door = ? WHERE id IN (SELECT value FROM json_each(?))"
+_LIFT = (
+    "UPDATE maatregelen SET actief = 0, opgeschort_door = ? "
+    "WHERE id IN (SELECT value FROM json_each(?))"
+)
+_HELD_BY = (
+    "SELECT m.id, m.code, m.besluitnummer, (v.fraude OR v.soort = 'bestuurlijke_boete') "
+    "FROM maatregelen m JOIN vorderingen v ON v.besluitnummer = m.besluitnummer "
+    "WHERE m.opgeschort_door = ? AND m.actief = 1"
+)
+_PASS_ON = "UPDATE maatregelen SET opgeschort_door = ? WHERE id = ?"
+_REGELING = (
+    "SELECT client_id, type_schuldregeling, datum_akkoord, voorwaarden FROM regelingen "
+    "WHERE conversation_id = ?"
+)
+_INSERT_REGELING = (
+    "INSERT INTO regelingen (conversation_id, client_id, type_schuldregeling, datum_akkoord, "
+    "vastgelegd_op, voorwaarden, onbekend) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_INCLUDE_IN_REGELING = (
+    "UPDATE vorderingen SET regeling_id = ? WHERE besluitnummer IN (SELECT value FROM json_each(?))"
+)
+_AFBOEKING = "SELECT client_id, resultaat FROM afboekingen WHERE write_off_id = ?"
+_INSERT_AFBOEKING = (
+    "INSERT INTO afboekingen (write_off_id, client_id, conversation_id, reden, datum, "
+    "geboekt_op, bedrag, resultaat) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_WRITE_OFF_VORDERINGEN = (
+    "UPDATE vorderingen SET status = 'kwijtgescholden', afboeking_id = ? "
+    "WHERE besluitnummer IN (SELECT value FROM json_each(?))"
+)
+_END_MEASURES = (
+    "UPDATE maatregelen SET actief = 0 WHERE besluitnummer IN (SELECT value FROM json_each(?))"
+)
+_RELEASE_CLIENT = (
+    "UPDATE vorderingen SET client_id = ?, medeschuldenaar_id = NULL, "
+    "hoofdelijk_met_partner = 0 WHERE besluitnummer = ?"
+)
+_RELEASE_PARTNER = (
+    "UPDATE vorderingen SET medeschuldenaar_id = NULL, hoofdelijk_met_partner = 0 "
+    "WHERE besluitnummer = ?"
+)
+_END_CLIENT_MEASURES = "UPDATE maatregelen SET actief = 0 WHERE besluitnummer = ? AND client_id = ?"
+_TABLE_NAMES = "SELECT name FROM sqlite_master WHERE type = 'table'"
 
 
-def _sqlite_path(database_url: str) -> Path:
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite":
-        raise ValueError("must be a SQLite URL such as sqlite:///path/to/werk_en_inkomen.db")
-    database = url.database or ""
-    if not database or database == ":memory:" or database.startswith("file:"):
-        raise ValueError("must name a SQLite database file, e.g. sqlite:///var/lib/backoffice.db")
-    return Path(database)
+class _Vordering(NamedTuple):
+    """A ``vorderingen`` row, typed."""
+
+    besluitnummer: str
+    client_id: int
+    soort: str
+    wet: str
+    besluitdatum: date
+    oorspronkelijk: Decimal
+    afgelost: Decimal
+    kosten: Decimal
+    status: str
+    overgedragen_aan: str | None
+    fraude: bool
+    fraude_kwalificatie: FraudeKwalificatie | None
+    hoofdelijk_met_partner: bool
+    medeschuldenaar_id: int | None
+    regeling_id: str | None
+    afboeking_id: str | None
+
+    @classmethod
+    def of(cls, r: Sequence[Any]) -> _Vordering:
+        return cls(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            date.fromisoformat(r[4]),
+            amount(r[5]),
+            amount(r[6]),
+            amount(r[7]),
+            r[8],
+            r[9],
+            bool(r[10]),
+            r[11],
+            bool(r[12]),
+            r[13],
+            r[14],
+            r[15],
+        )
 
 
-def _norm_sql(column: Any) -> ColumnElement[str]:
-    """SQL twin of ``normalise_factuurnummer``."""
-    stripped = column
-    for separator in (" ", ".", "-", "/"):
-        stripped = func.replace(stripped, separator, "")
-    return func.upper(stripped)
+#: what a hold call did: its result, and the level and text of its log line
+_Done = tuple[HoldResult, int, str]
 
 
 def _normalise_bsn(value: str) -> str:
+    if len(value) == 9 and value.isdigit():
+        return value
     digits = "".join(ch for ch in value if ch.isdigit())
     return digits.zfill(9) if 0 < len(digits) <= 9 else digits
 
@@ -118,7 +243,7 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _vordering(row: _Row) -> rules.Vordering:
+def _vordering(row: _Vordering) -> rules.Vordering:
     return rules.Vordering(
         besluitnummer=row.besluitnummer,
         soort=row.soort,
@@ -133,11 +258,6 @@ def _vordering(row: _Row) -> rules.Vordering:
         kwalificatie=row.fraude_kwalificatie,
         hoofdelijk=bool(row.hoofdelijk_met_partner),
     )
-
-
-def _liable(client_id: int) -> ColumnElement[bool]:
-    """The vorderingen a client owes: their own, and those they are hoofdelijk liable for."""
-    return or_(vorderingen.c.client_id == client_id, vorderingen.c.medeschuldenaar_id == client_id)
 
 
 class WerkEnInkomenAdapter(BaseAdapter):
@@ -177,10 +297,7 @@ class WerkEnInkomenAdapter(BaseAdapter):
         @field_validator("database_url")
         @classmethod
         def _sqlite_file(cls, value: str) -> str:
-            try:
-                _sqlite_path(value)
-            except sa_exc.ArgumentError:
-                raise ValueError("is not a database URL") from None
+            sqlite_file(value, example=_EXAMPLE_URL)
             return value
 
         @field_validator("timeout_seconds")
@@ -219,90 +336,16 @@ class WerkEnInkomenAdapter(BaseAdapter):
 
     def __init__(self, options: WerkEnInkomenAdapter.Options) -> None:
         super().__init__(options)
-        self._path = _sqlite_path(options.database_url).absolute()
+        self._path = sqlite_file(options.database_url, example=_EXAMPLE_URL).absolute()
         self._timeout = float(options.timeout_seconds)
         self._excluded = frozenset(options.no_kwijtschelding_for)
-        self._engine = self._make_engine()
-
-    # -- the database ---------------------------------------------------------------------------
-
-    def _make_engine(self) -> Engine:
-        path, timeout = self._path, self._timeout
-
-        def connect() -> sqlite3.Connection:
-            # mode=rw: never create an empty database where the back-office should be
-            return sqlite3.connect(
-                f"{path.absolute().as_uri()}?mode=rw",
-                uri=True,
-                timeout=timeout,
-                isolation_level=None,  # we issue BEGIN ourselves (see _begin)
-                check_same_thread=False,
-            )
-
-        engine = create_engine(
-            "sqlite://",
-            creator=connect,
-            poolclass=QueuePool,
-            pool_size=4,
-            max_overflow=4,
-            pool_timeout=timeout,
-            hide_parameters=True,  # parameters hold BSNs and names: never in logs or errors
+        self._db = SqliteBackOffice(
+            self._path,
+            label="the werk en inkomen database",
+            timeout_seconds=self._timeout,
+            progress_steps=_PROGRESS_STEPS,
         )
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
-            info = record.info
-
-            def past_deadline() -> int:
-                deadline = info.get("deadline")
-                return 1 if deadline is not None and time.monotonic() > deadline else 0
-
-            dbapi_conn.set_progress_handler(past_deadline, _PROGRESS_STEPS)
-            dbapi_conn.execute("PRAGMA foreign_keys = ON")
-
-        @event.listens_for(engine, "begin")
-        def _begin(conn: Connection) -> None:
-            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            conn.exec_driver_sql(f"BEGIN {mode}")
-
-        return engine
-
-    @contextmanager
-    def _transaction(self, *, write: bool = False) -> Iterator[Connection]:
-        """A transaction with a deadline; database errors become typed adapter errors."""
-        try:
-            with self._engine.connect() as conn:
-                conn.execution_options(sqlite_begin="IMMEDIATE" if write else "DEFERRED")
-                info = conn.connection.info
-                info["deadline"] = time.monotonic() + self._timeout
-                try:
-                    with conn.begin():
-                        yield conn
-                finally:
-                    info.pop("deadline", None)
-        except AdapterError:
-            raise
-        except sa_exc.TimeoutError:
-            raise BackOfficeTimeout(
-                f"the werk en inkomen database had no free connection within {self._timeout:g} s"
-            ) from None
-        except sa_exc.IntegrityError as exc:
-            raise BackOfficeRejected(
-                f"the werk en inkomen database refused the change ({_reason(exc)})"
-            ) from None
-        except sa_exc.OperationalError as exc:
-            reason = _reason(exc)
-            if reason == "interrupted":
-                raise BackOfficeTimeout(
-                    f"the werk en inkomen database did not answer within {self._timeout:g} s"
-                ) from None
-            raise BackOfficeUnavailable(
-                f"the werk en inkomen database is not available ({reason})"
-            ) from None
-        except sa_exc.DBAPIError as exc:
-            raise BackOfficeUnavailable(
-                f"the werk en inkomen database failed ({_reason(exc)})"
-            ) from None
+        self._ledger = HoldLedger(debtor_column="client_id", noun="client")
 
     # -- CLAIMS ---------------------------------------------------------------------------------
 
@@ -319,112 +362,76 @@ class WerkEnInkomenAdapter(BaseAdapter):
 
     def find_debtor(self, query: DebtorQuery) -> Debtor | None:
         bsn = _normalise_bsn(query.bsn) if query.bsn else None
-        cols = (clients.c.client_id, clients.c.klantnummer, clients.c.bsn)
 
-        def usable(rows: Sequence[_Row]) -> list[_Row]:
+        def usable(rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
             # a candidate whose BSN is known and differs from the one asked for is not them
-            return [r for r in rows if not (bsn and r.bsn and r.bsn != bsn)]
+            return [r for r in rows if not (bsn and r[2] and r[2] != bsn)]
 
-        def one(rows: Sequence[_Row], route: str) -> Debtor | None:
-            ids = {r.client_id for r in rows}
-            if len(ids) > 1:
-                log.info("find_debtor: %d candidates by %s; not choosing", len(ids), route)
-                return None
-            if not rows:
-                return None
-            log.debug("find_debtor: matched by %s", route)
-            return Debtor(
-                debtor_id=str(rows[0].client_id),
-                klantnummer_se=self._klantnummer_se(rows[0].klantnummer),
-            )
-
-        routes: list[tuple[str, Callable[[Connection], Debtor | None]]] = []
-        if bsn:
-            routes.append(
-                (
-                    "bsn",
-                    lambda c: one(
-                        usable(c.execute(select(*cols).where(clients.c.bsn == bsn)).all()), "bsn"
-                    ),
-                )
-            )
-        if query.klantnummer_se and self._strip_prefix(query.klantnummer_se):
-            klantnummer = self._strip_prefix(query.klantnummer_se).upper()
-            routes.append(
-                (
-                    "klantnummer",
-                    lambda c: one(
-                        usable(
-                            c.execute(
-                                select(*cols).where(
-                                    func.upper(clients.c.klantnummer) == klantnummer
-                                )
-                            ).all()
-                        ),
-                        "klantnummer",
-                    ),
-                )
-            )
-        nummers = sorted({normalise_factuurnummer(f) for f in query.factuurnummers} - {""})
-        if nummers:
-            routes.append(("factuurnummer", lambda c: self._by_factuurnummers(c, nummers, usable)))
-        if (
+        klantnummer = self._strip_prefix(query.klantnummer_se) if query.klantnummer_se else ""
+        by_name = bool(
             query.achternaam
             and query.geboortedatum
             and query.postcode
             and query.huisnummer is not None
-        ):
-            routes.append(
-                (
-                    "name_address",
-                    lambda c: one(usable(self._by_name_address(c, query)), "name_address"),
-                )
-            )
-
-        with self._transaction() as conn:
-            for _route, run in routes:
-                found = run(conn)
+        )
+        tried = 0
+        with self._db.read() as conn:
+            if bsn:
+                tried += 1
+                rows = conn.execute(_CLIENT_BY_BSN, (bsn,)).fetchall()
+                found = self._one(usable(rows), "bsn")
                 if found is not None:
                     return found
-        log.debug("find_debtor: no match (%d routes tried)", len(routes))
+            if klantnummer:
+                tried += 1
+                rows = conn.execute(_CLIENT_BY_KLANTNUMMER, (klantnummer.upper(),)).fetchall()
+                found = self._one(usable(rows), "klantnummer")
+                if found is not None:
+                    return found
+            nummers = sorted({normalise_factuurnummer(f) for f in query.factuurnummers} - {""})
+            if nummers:
+                tried += 1
+                found = self._by_factuurnummers(conn, nummers, usable)
+                if found is not None:
+                    return found
+            if by_name:
+                tried += 1
+                found = self._one(usable(self._by_name_address(conn, query)), "name_address")
+                if found is not None:
+                    return found
+        log.debug("find_debtor: no match (%d routes tried)", tried)
         return None
+
+    def _one(self, rows: Sequence[Sequence[Any]], route: str) -> Debtor | None:
+        """The one client of ``rows`` (client_id, klantnummer, bsn, ...), or None."""
+        if not rows:
+            return None
+        ids = {r[0] for r in rows}
+        if len(ids) > 1:
+            log.info("find_debtor: %d candidates by %s; not choosing", len(ids), route)
+            return None
+        log.debug("find_debtor: matched by %s", route)
+        return Debtor(debtor_id=str(rows[0][0]), klantnummer_se=self._klantnummer_se(rows[0][1]))
 
     def _by_factuurnummers(
         self,
-        conn: Connection,
+        conn: sqlite3.Connection,
         nummers: list[str],
-        usable: Callable[[Sequence[_Row]], list[_Row]],
+        usable: Callable[[Sequence[Sequence[Any]]], list[Sequence[Any]]],
     ) -> Debtor | None:
         """The one client liable for every known factuurnummer of the query.
 
         A hoofdelijk claim points at both partners; together with a claim of one of
         them it points at that one; alone it points at no one (the adapter does not guess).
         """
-        rows = usable(
-            conn.execute(
-                select(
-                    clients.c.client_id,
-                    clients.c.klantnummer,
-                    clients.c.bsn,
-                    _norm_sql(vorderingen.c.besluitnummer).label("nummer"),
-                )
-                .join(
-                    vorderingen,
-                    or_(
-                        vorderingen.c.client_id == clients.c.client_id,
-                        vorderingen.c.medeschuldenaar_id == clients.c.client_id,
-                    ),
-                )
-                .where(_norm_sql(vorderingen.c.besluitnummer).in_(nummers))
-            ).all()
-        )
+        rows = usable(conn.execute(_CLIENTS_BY_FACTUURNUMMER, (json_list(nummers),)).fetchall())
         if not rows:
             return None
         liable: dict[int, set[str]] = {}
         klantnummers: dict[int, str] = {}
-        for row in rows:
-            liable.setdefault(row.client_id, set()).add(row.nummer)
-            klantnummers[row.client_id] = row.klantnummer
+        for client_id, klantnummer, _bsn, nummer in rows:
+            liable.setdefault(client_id, set()).add(nummer)
+            klantnummers[client_id] = klantnummer
         matched = set().union(*liable.values())
         candidates = [cid for cid, owed in liable.items() if owed == matched]
         if len(candidates) != 1:
@@ -436,26 +443,24 @@ class WerkEnInkomenAdapter(BaseAdapter):
             debtor_id=str(client_id), klantnummer_se=self._klantnummer_se(klantnummers[client_id])
         )
 
-    def _by_name_address(self, conn: Connection, query: DebtorQuery) -> list[_Row]:
-        assert query.achternaam and query.postcode
+    def _by_name_address(
+        self, conn: sqlite3.Connection, query: DebtorQuery
+    ) -> list[tuple[Any, ...]]:
+        assert query.achternaam and query.postcode and query.geboortedatum
         rows = conn.execute(
-            select(
-                clients.c.client_id,
-                clients.c.klantnummer,
-                clients.c.bsn,
-                clients.c.voorvoegsel,
-                clients.c.achternaam,
-            ).where(
-                clients.c.geboortedatum == query.geboortedatum,
-                clients.c.postcode == normalise_postcode(query.postcode),
-                clients.c.huisnummer == query.huisnummer,
-            )
-        ).all()
+            _CLIENT_BY_NAME_ADDRESS,
+            (
+                sql_date(query.geboortedatum),
+                normalise_postcode(query.postcode),
+                query.huisnummer,
+            ),
+        ).fetchall()
         wanted = " ".join(query.achternaam.split()).casefold()
         result = []
         for row in rows:
-            plain = row.achternaam.casefold()
-            full = " ".join(f"{row.voorvoegsel or ''} {row.achternaam}".split()).casefold()
+            voorvoegsel, achternaam = row[3], row[4]
+            plain = achternaam.casefold()
+            full = " ".join(f"{voorvoegsel or ''} {achternaam}".split()).casefold()
             if wanted in (plain, full):
                 result.append(row)
         return result
@@ -468,45 +473,25 @@ class WerkEnInkomenAdapter(BaseAdapter):
                 "the debtor id is not one of the werk en inkomen back-office"
             ) from None
 
-    def _require_client(self, conn: Connection, client_id: int) -> None:
-        found = conn.execute(
-            select(clients.c.client_id).where(clients.c.client_id == client_id)
-        ).first()
-        if found is None:
+    def _require_client(self, conn: sqlite3.Connection, client_id: int) -> None:
+        if conn.execute(_CLIENT_EXISTS, (client_id,)).fetchone() is None:
             raise BackOfficeRejected(
                 f"the werk en inkomen back-office has no client with id {client_id}"
             )
 
-    def _owed(self, conn: Connection, client_id: int) -> dict[str, _Row]:
+    def _owed(self, conn: sqlite3.Connection, client_id: int) -> dict[str, _Vordering]:
         """Every vordering the client owes or owed (any status), by normalised besluitnummer."""
-        rows = conn.execute(
-            select(vorderingen)
-            .where(_liable(client_id))
-            .order_by(vorderingen.c.besluitdatum, vorderingen.c.besluitnummer)
-        ).all()
+        rows = [_Vordering.of(r) for r in conn.execute(_OWED, (client_id,))]
         return {normalise_factuurnummer(r.besluitnummer): r for r in rows}
 
     def list_claims(self, debtor: Debtor) -> list[Claim]:
         client_id = self._client_id(debtor.debtor_id)
-        with self._transaction() as conn:
-            self._require_client(conn, client_id)
-            rows = conn.execute(
-                select(vorderingen)
-                .where(_liable(client_id), vorderingen.c.status.in_(OPEN_STATUSES))
-                .order_by(vorderingen.c.besluitdatum, vorderingen.c.besluitnummer)
-            ).all()
-            active: dict[str, set[MeasureCode]] = {}
-            for nummer, code in conn.execute(
-                select(maatregelen.c.besluitnummer, maatregelen.c.code).where(
-                    maatregelen.c.besluitnummer.in_([r.besluitnummer for r in rows]),
-                    maatregelen.c.client_id == client_id,
-                    maatregelen.c.actief.is_(True),
-                    maatregelen.c.opgeschort_door.is_(None),
-                )
-            ):
-                active.setdefault(nummer, set()).add(MeasureCode(code))
+        with self._db.read() as conn:
+            rows = conn.execute(_OPEN_CLAIMS, (client_id,)).fetchall()
+            if not rows:
+                self._require_client(conn, client_id)
         claims = [
-            rules.to_claim(_vordering(row), active.get(row.besluitnummer, ()), self._excluded)
+            rules.to_claim(_vordering(_Vordering.of(row)), _measures(row[16]), self._excluded)
             for row in rows
         ]
         log.debug("list_claims: %d claims for client %s", len(claims), client_id)
@@ -514,13 +499,21 @@ class WerkEnInkomenAdapter(BaseAdapter):
 
     # -- HOLDS ----------------------------------------------------------------------------------
 
-    def _scope(self, conn: Connection, client_id: int, factuurnummers: Sequence[str]) -> list[str]:
-        """The client's besluitnummers a hold covers: all they owe, or those named."""
-        stmt = select(vorderingen.c.besluitnummer).where(_liable(client_id))
-        if factuurnummers:
-            wanted = {normalise_factuurnummer(f) for f in factuurnummers} - {""}
-            stmt = stmt.where(_norm_sql(vorderingen.c.besluitnummer).in_(sorted(wanted)))
-        return [r.besluitnummer for r in conn.execute(stmt)]
+    def _scope(
+        self, conn: sqlite3.Connection, client_id: int, hold: Hold, codes: list[str]
+    ) -> tuple[list[str], list[tuple[int, str, str | None, bool]]]:
+        """The client's besluitnummers a hold covers (all they owe, or those named), and the
+        measures of ``codes`` now active against them: (id, code, opgeschort_door, fraude)."""
+        if hold.factuurnummers:
+            wanted = sorted({normalise_factuurnummer(f) for f in hold.factuurnummers} - {""})
+            params: tuple[Any, ...] = (json_list(codes), client_id, json_list(wanted))
+            rows = conn.execute(_HOLD_SCOPE_NAMED, params).fetchall()
+        else:
+            rows = conn.execute(_HOLD_SCOPE_ALL, (json_list(codes), client_id)).fetchall()
+        if not rows:
+            self._require_client(conn, client_id)
+        scope = list(dict.fromkeys(r[0] for r in rows))
+        return scope, [(r[1], r[2], r[3], bool(r[4])) for r in rows if r[1] is not None]
 
     def _mandatory(self, basis: str, code: str, fraude: bool) -> bool:
         """A verrekening the hold may not stop: on a fraud claim, under a kept basis."""
@@ -531,187 +524,116 @@ class WerkEnInkomenAdapter(BaseAdapter):
         )
 
     def apply_hold(self, hold: Hold) -> HoldResult:
+        with self._db.transaction(write=True) as conn:
+            done = self._apply(conn, hold)
+        return _logged("apply_hold", hold, done)
+
+    def apply_holds(self, holds: Sequence[Hold]) -> list[HoldResult | AdapterError]:
+        """The whole batch in one write transaction (one commit), a savepoint per hold."""
+        return _each_logged("apply_hold", holds, self._db.write_each(holds, self._apply))
+
+    def _apply(self, conn: sqlite3.Connection, hold: Hold) -> _Done:
         client_id = self._client_id(hold.debtor_id)
         hold_id = str(hold.hold_id)
-        with self._transaction(write=True) as conn:
-            existing = conn.execute(
-                select(opschortingen).where(opschortingen.c.hold_id == hold_id)
-            ).first()
-            if existing is not None:
-                if existing.client_id != client_id:
-                    raise BackOfficeRejected(
-                        f"hold {hold_id} is already recorded for another client"
-                    )
-                if existing.status == "released":
-                    log.info("apply_hold %s: released before; not applied again", hold_id)
-                    return HoldResult(
-                        hold_id=hold.hold_id,
-                        applied=False,
-                        detail="this hold was released before; it is not applied again",
-                    )
-                log.debug("apply_hold %s: already applied", hold_id)
-                return _applied_result(hold.hold_id, existing.measures)
+        existing = self._ledger.find(conn, hold_id)
+        if existing is not None:
+            result = self._ledger.repeated_apply(existing, hold, client_id)
+            if not result.applied:
+                return result, logging.INFO, "released before; not applied again"
+            return result, logging.DEBUG, "already applied"
 
-            self._require_client(conn, client_id)
-            scope = self._scope(conn, client_id, hold.factuurnummers)
-            lift = {m.value for m in hold.lift}
-            stop = {m.value for m in hold.measures} - lift
-            rows = conn.execute(
-                select(
-                    maatregelen.c.id,
-                    maatregelen.c.code,
-                    maatregelen.c.opgeschort_door,
-                    (vorderingen.c.fraude | (vorderingen.c.soort == "bestuurlijke_boete")).label(
-                        "fraude"
-                    ),
-                )
-                .join(vorderingen, vorderingen.c.besluitnummer == maatregelen.c.besluitnummer)
-                .where(
-                    maatregelen.c.besluitnummer.in_(scope),
-                    maatregelen.c.client_id == client_id,
-                    maatregelen.c.actief.is_(True),
-                    maatregelen.c.code.in_(sorted(stop | lift)),
-                )
-            ).all()
-            kept = [r for r in rows if self._mandatory(hold.basis, r.code, bool(r.fraude))]
-            rows = [r for r in rows if r not in kept]
-            lifted = [r for r in rows if r.code in lift]
-            stopped = [r for r in rows if r.code in stop and r.opgeschort_door is None]
-            held_elsewhere = [r for r in rows if r.code in stop and r.opgeschort_door is not None]
-            detail = (
-                f"{len(stopped)} measures suspended, {len(lifted)} lifted on {len(scope)} claims"
+        lift = {_CODE[m] for m in hold.lift}
+        stop = {_CODE[m] for m in hold.measures} - lift
+        scope, rows = self._scope(conn, client_id, hold, sorted(stop | lift))
+        kept = [r for r in rows if self._mandatory(hold.basis, r[1], r[3])]
+        rows = [r for r in rows if r not in kept]
+        lifted = [r for r in rows if r[1] in lift]
+        stopped = [r for r in rows if r[1] in stop and r[2] is None]
+        held_elsewhere = [r for r in rows if r[1] in stop and r[2] is not None]
+        detail = f"{len(stopped)} measures suspended, {len(lifted)} lifted on {len(scope)} claims"
+        if held_elsewhere:
+            detail += f"; {len(held_elsewhere)} already held"
+        if kept:
+            detail += (
+                f"; {len(kept)} verrekening on fraud claims kept (mandatory; a hold on "
+                f"basis {hold.basis} does not stop it)"
             )
-            if held_elsewhere:
-                detail += f"; {len(held_elsewhere)} already held"
-            if kept:
-                detail += (
-                    f"; {len(kept)} verrekening on fraud claims kept (mandatory; a hold on "
-                    f"basis {hold.basis} does not stop it)"
-                )
-            record = {
-                "conversation_id": str(hold.conversation_id),
-                "basis": hold.basis,
-                "factuurnummers": list(hold.factuurnummers),
-                "requested": sorted(stop),
-                "lift": sorted(lift),
-                "vorderingen": len(scope),
-                "stopped": sorted({r.code for r in stopped}),
-                "lifted": sorted({r.code for r in lifted}),
-                "held_elsewhere": sorted({r.code for r in held_elsewhere}),
-                "kept": sorted({r.code for r in kept}),
-                "detail": detail,
-            }
-            conn.execute(
-                insert(opschortingen).values(
-                    hold_id=hold_id,
-                    client_id=client_id,
-                    reden=hold.reason,
-                    basis=hold.basis,
-                    begint=hold.starts,
-                    eindigt=hold.ends,
-                    status="applied",
-                    toegepast_op=_now(),
-                    vrijgegeven_op=None,
-                    measures=record,
-                )
-            )
-            if stopped:
-                conn.execute(
-                    update(maatregelen)
-                    .where(maatregelen.c.id.in_([r.id for r in stopped]))
-                    .values(opgeschort_door=hold_id)
-                )
-            if lifted:
-                conn.execute(
-                    update(maatregelen)
-                    .where(maatregelen.c.id.in_([r.id for r in lifted]))
-                    .values(actief=False, opgeschort_door=hold_id)
-                )
-        log.info("apply_hold %s: %s", hold_id, detail)
-        return _applied_result(hold.hold_id, record)
+        record = {
+            "conversation_id": str(hold.conversation_id),
+            "basis": hold.basis,
+            "factuurnummers": list(hold.factuurnummers),
+            "requested": sorted(stop),
+            "lift": sorted(lift),
+            "vorderingen": len(scope),
+            "stopped": sorted({r[1] for r in stopped}),
+            "lifted": sorted({r[1] for r in lifted}),
+            "held_elsewhere": sorted({r[1] for r in held_elsewhere}),
+            "kept": sorted({r[1] for r in kept}),
+            "detail": detail,
+        }
+        # the ledger row first: the measures refer to it (opgeschort_door)
+        self._ledger.insert_applied(conn, hold, client_id, record, _now())
+        if stopped:
+            conn.execute(_SUSPEND, (hold_id, json_list([r[0] for r in stopped])))
+        if lifted:
+            conn.execute(_LIFT, (hold_id, json_list([r[0] for r in lifted])))
+        return applied_result(hold.hold_id, record), logging.INFO, detail
 
     def release_hold(self, hold: Hold) -> HoldResult:
-        hold_id = str(hold.hold_id)
-        with self._transaction(write=True) as conn:
-            existing = conn.execute(
-                select(opschortingen).where(opschortingen.c.hold_id == hold_id)
-            ).first()
-            if existing is None:
-                log.info("release_hold %s: not known here; nothing to release", hold_id)
-                return HoldResult(
-                    hold_id=hold.hold_id,
-                    applied=True,
-                    detail="this hold is not known here; nothing to release",
-                )
-            if existing.client_id != self._client_id(hold.debtor_id):
-                raise BackOfficeRejected(f"hold {hold_id} is recorded for another client")
-            if existing.status == "released":
-                log.debug("release_hold %s: already released", hold_id)
-                return _released_result(hold.hold_id, existing.measures)
+        with self._db.transaction(write=True) as conn:
+            done = self._release(conn, hold)
+        return _logged("release_hold", hold, done)
 
-            # measures another applied hold of this client also covers pass to that hold
-            others = conn.execute(
-                select(
-                    opschortingen.c.hold_id, opschortingen.c.basis, opschortingen.c.measures
-                ).where(
-                    opschortingen.c.client_id == existing.client_id,
-                    opschortingen.c.status == "applied",
-                    opschortingen.c.hold_id != hold_id,
-                )
-            ).all()
-            rows = conn.execute(
-                select(
-                    maatregelen.c.id,
-                    maatregelen.c.code,
-                    maatregelen.c.besluitnummer,
-                    (vorderingen.c.fraude | (vorderingen.c.soort == "bestuurlijke_boete")).label(
-                        "fraude"
-                    ),
-                )
-                .join(vorderingen, vorderingen.c.besluitnummer == maatregelen.c.besluitnummer)
-                .where(
-                    maatregelen.c.opgeschort_door == hold_id,
-                    maatregelen.c.actief.is_(True),
-                )
-            ).all()
-            resumed: list[_Row] = []
-            for row in rows:
-                successor = next(
-                    (
-                        other.hold_id
-                        for other in others
-                        if _covers(other.measures, row.code, row.besluitnummer)
-                        and not self._mandatory(other.basis, row.code, bool(row.fraude))
-                    ),
-                    None,
-                )
-                conn.execute(
-                    update(maatregelen)
-                    .where(maatregelen.c.id == row.id)
-                    .values(opgeschort_door=successor)
-                )
-                if successor is None:
-                    resumed.append(row)
-            record = dict(existing.measures)
-            record["resumed"] = sorted({r.code for r in resumed})
-            record["release_detail"] = f"{len(resumed)} measures resumed" + (
-                f", {len(rows) - len(resumed)} stay held by another hold"
-                if len(rows) > len(resumed)
-                else ""
+    def release_holds(self, holds: Sequence[Hold]) -> list[HoldResult | AdapterError]:
+        """The whole batch in one write transaction (one commit), a savepoint per hold."""
+        return _each_logged("release_hold", holds, self._db.write_each(holds, self._release))
+
+    def _release(self, conn: sqlite3.Connection, hold: Hold) -> _Done:
+        hold_id = str(hold.hold_id)
+        existing = self._ledger.find(conn, hold_id)
+        if existing is None:
+            return (
+                self._ledger.unknown_release(hold),
+                logging.INFO,
+                "not known here; nothing to release",
             )
-            conn.execute(
-                update(opschortingen)
-                .where(opschortingen.c.hold_id == hold_id)
-                .values(status="released", vrijgegeven_op=_now(), measures=record)
+        repeated = self._ledger.repeated_release(existing, hold, self._client_id(hold.debtor_id))
+        if repeated is not None:
+            return repeated, logging.DEBUG, "already released"
+
+        rows = conn.execute(_HELD_BY, (hold_id,)).fetchall()
+        # measures another applied hold of this client also covers pass to that hold
+        others = self._ledger.others_applied(conn, existing.debtor_key, hold_id) if rows else []
+        resumed: set[str] = set()
+        passed_on: list[tuple[str | None, int]] = []
+        for measure_id, code, besluitnummer, fraude in rows:
+            successor = next(
+                (
+                    other.hold_id
+                    for other in others
+                    if _covers(other.record, code, besluitnummer)
+                    and not self._mandatory(other.basis, code, bool(fraude))
+                ),
+                None,
             )
-        log.info("release_hold %s: %s", hold_id, record["release_detail"])
-        return _released_result(hold.hold_id, record)
+            passed_on.append((successor, measure_id))
+            if successor is None:
+                resumed.add(code)
+        conn.executemany(_PASS_ON, passed_on)
+        count = sum(1 for successor, _ in passed_on if successor is None)
+        record = dict(existing.record)
+        record["resumed"] = sorted(resumed)
+        record["release_detail"] = f"{count} measures resumed" + (
+            f", {len(rows) - count} stay held by another hold" if len(rows) > count else ""
+        )
+        self._ledger.mark_released(conn, hold_id, record, _now())
+        return released_result(hold.hold_id, record), logging.INFO, record["release_detail"]
 
     # -- PROPOSALS ------------------------------------------------------------------------------
 
     def assess_proposal(self, debtor: Debtor, proposal: Proposal) -> ProposalAssessment:
         client_id = self._client_id(debtor.debtor_id)
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             self._require_client(conn, client_id)
             owed = self._owed(conn, client_id)
         assessment = rules.assess(
@@ -734,7 +656,7 @@ class WerkEnInkomenAdapter(BaseAdapter):
     def record_arrangement(self, debtor: Debtor, arrangement: Arrangement) -> None:
         client_id = self._client_id(debtor.debtor_id)
         conversation_id = str(arrangement.conversation_id)
-        with self._transaction(write=True) as conn:
+        with self._db.transaction(write=True) as conn:
             self._require_client(conn, client_id)
             owed = self._owed(conn, client_id)
             terms: list[dict[str, str | None]] = []
@@ -755,15 +677,13 @@ class WerkEnInkomenAdapter(BaseAdapter):
                         "prognose_eindbedrag": str(pc.prognose_eindbedrag),
                     }
                 )
-            existing = conn.execute(
-                select(regelingen).where(regelingen.c.conversation_id == conversation_id)
-            ).first()
+            existing = conn.execute(_REGELING, (conversation_id,)).fetchone()
             if existing is not None:
                 same = (
-                    existing.client_id == client_id
-                    and existing.type_schuldregeling == arrangement.type_schuldregeling
-                    and existing.datum_akkoord == arrangement.datum_akkoord
-                    and existing.voorwaarden == terms
+                    existing[0] == client_id
+                    and existing[1] == arrangement.type_schuldregeling
+                    and existing[2] == sql_date(arrangement.datum_akkoord)
+                    and json.loads(existing[3]) == terms
                 )
                 if not same:
                     raise BackOfficeRejected(
@@ -773,22 +693,19 @@ class WerkEnInkomenAdapter(BaseAdapter):
                 log.debug("record_arrangement %s: already recorded", conversation_id)
                 return
             conn.execute(
-                insert(regelingen).values(
-                    conversation_id=conversation_id,
-                    client_id=client_id,
-                    type_schuldregeling=arrangement.type_schuldregeling,
-                    datum_akkoord=arrangement.datum_akkoord,
-                    vastgelegd_op=_now(),
-                    voorwaarden=terms,
-                    onbekend=unknown,
-                )
+                _INSERT_REGELING,
+                (
+                    conversation_id,
+                    client_id,
+                    arrangement.type_schuldregeling,
+                    sql_date(arrangement.datum_akkoord),
+                    sql_datetime(_now()),
+                    json.dumps(terms),
+                    json.dumps(unknown),
+                ),
             )
             if included:
-                conn.execute(
-                    update(vorderingen)
-                    .where(vorderingen.c.besluitnummer.in_(included))
-                    .values(regeling_id=conversation_id)
-                )
+                conn.execute(_INCLUDE_IN_REGELING, (conversation_id, json_list(included)))
         log.info(
             "record_arrangement %s: client %s, %d claims included, %d unknown",
             conversation_id,
@@ -804,22 +721,20 @@ class WerkEnInkomenAdapter(BaseAdapter):
         if write_off.debtor_id != debtor.debtor_id:
             raise BackOfficeRejected("the write-off names another debtor than the one given")
         write_off_id = str(write_off.write_off_id)
-        with self._transaction(write=True) as conn:
-            existing = conn.execute(
-                select(afboekingen).where(afboekingen.c.write_off_id == write_off_id)
-            ).first()
+        with self._db.transaction(write=True) as conn:
+            existing = conn.execute(_AFBOEKING, (write_off_id,)).fetchone()
             if existing is not None:
-                if existing.client_id != client_id:
+                if existing[0] != client_id:
                     raise BackOfficeRejected(
                         f"write-off {write_off_id} is already recorded for another client"
                     )
                 log.debug("write_off %s: already recorded", write_off_id)
-                return _write_off_result(write_off.write_off_id, existing.resultaat)
+                return _write_off_result(write_off.write_off_id, json.loads(existing[1]))
 
             self._require_client(conn, client_id)
             owed = self._owed(conn, client_id)
             unknown: list[str] = []
-            targets: list[_Row] = []
+            targets: list[_Vordering] = []
             if write_off.factuurnummers:
                 for nummer in write_off.factuurnummers:
                     row = owed.get(normalise_factuurnummer(nummer))
@@ -873,29 +788,22 @@ class WerkEnInkomenAdapter(BaseAdapter):
                 "detail": detail,
             }
             conn.execute(
-                insert(afboekingen).values(
-                    write_off_id=write_off_id,
-                    client_id=client_id,
-                    conversation_id=str(write_off.conversation_id),
-                    reden=write_off.reason,
-                    datum=write_off.datum,
-                    geboekt_op=_now(),
-                    bedrag=total,
-                    resultaat=resultaat,
-                )
+                _INSERT_AFBOEKING,
+                (
+                    write_off_id,
+                    client_id,
+                    str(write_off.conversation_id),
+                    write_off.reason,
+                    sql_date(write_off.datum),
+                    sql_datetime(_now()),
+                    sql_amount(total),
+                    json.dumps(resultaat),
+                ),
             )
             nummers = [w["besluitnummer"] for w in written]
             if nummers:
-                conn.execute(
-                    update(vorderingen)
-                    .where(vorderingen.c.besluitnummer.in_(nummers))
-                    .values(status="kwijtgescholden", afboeking_id=write_off_id)
-                )
-                conn.execute(
-                    update(maatregelen)
-                    .where(maatregelen.c.besluitnummer.in_(nummers))
-                    .values(actief=False)
-                )
+                conn.execute(_WRITE_OFF_VORDERINGEN, (write_off_id, json_list(nummers)))
+                conn.execute(_END_MEASURES, (json_list(nummers),))
         log.info(
             "write_off %s: client %s, %d written off, %d refused, %d released, "
             "%d not open, %d unknown",
@@ -909,25 +817,15 @@ class WerkEnInkomenAdapter(BaseAdapter):
         )
         return _write_off_result(write_off.write_off_id, resultaat)
 
-    def _release_from_joint_liability(self, conn: Connection, row: _Row, client_id: int) -> None:
+    def _release_from_joint_liability(
+        self, conn: sqlite3.Connection, row: _Vordering, client_id: int
+    ) -> None:
         """The client no longer owes the hoofdelijk claim; the partner owes the remainder."""
         if row.client_id == client_id:
-            values: dict[str, Any] = {"client_id": row.medeschuldenaar_id}
+            conn.execute(_RELEASE_CLIENT, (row.medeschuldenaar_id, row.besluitnummer))
         else:
-            values = {}
-        conn.execute(
-            update(vorderingen)
-            .where(vorderingen.c.besluitnummer == row.besluitnummer)
-            .values(**values, medeschuldenaar_id=None, hoofdelijk_met_partner=False)
-        )
-        conn.execute(
-            update(maatregelen)
-            .where(
-                maatregelen.c.besluitnummer == row.besluitnummer,
-                maatregelen.c.client_id == client_id,
-            )
-            .values(actief=False)
-        )
+            conn.execute(_RELEASE_PARTNER, (row.besluitnummer,))
+        conn.execute(_END_CLIENT_MEASURES, (row.besluitnummer, client_id))
 
     # -- operations -----------------------------------------------------------------------------
 
@@ -954,13 +852,8 @@ class WerkEnInkomenAdapter(BaseAdapter):
             )
         else:
             try:
-                with self._transaction() as conn:
-                    present = {
-                        r[0]
-                        for r in conn.exec_driver_sql(
-                            "SELECT name FROM sqlite_master WHERE type = 'table'"
-                        )
-                    }
+                with self._db.transaction() as conn:
+                    present = {r[0] for r in conn.execute(_TABLE_NAMES)}
                 missing = [t for t in TABLES if t not in present]
                 if missing:
                     results.append(
@@ -990,7 +883,7 @@ class WerkEnInkomenAdapter(BaseAdapter):
         return results
 
     def close(self) -> None:
-        self._engine.dispose()
+        self._db.close()
 
     @classmethod
     def create_sample(cls, directory: Path) -> SampleBackOffice:
@@ -998,10 +891,25 @@ class WerkEnInkomenAdapter(BaseAdapter):
         return SampleBackOffice(options={"database_url": f"sqlite:///{path}"}, debtors=debtors)
 
 
-def _reason(exc: sa_exc.DBAPIError) -> str:
-    """The driver's own short reason (no SQL, no parameters: those may hold personal data)."""
-    text = str(exc.orig).strip() if exc.orig is not None else type(exc).__name__
-    return text.splitlines()[0][:120] if text else type(exc).__name__
+def _measures(codes: str | None) -> frozenset[MeasureCode]:
+    """The measures of a ``group_concat`` of codes (None: none)."""
+    return frozenset(_MEASURE[c] for c in codes.split(",")) if codes else frozenset()
+
+
+def _logged(call: str, hold: Hold, done: _Done) -> HoldResult:
+    """Log what a hold call did (after its commit) and return its result."""
+    result, level, text = done
+    log.log(level, "%s %s: %s", call, hold.hold_id, text)
+    return result
+
+
+def _each_logged(
+    call: str, holds: Sequence[Hold], done: Sequence[_Done | AdapterError]
+) -> list[HoldResult | AdapterError]:
+    return [
+        item if isinstance(item, AdapterError) else _logged(call, hold, item)
+        for hold, item in zip(holds, done, strict=True)
+    ]
 
 
 def _covers(record: dict[str, Any], code: str, besluitnummer: str) -> bool:
@@ -1012,26 +920,6 @@ def _covers(record: dict[str, Any], code: str, besluitnummer: str) -> bool:
     return not nummers or normalise_factuurnummer(besluitnummer) in {
         normalise_factuurnummer(n) for n in nummers
     }
-
-
-def _applied_result(hold_id: uuid.UUID, record: dict[str, Any]) -> HoldResult:
-    codes = set(record.get("stopped", ())) | set(record.get("lifted", ()))
-    codes |= set(record.get("held_elsewhere", ()))
-    return HoldResult(
-        hold_id=hold_id,
-        applied=True,
-        measures=frozenset(MeasureCode(c) for c in codes),
-        detail=str(record.get("detail", "")),
-    )
-
-
-def _released_result(hold_id: uuid.UUID, record: dict[str, Any]) -> HoldResult:
-    return HoldResult(
-        hold_id=hold_id,
-        applied=True,
-        measures=frozenset(MeasureCode(c) for c in record.get("resumed", ())),
-        detail=str(record.get("release_detail", "")),
-    )
 
 
 def _write_off_detail(

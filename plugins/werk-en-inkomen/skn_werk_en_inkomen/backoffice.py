@@ -32,11 +32,13 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     create_engine,
+    func,
     insert,
 )
 from sqlalchemy.types import TypeDecorator
@@ -224,6 +226,29 @@ maatregelen = Table(
     Column("opgeschort_door", String(36), ForeignKey("opschortingen.hold_id"), nullable=True),
     CheckConstraint(_in("code", tuple(m.value for m in PW_MEASURES)), name="ck_maatregelen_code"),
 )
+
+# Indexes for the adapter's lookups: the foreign keys it follows, and the forms in which it
+# compares klantnummers and besluitnummers (``upper(klantnummer)``; the SQL twin of
+# ``normalise_factuurnummer``). Performance only: a back-office without them gives the same
+# answers, by scanning.
+Index("ix_clients_klantnummer_upper", func.upper(clients.c.klantnummer))
+Index("ix_vorderingen_client_id", vorderingen.c.client_id)
+Index("ix_vorderingen_medeschuldenaar_id", vorderingen.c.medeschuldenaar_id)
+Index(
+    "ix_vorderingen_besluitnummer_genormaliseerd",
+    func.upper(
+        func.replace(
+            func.replace(
+                func.replace(func.replace(vorderingen.c.besluitnummer, " ", ""), ".", ""), "-", ""
+            ),
+            "/",
+            "",
+        )
+    ),
+)
+Index("ix_maatregelen_besluitnummer", maatregelen.c.besluitnummer)
+Index("ix_maatregelen_opgeschort_door", maatregelen.c.opgeschort_door)
+Index("ix_opschortingen_client_id", opschortingen.c.client_id)
 
 TABLES = ("clients", "vorderingen", "maatregelen", "opschortingen", "regelingen", "afboekingen")
 
@@ -700,17 +725,30 @@ def _volume_clients(bsns: list[str]) -> list[_Client]:
     return result
 
 
+def _create_in_wal_mode(path: Path) -> None:
+    """Create an empty database file in WAL journal mode (which the file keeps)."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL").fetchall()
+    finally:
+        conn.close()
+
+
 def create_sample_database(directory: Path) -> tuple[Path, tuple[SampleDebtor, ...]]:
     """Write ``werk_en_inkomen.db`` in ``directory`` (replacing it) with the synthetic data.
+
+    The database is in WAL journal mode, as the adapter keeps it.
 
     Returns the database path and the known debtors, as an SHV would know them.
     """
     directory.mkdir(parents=True, exist_ok=True)
     path = (directory / SAMPLE_FILENAME).resolve()
-    path.unlink(missing_ok=True)
+    for stale in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+        stale.unlink(missing_ok=True)
     bsns = synthetic_bsns()
     known, samples = _known_clients(bsns[:6])
     everyone = known + _volume_clients(bsns[6:])
+    _create_in_wal_mode(path)
     engine = create_engine(
         "sqlite://", creator=lambda: sqlite3.connect(str(path), check_same_thread=False)
     )

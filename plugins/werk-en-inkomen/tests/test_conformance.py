@@ -7,13 +7,12 @@ Run it with::
 
 from __future__ import annotations
 
-import logging
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from skn_connector.adapters.api import SampleBackOffice
+from skn_connector.adapters.sqlite import locked_copy
 from skn_connector.adapters.testing import AdapterConformance
 
 
@@ -25,23 +24,13 @@ class TestWerkEnInkomen(AdapterConformance):
     # the entry-point name: this also checks the distribution declares it
     adapter = "werk_en_inkomen"
 
-    # SQLAlchemy logs every result row at DEBUG on "sqlalchemy.engine" (rows hold BSNs);
-    # the connector never enables that logger, and an operator who does chooses to see data.
-    privacy_log_levels = {
-        "sqlalchemy.engine": (logging.INFO, "SQLAlchemy logs result rows at DEBUG by design")
-    }
-
     def unreachable_options(self, sample: SampleBackOffice, tmp_path: Path) -> dict[str, Any]:
         # a database file in a directory that does not exist: SQLite cannot open it
         missing = tmp_path / "not-there" / "werk_en_inkomen.db"
         return {**sample.options, "database_url": f"sqlite:///{missing}"}
 
     def slow_options(self, sample: SampleBackOffice, tmp_path: Path) -> Iterator[dict[str, Any]]:
-        # another process holds an exclusive lock for the whole test; we wait 50 ms at most
-        lock = sqlite3.connect(_database(sample), isolation_level=None)
-        lock.execute("BEGIN EXCLUSIVE")
-        try:
-            yield {**sample.options, "timeout_seconds": 0.05}
-        finally:
-            lock.execute("ROLLBACK")
-            lock.close()
+        # a copy of the back-office that another connection holds an exclusive lock on for
+        # the whole test (readers too: the file is in WAL mode); we wait 50 ms at most
+        with locked_copy(_database(sample), tmp_path) as copy:
+            yield {**sample.options, "database_url": f"sqlite:///{copy}", "timeout_seconds": 0.05}
