@@ -221,13 +221,17 @@ class EffectRunner:
                     sql.HOLDS_TO_CARRY_OUT, {"ids": list(record_ids)}
                 )
             }
-        carried: list[tuple[int, Hold, str]] = []
+        batches: dict[tuple[str, str], list[tuple[int, Hold]]] = {}
         for record_id in record_ids:
-            if record_id not in records:
-                continue
-            hold, status, adapter_name = records.pop(record_id)
-            if self._carry_out(record_id, hold, status, adapter_name):
-                carried.append((record_id, hold, status))
+            if record_id in records:
+                hold, status, adapter_name = records.pop(record_id)
+                batches.setdefault((adapter_name, status), []).append((record_id, hold))
+        carried: list[tuple[int, Hold, str]] = []
+        for (adapter_name, status), batch in batches.items():
+            carried += [
+                (record_id, hold, status)
+                for record_id, hold in self._carry_out_batch(adapter_name, status, batch)
+            ]
         if not carried:
             return 0
         done: list[tuple[str, Hold]] = []
@@ -280,6 +284,44 @@ class EffectRunner:
             if event:
                 log.info("%s %s (%s)", event.replace("_", " "), hold.hold_id, hold.reason)
         return len(done)
+
+    def _carry_out_batch(
+        self, adapter_name: str, status: str, batch: list[tuple[int, Hold]]
+    ) -> list[tuple[int, Hold]]:
+        """One adapter call for several holds of one kind (the adapter may do them in one
+        back-office transaction); failures are recorded. Returns those carried out."""
+        loaded = self.adapters.get(adapter_name)
+        if loaded is None or len(batch) == 1:
+            return [
+                (record_id, hold)
+                for record_id, hold in batch
+                if self._carry_out(record_id, hold, status, adapter_name)
+            ]
+        holds = [hold for _, hold in batch]
+        try:
+            if status == "to_apply":
+                results = loaded.adapter.apply_holds(holds)
+            else:
+                results = loaded.adapter.release_holds(holds)
+            if len(results) != len(batch):
+                raise RuntimeError(f"{len(results)} results for {len(batch)} holds")
+        except Exception:  # an adapter bug in the batch: one by one, so it hits one hold only
+            log.exception("adapter %s failed on a batch of %d holds", adapter_name, len(batch))
+            return [
+                (record_id, hold)
+                for record_id, hold in batch
+                if self._carry_out(record_id, hold, status, adapter_name)
+            ]
+        crashpoint("after_effect")
+        done = []
+        for (record_id, hold), result in zip(batch, results, strict=True):
+            if isinstance(result, AdapterError):
+                self._fail(
+                    HoldRecord, record_id, f"{type(result).__name__}: {result}", result.retryable
+                )
+            else:
+                done.append((record_id, hold))
+        return done
 
     def _carry_out(self, record_id: int, hold: Hold, status: str, adapter_name: str) -> bool:
         """One adapter call for one hold; a failure is recorded. True when it succeeded."""

@@ -110,6 +110,10 @@ def connector(settings: Settings, *, insecure_dev: bool = False) -> Iterator[Pip
             store.close()
 
 
+#: How often a run through a long backlog looks at the deadlines.
+DEADLINE_WATCH_SECONDS = 30.0
+
+
 def run_once(pipeline: Pipeline, *, max_wait: float = 120.0) -> RunSummary:
     """Fetch, process and deliver until the messagebox and the outbox are empty.
 
@@ -118,6 +122,7 @@ def run_once(pipeline: Pipeline, *, max_wait: float = 120.0) -> RunSummary:
     """
     summary = RunSummary()
     give_up_at = time.monotonic() + max_wait
+    deadlines_due = time.monotonic()
     pause = 0.2
     while True:
         listed = delivered = carried = processed = 0
@@ -141,8 +146,12 @@ def run_once(pipeline: Pipeline, *, max_wait: float = 120.0) -> RunSummary:
         except NodeError as exc:
             node_error = node_error or exc
         summary.pending_inbox, summary.pending_outbox = pipeline.backlog()
-        summary.tasks_raised += pipeline.watch_deadlines()
         idle = listed == 0 and not summary.pending_inbox and not summary.pending_outbox
+        # deadlines are days away: a long backlog looks at them every half minute, not
+        # every round; the last round always looks
+        if idle or node_error is not None or time.monotonic() >= deadlines_due:
+            summary.tasks_raised += pipeline.watch_deadlines()
+            deadlines_due = time.monotonic() + DEADLINE_WATCH_SECONDS
         if node_error is None and idle:
             break
         if listed or delivered or carried or processed:
