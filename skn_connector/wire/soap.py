@@ -431,6 +431,30 @@ def encode_message(message: Message) -> bytes:
     return data
 
 
+#: The most child elements one element of a message may have (a list of claims is far
+#: shorter): libxml2's XSD validation slows down with the square of the number of invalid
+#: siblings (32,000 took seconds, 100,000 minutes), so a message past it is refused unread.
+MAX_CHILD_ELEMENTS: Final = 5_000
+#: The most elements one message may have.
+MAX_ELEMENTS: Final = 100_000
+#: The fewest bytes an element takes (``<a/>``): a message shorter than this many times
+#: MAX_CHILD_ELEMENTS cannot pass either limit, so it is not counted.
+_SMALLEST_ELEMENT: Final = 4
+
+
+def _too_many_elements(root: Any) -> str | None:
+    """Why a parsed message has too many elements to validate, or None."""
+    for count, element in enumerate(root.iter(), start=1):
+        if count > MAX_ELEMENTS:
+            return f"the message has more than {MAX_ELEMENTS} elements"
+        if len(element) > MAX_CHILD_ELEMENTS:
+            return (
+                f"{_local(element.tag)} has {len(element)} child elements; "
+                f"at most {MAX_CHILD_ELEMENTS} are read"
+            )
+    return None
+
+
 def decode_message(data: bytes) -> Message:
     """Read, validate (XSD, then the catalog's rules) and type one incoming message."""
     try:
@@ -448,6 +472,10 @@ def decode_message(data: bytes) -> Message:
         )
     if name not in CATALOG:
         raise DecodeError([f"{name} is not a message type of the catalog"])
+    if len(data) > _SMALLEST_ELEMENT * MAX_CHILD_ELEMENTS:
+        too_many = _too_many_elements(root)
+        if too_many:
+            raise DecodeError([too_many])
     schema = message_schema()
     if not schema.validate(root):
         raise DecodeError(_schema_errors(schema, root))
