@@ -43,6 +43,7 @@ class WorkingDays:
     def is_working_day(self, day: date) -> bool:
         return day.weekday() < 5 and day not in self.holidays_in(day.year)
 
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - every message asks for today's + 10
     def add(self, start: date, count: int) -> date:
         """The date ``count`` working days after ``start`` (``start`` itself not counted)."""
         day = start
