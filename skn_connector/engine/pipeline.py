@@ -110,6 +110,18 @@ class RunSummary:
         return not self.errors and not self.pending_outbox and not self.pending_inbox
 
 
+@dataclass
+class Delivery:
+    """What happened to a batch of answers sent to the node (``Pipeline.send_outbox``)."""
+
+    #: (outbox id, BerichtId, when): the node took them
+    sent: list[tuple[int, str, datetime]] = field(default_factory=list)
+    #: (outbox id, why): not taken; retried later unless the error is final
+    failed: list[tuple[int, NodeError]] = field(default_factory=list)
+    #: why the batch stopped early (the node is down, or TLS failed), if it did
+    stopped: NodeError | None = None
+
+
 @dataclass(frozen=True)
 class _Decided:
     """A message decided and checked, waiting for the transaction that commits it."""
@@ -1215,10 +1227,15 @@ class Pipeline:
     def deliver_due(self, summary: RunSummary | None = None) -> int:
         """Send every pending outbox message whose time has come. Returns how many were sent."""
         summary = summary if summary is not None else RunSummary()
+        return self.settle_delivery(self.send_outbox(self.due_outbox()), summary)
+
+    def due_outbox(self) -> list[tuple[int, bytes, str]]:
+        """The next batch of answers to send: (outbox id, bytes, BerichtId), oldest first."""
         now = self.clock()
         with self.store.transaction() as session:
-            due = list(
-                session.execute(
+            return [
+                (row.id, row.payload, row.bericht_id)
+                for row in session.execute(
                     select(OutboxMessage.id, OutboxMessage.payload, OutboxMessage.bericht_id)
                     .where(OutboxMessage.status == "pending")
                     .where(OutboxMessage.channel == "node")
@@ -1229,52 +1246,65 @@ class Pipeline:
                     .order_by(OutboxMessage.id)
                     .limit(self.batch_size)
                 )
-            )
-        # the answers the node took are marked sent together, in one transaction; a crash
-        # before that commit sends them again, with the same BerichtId (the node ignores it)
-        sent: list[tuple[int, str, datetime]] = []
-        try:
-            send_many = getattr(self.node, "send_many", None)
-            if send_many is not None and due:
-                try:
-                    results: list[str | NodeError] = self._node_call(
-                        send_many, [payload for _, payload, _ in due]
-                    )
-                    crashpoint("after_send")
-                except NodeTLSError:
-                    raise
-                except NodeRejected:
-                    pass  # the node refused the batch as a whole: send one by one below
-                except NodeError as exc:
-                    summary.delivery_failures += 1
-                    self._record_delivery_failure(due[0][0], exc)
-                    return 0  # the node is down: the rest waits for the next round
-                else:
-                    sent_at = self.clock()
-                    for (outbox_id, _, bericht_id), result in zip(due, results, strict=True):
-                        if isinstance(result, NodeError):
-                            summary.delivery_failures += 1
-                            self._record_delivery_failure(outbox_id, result)
-                        else:
-                            sent.append((outbox_id, bericht_id, sent_at))
-                    due = []
-            for outbox_id, payload, bericht_id in due:
-                try:
-                    self._node_call(self.node.send, payload)
-                    crashpoint("after_send")
-                except NodeTLSError:
-                    raise
-                except NodeError as exc:
-                    summary.delivery_failures += 1
-                    self._record_delivery_failure(outbox_id, exc)
-                    if exc.retryable:
-                        break  # the node is down: the rest waits for the next round
-                    continue
-                sent.append((outbox_id, bericht_id, self.clock()))
-        finally:
-            self._mark_sent(sent)
-        summary.delivered += len(sent)
-        return len(sent)
+            ]
+
+    def send_outbox(self, due: Sequence[tuple[int, bytes, str]]) -> Delivery:
+        """Send a batch to the node; touches no store, so it may run in another thread while
+        the next batch is fetched and decided. ``settle_delivery`` records the outcome."""
+        delivery = Delivery()
+        send_many = getattr(self.node, "send_many", None)
+        if send_many is not None and due:
+            try:
+                results: list[str | NodeError] = self._node_call(
+                    send_many, [payload for _, payload, _ in due]
+                )
+                crashpoint("after_send")
+            except NodeTLSError as exc:
+                delivery.stopped = exc
+                return delivery
+            except NodeRejected:
+                pass  # the node refused the batch as a whole: send one by one below
+            except NodeError as exc:
+                delivery.failed.append((due[0][0], exc))
+                delivery.stopped = exc  # the node is down: the rest waits for the next round
+                return delivery
+            else:
+                sent_at = self.clock()
+                for (outbox_id, _, bericht_id), result in zip(due, results, strict=True):
+                    if isinstance(result, NodeError):
+                        delivery.failed.append((outbox_id, result))
+                    else:
+                        delivery.sent.append((outbox_id, bericht_id, sent_at))
+                return delivery
+        for outbox_id, payload, bericht_id in due:
+            try:
+                self._node_call(self.node.send, payload)
+                crashpoint("after_send")
+            except NodeTLSError as exc:
+                delivery.stopped = exc
+                break
+            except NodeError as exc:
+                delivery.failed.append((outbox_id, exc))
+                if exc.retryable:
+                    delivery.stopped = exc  # the node is down: the rest waits for the next round
+                    break
+                continue
+            delivery.sent.append((outbox_id, bericht_id, self.clock()))
+        return delivery
+
+    def settle_delivery(self, delivery: Delivery, summary: RunSummary) -> int:
+        """Record a sent batch: the answers the node took are marked sent together, in one
+        transaction (a crash before that commit sends them again, with the same BerichtId,
+        which the node ignores); each failure is counted and retried later. A TLS failure
+        is raised after the rest is recorded. Returns how many were sent."""
+        self._mark_sent(delivery.sent)
+        for outbox_id, exc in delivery.failed:
+            summary.delivery_failures += 1
+            self._record_delivery_failure(outbox_id, exc)
+        summary.delivered += len(delivery.sent)
+        if isinstance(delivery.stopped, NodeTLSError):
+            raise delivery.stopped
+        return len(delivery.sent)
 
     def _mark_sent(self, sent: Sequence[tuple[int, str, datetime]]) -> None:
         if not sent:

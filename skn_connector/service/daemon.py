@@ -6,6 +6,7 @@ import logging
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ import httpx
 from ..adapters.registry import LoadedAdapter, load_adapters
 from ..config import Settings
 from ..engine.deadlines import WorkingDays
-from ..engine.pipeline import CreditorProfile, Pipeline, RunSummary
+from ..engine.pipeline import CreditorProfile, Delivery, Pipeline, RunSummary
 from ..engine.policy import load_policy
 from ..messages import Contactpersoon
 from ..node.client import NodeClient, NodeError, NodeTLSError, build_ssl_context
@@ -119,8 +120,34 @@ def run_once(pipeline: Pipeline, *, max_wait: float = 120.0) -> RunSummary:
 
     Waits for retries (node or back-office briefly down) at most ``max_wait`` seconds
     after the last progress; what is still pending then is reported in the summary.
+
+    While the node takes a batch of answers, the next batch is fetched and decided: the
+    send runs in a second thread, which touches only the network (the store is read and
+    written by this thread alone); its outcome is recorded in the next round.
     """
     summary = RunSummary()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="skn-send") as sender:
+        in_flight: list[Future[Delivery]] = []
+        try:
+            _run_rounds(pipeline, summary, sender, in_flight, max_wait)
+        finally:
+            for sending in in_flight:  # what the node took is recorded before we leave
+                try:
+                    pipeline.settle_delivery(sending.result(), summary)
+                except NodeTLSError as exc:
+                    summary.errors.append(str(exc))
+            if in_flight:
+                summary.pending_inbox, summary.pending_outbox = pipeline.backlog()
+    return summary
+
+
+def _run_rounds(
+    pipeline: Pipeline,
+    summary: RunSummary,
+    sender: ThreadPoolExecutor,
+    in_flight: list[Future[Delivery]],
+    max_wait: float,
+) -> None:
     give_up_at = time.monotonic() + max_wait
     deadlines_due = time.monotonic()
     pause = 0.2
@@ -138,13 +165,20 @@ def run_once(pipeline: Pipeline, *, max_wait: float = 120.0) -> RunSummary:
         processed = pipeline.process_due(summary)
         carried = pipeline.carry_out()
         summary.effects += carried
+        busy = bool(listed or processed or carried)
         try:
-            delivered = pipeline.deliver_due(summary)
+            if in_flight and (in_flight[0].done() or not busy):
+                sending = in_flight.pop()
+                delivery = sending.result()
+                delivered = pipeline.settle_delivery(delivery, summary)
+                node_error = node_error or delivery.stopped
+            if not in_flight and node_error is None:
+                due = pipeline.due_outbox()
+                if due:
+                    in_flight.append(sender.submit(pipeline.send_outbox, due))
         except NodeTLSError as exc:
             summary.errors.append(str(exc))
             break
-        except NodeError as exc:
-            node_error = node_error or exc
         summary.pending_inbox, summary.pending_outbox = pipeline.backlog()
         idle = listed == 0 and not summary.pending_inbox and not summary.pending_outbox
         # deadlines are days away: a long backlog looks at them every half minute, not
@@ -154,7 +188,7 @@ def run_once(pipeline: Pipeline, *, max_wait: float = 120.0) -> RunSummary:
             deadlines_due = time.monotonic() + DEADLINE_WATCH_SECONDS
         if node_error is None and idle:
             break
-        if listed or delivered or carried or processed:
+        if busy or delivered:
             give_up_at = time.monotonic() + max_wait
             pause = 0.2
             continue
@@ -164,7 +198,6 @@ def run_once(pipeline: Pipeline, *, max_wait: float = 120.0) -> RunSummary:
             break
         time.sleep(pause)
         pause = min(pause * 2, 5.0)
-    return summary
 
 
 def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
