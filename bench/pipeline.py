@@ -491,7 +491,14 @@ def _time_adapters(pipeline: Any) -> Any:
     spent = [0.0]
     for loaded in pipeline.adapters:
         adapter = loaded.adapter
-        for name in ("find_debtor", "list_claims", "apply_hold", "release_hold"):
+        for name in (
+            "find_debtor",
+            "list_claims",
+            "apply_hold",
+            "release_hold",
+            "apply_holds",
+            "release_holds",
+        ):
             original = getattr(adapter, name)
 
             def timed(*args: Any, _original: Any = original) -> Any:
@@ -648,7 +655,8 @@ def report(
                 if len(rounds) > 1
                 else ""
             ),
-            f"  back-office calls (find_debtor, list_claims, apply_hold): {r.adapter_seconds:.1f} s"
+            f"  back-office calls (find_debtor, list_claims, apply_holds): "
+            f"{r.adapter_seconds:.1f} s"
             f" ({r.adapter_seconds / r.seconds:.0%}); the rest: {own:.1f} s, "
             f"{r.size / own:.0f} msg/s ({own / r.size * 1000:.2f} ms a message)",
             f"  floor: {r.floor_halves[0]:.0f} tx/s in the half before, "
