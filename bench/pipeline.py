@@ -770,7 +770,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         "mix: 5 Saldoverzoek situations and 4 KennisgevingPubliek (7 of 9 about sample "
         "debtors: answered with their claims and held; 2 unknown: GeenMedewerking); "
-        f"node.batch_size {args.batch_size or 'default (100)'}; each size in a fresh process"
+        f"node.batch_size {args.batch_size or 'default (250)'}; each size in a fresh process"
     )
     results = []
     spread: dict[int, list[float]] = {}

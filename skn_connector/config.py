@@ -73,7 +73,7 @@ class NodeSettings(_Section):
     deliver_interval: Duration = timedelta(seconds=30)
     connect_timeout: Duration = timedelta(seconds=5)
     read_timeout: Duration = timedelta(seconds=30)
-    batch_size: int = Field(default=100, ge=1, le=1000)
+    batch_size: int = Field(default=250, ge=1, le=1000)
     tls: TlsSettings | None = None
 
     @field_validator("url")
