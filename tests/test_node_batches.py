@@ -5,6 +5,7 @@ per fetch, decisions committed together, a conversation's messages still in orde
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -221,3 +222,37 @@ def test_decoded_messages_are_reused_only_for_the_same_bytes(world: dict[str, An
     for _ in range(3 * pipeline.batch_size):
         pipeline._remember_decoded(str(uuid.uuid4()), payload, message)
     assert len(pipeline._decoded) == 2 * pipeline.batch_size
+
+
+def test_answers_go_out_while_the_next_batch_is_fetched(world: dict[str, Any]) -> None:
+    """run_once sends a batch of answers in a second thread: the node is asked for the next
+    batch before it has taken the answers of the first. Every answer is still sent once."""
+    admin, pipeline = world["admin"], world["pipeline"]
+    pipeline.batch_size = 10
+    queued(admin, 30)
+    node = pipeline.node
+    listed_again = threading.Event()
+    sending = threading.Event()
+    overlapped: list[bool] = []
+    real_send_many, real_list = node.send_many, node.list_messages
+
+    def list_messages(limit: int = 100) -> Any:
+        if sending.is_set():
+            listed_again.set()
+        return real_list(limit)
+
+    def send_many(payloads: list[bytes]) -> Any:
+        if not overlapped:  # the first batch waits until the main thread lists again
+            sending.set()
+            overlapped.append(listed_again.wait(timeout=10))
+        return real_send_many(payloads)
+
+    node.list_messages = list_messages  # type: ignore[method-assign]
+    node.send_many = send_many  # type: ignore[method-assign]
+    summary = run_once(pipeline, max_wait=5)
+
+    assert overlapped == [True]
+    assert summary.ok and summary.fetched == 30 and summary.delivered == 30
+    sent = admin.get("/_admin/stats").json()["sent"]
+    assert sent == 30
+    assert admin.get("/_admin/messagebox").json() == []

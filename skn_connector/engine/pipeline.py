@@ -1311,11 +1311,12 @@ class Pipeline:
             return
         with self.store.transaction() as session:
             connection = session.connection()
-            conversation_of = dict(
-                connection.execute(sql.OUTBOX_CONVERSATIONS, {"ids": [i for i, _, _ in sent]})
-                .tuples()
-                .all()
-            )
+            conversation_of = {
+                row.id: row.conversation_id
+                for row in connection.execute(
+                    sql.OUTBOX_CONVERSATIONS, {"ids": [i for i, _, _ in sent]}
+                )
+            }
             marks = []
             for outbox_id, bericht_id, sent_at in sent:
                 if outbox_id in conversation_of:
