@@ -136,6 +136,8 @@ def run_once(pipeline: Pipeline, *, max_wait: float = 120.0) -> RunSummary:
                     pipeline.settle_delivery(sending.result(), summary)
                 except NodeTLSError as exc:
                     summary.errors.append(str(exc))
+                except Exception:  # the round's own error is the one to raise; this one is logged
+                    log.exception("recording the last batch of answers sent failed")
             if in_flight:
                 summary.pending_inbox, summary.pending_outbox = pipeline.backlog()
     return summary
