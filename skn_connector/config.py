@@ -132,6 +132,8 @@ class PolicySettings(_Section):
     answer_within_working_days: int = Field(default=10, ge=1, le=30)
     #: raise a task when an answer is still open this many working days after receipt
     warn_at_working_days: int = Field(default=8, ge=1, le=30)
+    #: raise a task when a back-office has refused or not answered for this long
+    backoffice_outage_task_after: Duration = timedelta(hours=4)
     #: a creditor without a covenant pauses anyway (it is asked to, not obliged)
     pause_without_covenant: bool = False
     #: count Good Friday as a holiday (the Algemene termijnenwet does not)

@@ -16,7 +16,7 @@ import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -194,6 +194,7 @@ class Pipeline:
         table: TransitionTable | None = None,
         policy: Policy | None = None,
         warn_at_working_days: int = 8,
+        outage_task_after: timedelta = timedelta(hours=4),
     ) -> None:
         self.store = store
         self.node = node
@@ -202,6 +203,7 @@ class Pipeline:
         self.table = table or TransitionTable.load(known_events=CATALOG)
         self.policy = policy or load_policy("overig", "geen")
         self.warn_at = warn_at_working_days
+        self.outage_task_after = outage_task_after
         self.decider = Decider(
             self.adapters,
             CreditorFacts(creditor.referentie, creditor.contact, creditor.vooraf_akkoord),
@@ -1013,6 +1015,7 @@ class Pipeline:
                     None,
                 )
                 raised += 1
+            raised += self._watch_outages(session)
             last = session.get(Meta, "last_poll")
             if last is not None:
                 polled = datetime.fromisoformat(last.value).astimezone(AMSTERDAM).date()
@@ -1034,6 +1037,57 @@ class Pipeline:
                     )
                     raised += 1
         return raised
+
+    def _watch_outages(self, session: Session) -> int:
+        """A task when the back-office has refused or not answered for longer than
+        ``outage_task_after``: holds still waiting to be applied or released after a failed
+        try, or messages waiting to be decided after a failed try (the retries go on;
+        enforcement may go on meanwhile, so a person must know within hours). Raised once
+        per outage: not again while such a task is open. Returns how many were raised."""
+        since = self.clock() - self.outage_task_after
+        already = session.scalars(
+            select(Task.id).where(Task.kind == "backoffice_unavailable", Task.status == "open")
+        ).first()
+        if already is not None:
+            return 0
+        holds = list(
+            session.execute(
+                select(HoldRecord.adapter, HoldRecord.created_at, HoldRecord.last_error).where(
+                    HoldRecord.status.in_(("to_apply", "to_release")),
+                    HoldRecord.attempts > 0,
+                    HoldRecord.created_at <= since,
+                )
+            )
+        )
+        messages = list(
+            session.execute(
+                select(InboxMessage.received_at, InboxMessage.last_error).where(
+                    InboxMessage.status == "pending",
+                    InboxMessage.attempts > 0,
+                    InboxMessage.received_at <= since,
+                    InboxMessage.last_error.like("BackOffice%"),
+                )
+            )
+        )
+        if not holds and not messages:
+            return 0
+        waiting = [(at, error or "") for _, at, error in holds]
+        waiting += [(at, error or "") for at, error in messages]
+        oldest, newest_error = min(waiting)[0], max(waiting)[1]
+        adapters = sorted({adapter for adapter, _, _ in holds})
+        hours = (self.clock() - oldest).total_seconds() / 3600
+        self._add_task(
+            session,
+            "backoffice_unavailable",
+            f"the back-office{' of ' + ', '.join(adapters) if adapters else ''} has refused "
+            f"or not answered for {hours:.0f} hours: {len(holds)} holds and {len(messages)} "
+            f"messages wait for it ({newest_error[:200]}); the retries go on; make sure "
+            "enforcement is paused by hand until it is back",
+            None,
+            None,
+            None,
+        )
+        return 1
 
     # -- people's decisions ----------------------------------------------------------------
 

@@ -101,6 +101,7 @@ def connector(settings: Settings, *, insecure_dev: bool = False) -> Iterator[Pip
             batch_size=settings.node.batch_size,
             policy=load_policy(settings.creditor.kind, settings.creditor.covenant, settings.policy),
             warn_at_working_days=settings.policy.warn_at_working_days,
+            outage_task_after=settings.policy.backoffice_outage_task_after,
         )
     finally:
         if client is not None:

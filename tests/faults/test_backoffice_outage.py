@@ -102,6 +102,7 @@ class Outcome:
     deadline_tasks: list[tuple[str, date]]  # (bericht_id, the day the task was raised)
     unanswered_at_warn: set[str]  # questions still unanswered warn_at working days in
     failed: int  # inbox messages or holds given up on (must be none: retries never stop)
+    outage_tasks: list[datetime]  # when a backoffice_unavailable task was raised
 
 
 @contextmanager
@@ -174,6 +175,7 @@ def run_outage(workdir: Path, case: Case, seed: int) -> Outcome:
         result["tasks"],
         result["unanswered_at_warn"],
         result["failed"],
+        result["outage_tasks"],
     )
 
 
@@ -250,6 +252,10 @@ def measure(store: Any, case: Case, end: datetime) -> dict[str, Any]:
         other_tasks = sorted(
             {task.kind for task in session.scalars(select(Task).where(Task.kind != "deadline"))}
         )
+        outage_tasks = [
+            task.created_at
+            for task in session.scalars(select(Task).where(Task.kind == "backoffice_unavailable"))
+        ]
         tasks = [
             (task.bericht_id or "", task.created_at.astimezone(AMSTERDAM).date())
             for task in session.scalars(select(Task).where(Task.kind == "deadline"))
@@ -278,6 +284,7 @@ def measure(store: Any, case: Case, end: datetime) -> dict[str, Any]:
         "last": last,
         "hold_wait": hold_wait,
         "other_tasks": other_tasks,
+        "outage_tasks": outage_tasks,
     }
 
 
@@ -293,6 +300,14 @@ def check(outcome: Outcome, *, deadline_met: bool = True) -> None:
     warned = {bericht_id for bericht_id, _ in outcome.deadline_tasks}
     assert outcome.unanswered_at_warn <= warned
     assert len(warned) == len(outcome.deadline_tasks), "a question was warned about twice"
+    # an outage longer than the setting (4 h) reaches a person once, within a few hours of
+    # the setting (the retries' backoff paces the checks); a shorter one raises nothing
+    start = outcome.end - (outcome.end - START)
+    if outcome.end - START > timedelta(hours=4):
+        assert len(outcome.outage_tasks) == 1, outcome.outage_tasks
+        assert outcome.outage_tasks[0] - start <= timedelta(hours=4) + BACKOFF_CAP
+    else:
+        assert outcome.outage_tasks == []
 
 
 QUICK = (
