@@ -253,10 +253,17 @@ def test_a_hold_the_back_office_did_not_take_for_a_working_day_is_a_task(
     [hold] = list_holds(world["store"])
     assert hold["status"] == "to_apply"
     assert pipeline.watch_deadlines() == 0  # the same day: retries, no alarm yet
-    world["clock"].now += timedelta(days=1)  # Monday 2 March -> Tuesday: one working day
-    assert pipeline.watch_deadlines() == 1
-    assert pipeline.watch_deadlines() == 0  # once per hold
+    world["clock"].now += timedelta(hours=3)
+    assert pipeline.watch_deadlines() == 0  # down for 3 hours: below the outage setting (4 h)
+    world["clock"].now += timedelta(hours=21)  # Monday 2 March -> Tuesday: one working day
+    # the hold is not taken for a working day, and the back-office is down for over 4 hours
+    assert pipeline.watch_deadlines() == 2
+    assert pipeline.watch_deadlines() == 0  # once per hold, once per outage
     from skn_connector.views import list_tasks
 
-    [task] = [t for t in list_tasks(world["store"]) if t["kind"] == "hold_not_applied"]
+    tasks = list_tasks(world["store"])
+    [task] = [t for t in tasks if t["kind"] == "hold_not_applied"]
     assert "not applied at belastingen" in task["reason"] and "by hand" in task["reason"]
+    [outage] = [t for t in tasks if t["kind"] == "backoffice_unavailable"]
+    assert outage["reason"].startswith("the back-office of belastingen has refused")
+    assert "1 holds and 0 messages" in outage["reason"]
