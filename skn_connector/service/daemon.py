@@ -144,6 +144,15 @@ def run_once(pipeline: Pipeline, *, max_wait: float = 120.0) -> RunSummary:
     return summary
 
 
+def _settle(
+    pipeline: Pipeline, sending: Future[Delivery], summary: RunSummary
+) -> tuple[int, NodeError | None]:
+    """Record a batch sent in the other thread (waiting for it if need be): (how many the
+    node took, why the batch stopped early if it did)."""
+    delivery = sending.result()
+    return pipeline.settle_delivery(delivery, summary), delivery.stopped
+
+
 def _run_rounds(
     pipeline: Pipeline,
     summary: RunSummary,
@@ -170,15 +179,20 @@ def _run_rounds(
         summary.effects += carried
         busy = bool(listed or processed or carried)
         try:
-            if in_flight and (in_flight[0].done() or not busy):
-                sending = in_flight.pop()
-                delivery = sending.result()
-                delivered = pipeline.settle_delivery(delivery, summary)
-                node_error = node_error or delivery.stopped
-            if not in_flight and node_error is None:
+            # the batch sent last round, if the node has taken it; then the next batch goes
+            # out (also when the poll failed: sending may work when listing did not), unless
+            # the node just refused a send; with nothing else to do, wait for it here
+            stopped: NodeError | None = None
+            if in_flight and in_flight[0].done():
+                delivered, stopped = _settle(pipeline, in_flight.pop(), summary)
+            if not in_flight and stopped is None:
                 due = pipeline.due_outbox()
                 if due:
                     in_flight.append(sender.submit(pipeline.send_outbox, due))
+            if in_flight and not busy:
+                sent, stopped = _settle(pipeline, in_flight.pop(), summary)
+                delivered += sent
+            node_error = node_error or stopped
         except NodeTLSError as exc:
             summary.errors.append(str(exc))
             break
