@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 import threading
 import uuid
@@ -95,13 +96,17 @@ from skn_connector.adapters.api import (
 __all__ = [
     "DEFAULT_PROGRESS_STEPS",
     "HoldLedger",
+    "HoldOutcome",
     "LedgerEntry",
     "SqliteBackOffice",
     "amount",
     "applied_result",
+    "each_logged",
     "exclusive_lock",
     "json_list",
     "locked_copy",
+    "logged",
+    "measures_of",
     "parse_date",
     "released_result",
     "sql_amount",
@@ -539,6 +544,36 @@ def released_result(hold_id: uuid.UUID, record: Mapping[str, Any]) -> HoldResult
         measures=frozenset(_MEASURE[c] for c in record.get("resumed", ())),
         detail=str(record.get("release_detail", "")),
     )
+
+
+#: What a hold call did, for ``logged``: its result, a log level and a line without
+#: personal data, logged only after the commit.
+HoldOutcome = tuple[HoldResult, int, str]
+
+
+def measures_of(codes: str | None) -> frozenset[MeasureCode]:
+    """The measures of a ``group_concat`` of codes (None: none)."""
+    return frozenset(_MEASURE[c] for c in codes.split(",")) if codes else frozenset()
+
+
+def logged(log: logging.Logger, call: str, hold: Hold, done: HoldOutcome) -> HoldResult:
+    """Log what a hold call did (after its commit) and return its result."""
+    result, level, text = done
+    log.log(level, "%s %s: %s", call, hold.hold_id, text)
+    return result
+
+
+def each_logged(
+    log: logging.Logger,
+    call: str,
+    holds: Sequence[Hold],
+    done: Sequence[HoldOutcome | AdapterError],
+) -> list[HoldResult | AdapterError]:
+    """``logged`` for each hold of a batch (``write_each``); errors pass through."""
+    return [
+        item if isinstance(item, AdapterError) else logged(log, call, hold, item)
+        for hold, item in zip(holds, done, strict=True)
+    ]
 
 
 class HoldLedger:

@@ -49,10 +49,14 @@ from skn_connector.adapters.api import (
 from skn_connector.adapters.sqlite import (
     DEFAULT_PROGRESS_STEPS,
     HoldLedger,
+    HoldOutcome,
     SqliteBackOffice,
     amount,
     applied_result,
+    each_logged,
     json_list,
+    logged,
+    measures_of,
     parse_date,
     released_result,
     sql_amount,
@@ -96,7 +100,6 @@ PROGNOSE_TOLERANTIE = Decimal("1.00")
 _PROGRESS_STEPS = DEFAULT_PROGRESS_STEPS
 
 _EXAMPLE_URL = "sqlite:///path/to/cjib.db"
-_MEASURE = {m.value: m for m in MeasureCode}
 _CODE = {m: m.value for m in MeasureCode}
 _INGEZET_CODES = json_list(sorted(m.value for m in INGEZET))
 
@@ -279,7 +282,6 @@ class _Noodstop(NamedTuple):
 
 
 #: what a hold call did: its result, and the level and text of its log line
-_Done = tuple[HoldResult, int, str]
 
 
 def _normalise_bsn(value: str) -> str:
@@ -457,7 +459,7 @@ class CjibAdapter(BaseAdapter):
         for r in found:
             row = _Zaak.of(r)
             amounts = bedragen(row)
-            measures = _measures(r[16])
+            measures = measures_of(r[16])
             # a noodstop obtained outside SKN suspends escalation and the dwangmiddelen
             if any(noodstop_covers(s, row.zaaknummer, today) for s in outside):
                 measures = measures - NOODSTOP_STOPT
@@ -509,13 +511,13 @@ class CjibAdapter(BaseAdapter):
     def apply_hold(self, hold: Hold) -> HoldResult:
         with self._db.transaction(write=True) as conn:
             done = self._apply(conn, hold)
-        return _logged("apply_hold", hold, done)
+        return logged(log, "apply_hold", hold, done)
 
     def apply_holds(self, holds: Sequence[Hold]) -> list[HoldResult | AdapterError]:
         """The whole batch in one write transaction (one commit), a savepoint per hold."""
-        return _each_logged("apply_hold", holds, self._db.write_each(holds, self._apply))
+        return each_logged(log, "apply_hold", holds, self._db.write_each(holds, self._apply))
 
-    def _apply(self, conn: sqlite3.Connection, hold: Hold) -> _Done:
+    def _apply(self, conn: sqlite3.Connection, hold: Hold) -> HoldOutcome:
         betrokkene_id = self._betrokkene_id(hold.debtor_id)
         hold_id = str(hold.hold_id)
         existing = self._ledger.find(conn, hold_id)
@@ -577,13 +579,13 @@ class CjibAdapter(BaseAdapter):
     def release_hold(self, hold: Hold) -> HoldResult:
         with self._db.transaction(write=True) as conn:
             done = self._release(conn, hold)
-        return _logged("release_hold", hold, done)
+        return logged(log, "release_hold", hold, done)
 
     def release_holds(self, holds: Sequence[Hold]) -> list[HoldResult | AdapterError]:
         """The whole batch in one write transaction (one commit), a savepoint per hold."""
-        return _each_logged("release_hold", holds, self._db.write_each(holds, self._release))
+        return each_logged(log, "release_hold", holds, self._db.write_each(holds, self._release))
 
-    def _release(self, conn: sqlite3.Connection, hold: Hold) -> _Done:
+    def _release(self, conn: sqlite3.Connection, hold: Hold) -> HoldOutcome:
         hold_id = str(hold.hold_id)
         existing = self._ledger.find(conn, hold_id)
         if existing is None:
@@ -958,27 +960,6 @@ class CjibAdapter(BaseAdapter):
     def create_sample(cls, directory: Path) -> SampleBackOffice:
         path, debtors = create_sample_database(directory)
         return SampleBackOffice(options={"database_url": f"sqlite:///{path}"}, debtors=debtors)
-
-
-def _measures(codes: str | None) -> frozenset[MeasureCode]:
-    """The measures of a ``group_concat`` of codes (None: none)."""
-    return frozenset(_MEASURE[c] for c in codes.split(",")) if codes else frozenset()
-
-
-def _logged(call: str, hold: Hold, done: _Done) -> HoldResult:
-    """Log what a hold call did (after its commit) and return its result."""
-    result, level, text = done
-    log.log(level, "%s %s: %s", call, hold.hold_id, text)
-    return result
-
-
-def _each_logged(
-    call: str, holds: Sequence[Hold], done: Sequence[_Done | AdapterError]
-) -> list[HoldResult | AdapterError]:
-    return [
-        item if isinstance(item, AdapterError) else _logged(call, hold, item)
-        for hold, item in zip(holds, done, strict=True)
-    ]
 
 
 def _write_off_detail(

@@ -51,10 +51,14 @@ from skn_connector.adapters.api import (
 from skn_connector.adapters.sqlite import (
     DEFAULT_PROGRESS_STEPS,
     HoldLedger,
+    HoldOutcome,
     SqliteBackOffice,
     amount,
     applied_result,
+    each_logged,
     json_list,
+    logged,
+    measures_of,
     released_result,
     sql_amount,
     sql_date,
@@ -78,7 +82,6 @@ _PROGRESS_STEPS = DEFAULT_PROGRESS_STEPS
 
 _HOLD_BASES: tuple[HoldBasis, ...] = ("convenant", "wet", "rechter", "regeling")
 _EXAMPLE_URL = "sqlite:///path/to/werk_en_inkomen.db"
-_MEASURE = {m.value: m for m in MeasureCode}
 _CODE = {m: m.value for m in MeasureCode}
 
 # -- the SQL (constant strings: prepared once per connection) -----------------------------------
@@ -229,7 +232,6 @@ class _Vordering(NamedTuple):
 
 
 #: what a hold call did: its result, and the level and text of its log line
-_Done = tuple[HoldResult, int, str]
 
 
 def _normalise_bsn(value: str) -> str:
@@ -491,7 +493,7 @@ class WerkEnInkomenAdapter(BaseAdapter):
             if not rows:
                 self._require_client(conn, client_id)
         claims = [
-            rules.to_claim(_vordering(_Vordering.of(row)), _measures(row[16]), self._excluded)
+            rules.to_claim(_vordering(_Vordering.of(row)), measures_of(row[16]), self._excluded)
             for row in rows
         ]
         log.debug("list_claims: %d claims for client %s", len(claims), client_id)
@@ -526,13 +528,13 @@ class WerkEnInkomenAdapter(BaseAdapter):
     def apply_hold(self, hold: Hold) -> HoldResult:
         with self._db.transaction(write=True) as conn:
             done = self._apply(conn, hold)
-        return _logged("apply_hold", hold, done)
+        return logged(log, "apply_hold", hold, done)
 
     def apply_holds(self, holds: Sequence[Hold]) -> list[HoldResult | AdapterError]:
         """The whole batch in one write transaction (one commit), a savepoint per hold."""
-        return _each_logged("apply_hold", holds, self._db.write_each(holds, self._apply))
+        return each_logged(log, "apply_hold", holds, self._db.write_each(holds, self._apply))
 
-    def _apply(self, conn: sqlite3.Connection, hold: Hold) -> _Done:
+    def _apply(self, conn: sqlite3.Connection, hold: Hold) -> HoldOutcome:
         client_id = self._client_id(hold.debtor_id)
         hold_id = str(hold.hold_id)
         existing = self._ledger.find(conn, hold_id)
@@ -582,13 +584,13 @@ class WerkEnInkomenAdapter(BaseAdapter):
     def release_hold(self, hold: Hold) -> HoldResult:
         with self._db.transaction(write=True) as conn:
             done = self._release(conn, hold)
-        return _logged("release_hold", hold, done)
+        return logged(log, "release_hold", hold, done)
 
     def release_holds(self, holds: Sequence[Hold]) -> list[HoldResult | AdapterError]:
         """The whole batch in one write transaction (one commit), a savepoint per hold."""
-        return _each_logged("release_hold", holds, self._db.write_each(holds, self._release))
+        return each_logged(log, "release_hold", holds, self._db.write_each(holds, self._release))
 
-    def _release(self, conn: sqlite3.Connection, hold: Hold) -> _Done:
+    def _release(self, conn: sqlite3.Connection, hold: Hold) -> HoldOutcome:
         hold_id = str(hold.hold_id)
         existing = self._ledger.find(conn, hold_id)
         if existing is None:
@@ -889,27 +891,6 @@ class WerkEnInkomenAdapter(BaseAdapter):
     def create_sample(cls, directory: Path) -> SampleBackOffice:
         path, debtors = create_sample_database(directory)
         return SampleBackOffice(options={"database_url": f"sqlite:///{path}"}, debtors=debtors)
-
-
-def _measures(codes: str | None) -> frozenset[MeasureCode]:
-    """The measures of a ``group_concat`` of codes (None: none)."""
-    return frozenset(_MEASURE[c] for c in codes.split(",")) if codes else frozenset()
-
-
-def _logged(call: str, hold: Hold, done: _Done) -> HoldResult:
-    """Log what a hold call did (after its commit) and return its result."""
-    result, level, text = done
-    log.log(level, "%s %s: %s", call, hold.hold_id, text)
-    return result
-
-
-def _each_logged(
-    call: str, holds: Sequence[Hold], done: Sequence[_Done | AdapterError]
-) -> list[HoldResult | AdapterError]:
-    return [
-        item if isinstance(item, AdapterError) else _logged(call, hold, item)
-        for hold, item in zip(holds, done, strict=True)
-    ]
 
 
 def _covers(record: dict[str, Any], code: str, besluitnummer: str) -> bool:
