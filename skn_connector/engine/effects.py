@@ -207,9 +207,6 @@ class EffectRunner:
             done += self._write_off_step(record_id)
         return done
 
-    def _hold_step(self, record_id: int) -> int:
-        return self._hold_steps([record_id])
-
     def _hold_steps(self, record_ids: list[int]) -> int:
         """Apply or release each hold through its adapter, then mark those carried out in one
         transaction. A crash in between repeats the adapter calls: they are idempotent by
@@ -290,13 +287,17 @@ class EffectRunner:
     ) -> list[tuple[int, Hold]]:
         """One adapter call for several holds of one kind (the adapter may do them in one
         back-office transaction); failures are recorded. Returns those carried out."""
-        loaded = self.adapters.get(adapter_name)
-        if loaded is None or len(batch) == 1:
+
+        def one_by_one() -> list[tuple[int, Hold]]:
             return [
                 (record_id, hold)
                 for record_id, hold in batch
                 if self._carry_out(record_id, hold, status, adapter_name)
             ]
+
+        loaded = self.adapters.get(adapter_name)
+        if loaded is None or len(batch) == 1:
+            return one_by_one()
         holds = [hold for _, hold in batch]
         try:
             if status == "to_apply":
@@ -307,11 +308,7 @@ class EffectRunner:
                 raise RuntimeError(f"{len(results)} results for {len(batch)} holds")
         except Exception:  # an adapter bug in the batch: one by one, so it hits one hold only
             log.exception("adapter %s failed on a batch of %d holds", adapter_name, len(batch))
-            return [
-                (record_id, hold)
-                for record_id, hold in batch
-                if self._carry_out(record_id, hold, status, adapter_name)
-            ]
+            return one_by_one()
         crashpoint("after_effect")
         done = []
         for (record_id, hold), result in zip(batch, results, strict=True):
