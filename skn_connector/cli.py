@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from .cli_security import audit_app, doctor_command, retention_app, secrets_app
+from .cli_security import audit_app, command_group, doctor_command, retention_app, secrets_app
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -23,16 +23,17 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
-config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
-plugins_app = typer.Typer(help="Adapter plugins.", no_args_is_help=True)
-messages_app = typer.Typer(help="Messages received and sent.", no_args_is_help=True)
-quarantine_app = typer.Typer(help="Messages that could not be accepted.", no_args_is_help=True)
-tasks_app = typer.Typer(help="What a person must look at or decide.", no_args_is_help=True)
-conversations_app = typer.Typer(help="The conversation state machine.", no_args_is_help=True)
-holds_app = typer.Typer(help="Holds on enforcement.", no_args_is_help=True)
-policy_app = typer.Typer(help="The enforcement policy.", no_args_is_help=True)
-portal_app = typer.Typer(help="The web-portal CSV files.", no_args_is_help=True)
+config_app = command_group("Check the configuration.")
+plugins_app = command_group("Adapter plugins.")
+messages_app = command_group("Messages received and sent.")
+quarantine_app = command_group("Messages that could not be accepted.")
+tasks_app = command_group("What a person must look at or decide.")
+conversations_app = command_group("The conversation state machine.")
+holds_app = command_group("Holds on enforcement.")
+policy_app = command_group("The enforcement policy.")
+portal_app = command_group("The web-portal CSV files.")
 app.add_typer(config_app, name="config")
 app.add_typer(plugins_app, name="plugins")
 app.add_typer(messages_app, name="messages")
