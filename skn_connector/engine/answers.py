@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
 from ..adapters.api import Claim
+from ..ids import new_id
 from ..messages import (
     Berichtheader,
     BetaalvoorstelAntwoord,
@@ -39,7 +39,7 @@ def reply_header(
     """The header of an answer: same conversation, Afzender and Ontvanger swapped, a new id."""
     asked = request.berichtheader
     return Berichtheader(
-        bericht_id=uuid.uuid4(),
+        bericht_id=new_id(),
         berichttype=berichttype,
         module=asked.module,
         versie=PROFILE_VERSION,

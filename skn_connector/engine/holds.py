@@ -14,6 +14,7 @@ from datetime import date
 
 from ..adapters.api import Capability, Claim, Debtor, MeasureCode
 from ..adapters.registry import LoadedAdapter
+from ..ids import new_id
 from .policy import Policy
 
 #: Fraud qualifications for which kwijtschelding in a schuldregeling is excluded (Pw, Wet 35374);
@@ -103,7 +104,7 @@ def plan_holds(
             continue
         plans.append(
             HoldPlan(
-                hold_id=uuid.uuid4(),
+                hold_id=new_id(),
                 hold_type=rule.hold_type,
                 event=event,
                 adapter=item.adapter.name,
@@ -156,7 +157,7 @@ def plan_write_offs(
             continue
         plans.append(
             WriteOffPlan(
-                write_off_id=uuid.uuid4(),
+                write_off_id=new_id(),
                 adapter=item.adapter.name,
                 debtor_id=item.debtor.debtor_id,
                 factuurnummers=tuple(write),
