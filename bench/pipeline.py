@@ -43,6 +43,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from skn_connector.ids import new_id
+
 #: Placeholders in a message template, replaced per message (same length as any UUID).
 BERICHT_SLOT = "00000000-0000-4000-8000-0000000000b1"
 CONVERSATIE_SLOT = "00000000-0000-4000-8000-0000000000c1"
@@ -544,7 +546,9 @@ def run_floor(size: int, path: Path, payload: bytes) -> float:
 def _floor_transaction(
     c: sqlite3.Connection, index: int, raw: bytes, answer: bytes, now: str, today: str
 ) -> None:
-    bericht, conversation, reply, hold = (str(uuid.uuid4()) for _ in range(4))
+    # the node's ids are random; the ids the connector mints are time-ordered, as there
+    bericht, conversation = str(uuid.uuid4()), str(uuid.uuid4())
+    reply, hold = str(new_id()), str(new_id())
     audit = "INSERT INTO audit (at, event, conversation_id, bericht_id, detail, prev_hash, hash) "
     audit += "VALUES (?, ?, ?, ?, '{}', ?, ?)"
     digest = "0" * 64
