@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 
 from skn_connector.engine.deadlines import WorkingDays
 from skn_connector.store import open_store
-from skn_connector.store.db import GENESIS_HASH
+from skn_connector.store.db import GENESIS_HASH, SQLITE_CACHE_KIB
 from skn_connector.store.schema import AuditEntry, Base
 
 
@@ -21,6 +21,16 @@ def test_migration_matches_models_and_is_idempotent(tmp_path: Path) -> None:
     with store.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+        # the page cache that keeps the random-key indexes of a long backlog in memory
+        assert connection.execute(text("PRAGMA cache_size")).scalar() == -SQLITE_CACHE_KIB
+        indexed = {
+            row[0]
+            for row in connection.execute(
+                text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit'")
+            )
+        }
+        assert "ix_audit_conversation_id" not in indexed  # migration 0005
     store.close()
     open_store(url).close()  # a second open migrates nothing and does not fail
 
