@@ -290,7 +290,7 @@ def opened_store(config: Path | None) -> Iterator[Any]:
         settings = load(config)
         from .store import open_store
 
-        store = open_store(settings.store.url)
+        store = open_store(settings.store.url, sqlite_cache_mib=settings.store.sqlite_cache_mib)
     try:
         yield store
     finally:

@@ -192,7 +192,7 @@ def retention_purge(
         if months is None:
             retention = getattr(settings, "retention", None)
             months = getattr(retention, "personal_data_months", DEFAULT_RETENTION_MONTHS)
-        store = open_store(settings.store.url)
+        store = open_store(settings.store.url, sqlite_cache_mib=settings.store.sqlite_cache_mib)
     try:
         report = purge_personal_data(store, retention_period(int(months)), dry_run=dry_run)
     finally:

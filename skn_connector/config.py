@@ -94,6 +94,8 @@ class NodeSettings(_Section):
 
 class StoreSettings(_Section):
     url: str = "sqlite:///skn-connector.db"
+    #: SQLite's page cache, in MiB: memory that keeps a long backlog's pace (see store/db.py)
+    sqlite_cache_mib: int = Field(default=48, ge=2, le=4096)
 
 
 class ContactSettings(_Section):

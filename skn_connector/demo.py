@@ -478,7 +478,7 @@ def _generic_scenarios(debtors: tuple[SampleDebtor, ...]) -> list[Scenario]:
 
 @contextmanager
 def open_store_for(settings: Settings) -> Iterator[Store]:
-    store = open_store(settings.store.url)
+    store = open_store(settings.store.url, sqlite_cache_mib=settings.store.sqlite_cache_mib)
     try:
         yield store
     finally:

@@ -364,7 +364,7 @@ def _check_store(report: DoctorReport, settings: Settings) -> None:
     from .store.db import StoreError, open_store
 
     try:
-        store = open_store(settings.store.url)
+        store = open_store(settings.store.url, sqlite_cache_mib=settings.store.sqlite_cache_mib)
     except StoreError as exc:
         report.add("store", "fail", str(exc))
         return

@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 
 from skn_connector.engine.deadlines import WorkingDays
 from skn_connector.store import open_store
-from skn_connector.store.db import GENESIS_HASH, SQLITE_CACHE_KIB
+from skn_connector.store.db import GENESIS_HASH, SQLITE_CACHE_MIB
 from skn_connector.store.schema import AuditEntry, Base
 
 
@@ -23,7 +23,7 @@ def test_migration_matches_models_and_is_idempotent(tmp_path: Path) -> None:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
         # the page cache that keeps the random-key indexes of a long backlog in memory
-        assert connection.execute(text("PRAGMA cache_size")).scalar() == -SQLITE_CACHE_KIB
+        assert connection.execute(text("PRAGMA cache_size")).scalar() == -SQLITE_CACHE_MIB * 1024
         indexed = {
             row[0]
             for row in connection.execute(
@@ -33,6 +33,13 @@ def test_migration_matches_models_and_is_idempotent(tmp_path: Path) -> None:
         assert "ix_audit_conversation_id" not in indexed  # migration 0005
     store.close()
     open_store(url).close()  # a second open migrates nothing and does not fail
+
+
+def test_the_page_cache_follows_the_setting(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'skn.db'}", sqlite_cache_mib=8)
+    with store.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA cache_size")).scalar() == -8 * 1024
+    store.close()
 
 
 def test_audit_entries_are_hash_chained(tmp_path: Path) -> None:

@@ -89,7 +89,7 @@ def connector(settings: Settings, *, insecure_dev: bool = False) -> Iterator[Pip
     store: Store | None = None
     client: NodeClient | None = None
     try:
-        store = open_store(settings.store.url)
+        store = open_store(settings.store.url, sqlite_cache_mib=settings.store.sqlite_cache_mib)
         client = build_node_client(settings, insecure_dev=insecure_dev)
         yield Pipeline(
             store=store,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 from collections.abc import Iterator
@@ -25,38 +26,40 @@ AUDIT_HEAD_KEY = "audit_head"
 GENESIS_HASH = "0" * 64
 
 
-#: SQLite's page cache per connection (its default is 2 MiB). The indexes on BerichtIds and
-#: conversation ids take random values; past a few thousand messages they outgrow 2 MiB and
-#: each row's insert reads its index page back from the file (9 to 16 us a row at 30,000
-#: messages; with 64 MiB it stays at 9, and a run of 100,000 keeps its pace to the end).
-#: It is memory: 48 MiB keeps the connector well under 200 MB at any backlog; the cache
-#: fills only as far as the store is large.
-SQLITE_CACHE_KIB = 48 * 1024
+#: SQLite's page cache per connection, by default (``[store] sqlite_cache_mib``; SQLite's own
+#: default is 2 MiB). The indexes on BerichtIds and conversation ids take random values; past
+#: a few thousand messages they outgrow 2 MiB and each row's insert reads its index page back
+#: from the file (9 to 16 us a row at 30,000 messages; with 64 MiB it stays at 9, and a run
+#: of 100,000 keeps its pace to the end). It is memory: 48 MiB keeps the connector well
+#: under 200 MB at any backlog; the cache fills only as far as the store is large.
+SQLITE_CACHE_MIB = 48
 
 
 class StoreError(Exception):
     """The store cannot be opened or used; the message says what to fix."""
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, cache_mib: int) -> None:
     cursor = dbapi_connection.cursor()
     # WAL for concurrent readers; FULL sync so a commit survives power loss, not only a crash.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    cursor.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
     cursor.close()
 
 
-def create_store_engine(url: str) -> Engine:
+def create_store_engine(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise StoreError(f"store.url {url!r} is not a database URL") from None
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(
+            engine, "connect", functools.partial(_sqlite_pragmas, cache_mib=sqlite_cache_mib)
+        )
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
@@ -196,9 +199,9 @@ def audit_hash(
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -> Store:
     """Open (and migrate) the store at ``url``."""
-    engine = create_store_engine(url)
+    engine = create_store_engine(url, sqlite_cache_mib=sqlite_cache_mib)
     try:
         migrate(engine)
     except Exception as exc:
