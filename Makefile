@@ -27,6 +27,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy --strict skn_connector
 
 unit: $(STAMP)
+	scripts/ensure-postgres
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
