@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -16,6 +16,7 @@ from .cli_security import audit_app, command_group, doctor_command, retention_ap
 
 if TYPE_CHECKING:
     from .config import Settings
+    from .engine.pipeline import Pipeline
 
 app = typer.Typer(
     name="skn-connector",
@@ -601,12 +602,9 @@ def new_adapter(
     typer.echo(f"wrote {len(written)} files under {written[0].parent}; see its README.md")
 
 
-@quarantine_app.command("retry")
-def quarantine_retry(
-    quarantine_id: Annotated[int, typer.Argument(help="The id shown by 'quarantine list'.")],
-    config: ConfigOption = None,
-) -> None:
-    """Try a quarantined message again, e.g. after an update; it stays if it still fails."""
+def _operator_action(config: Path | None, action: Callable[[Pipeline, str], str]) -> None:
+    """Run one action of a person on the pipeline (``action(pipeline, user)``), print its
+    outcome; a refusal (TaskError) is a user error."""
     import getpass
 
     from .engine.pipeline import TaskError
@@ -616,10 +614,21 @@ def quarantine_retry(
         settings = load(config)
         with connector(settings, insecure_dev=True) as pipeline:
             try:
-                outcome = pipeline.retry_quarantined(quarantine_id, user=getpass.getuser())
+                outcome = action(pipeline, getpass.getuser())
             except TaskError as exc:
                 fail(str(exc))
     typer.echo(outcome)
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    quarantine_id: Annotated[int, typer.Argument(help="The id shown by 'quarantine list'.")],
+    config: ConfigOption = None,
+) -> None:
+    """Try a quarantined message again, e.g. after an update; it stays if it still fails."""
+    _operator_action(
+        config, lambda pipeline, user: pipeline.retry_quarantined(quarantine_id, user=user)
+    )
 
 
 @messages_app.command("replay")
@@ -628,19 +637,7 @@ def messages_replay(
     config: ConfigOption = None,
 ) -> None:
     """Work a failed or unexpected message again, with its retry counters reset."""
-    import getpass
-
-    from .engine.pipeline import TaskError
-    from .service.daemon import connector
-
-    with user_errors():
-        settings = load(config)
-        with connector(settings, insecure_dev=True) as pipeline:
-            try:
-                outcome = pipeline.replay(bericht_id, user=getpass.getuser())
-            except TaskError as exc:
-                fail(str(exc))
-    typer.echo(outcome)
+    _operator_action(config, lambda pipeline, user: pipeline.replay(bericht_id, user=user))
 
 
 def main() -> None:

@@ -223,7 +223,7 @@ def test_malformed_messages_are_quarantined_and_good_ones_still_answered(
     payloads = hostile_payloads()
     good = [saldoverzoek_json(s, i) for i, s in enumerate(scenarios(backoffice.debtors)[:2], 1)]
     with admin(node) as client:
-        client.post("/_admin/messages", json=good[0]).raise_for_status()
+        first = client.post("/_admin/messages", json=good[0]).raise_for_status().json()
         for payload, _ in payloads.values():
             client.post(
                 "/_admin/raw", params={"ontvanger": str(CREDITOR_ID)}, content=payload
@@ -255,6 +255,21 @@ def test_malformed_messages_are_quarantined_and_good_ones_still_answered(
     listing = run_cli("quarantine", "list", "--json", "--config", str(config_file))
     assert listing.returncode == 0, listing.stderr
     assert len(__import__("json").loads(listing.stdout)) == len(payloads)
+
+    # a person's second try from the command line: a message that still fails stays kept
+    retried = run_cli("quarantine", "retry", str(kept[0].id), "--config", str(config_file))
+    assert retried.returncode == 0, retried.stderr
+    assert retried.stdout.startswith(f"quarantined message {kept[0].id} still cannot be accepted")
+    # what cannot be done is one sentence and exit code 2, no traceback
+    missing = run_cli("quarantine", "retry", "99999", "--config", str(config_file))
+    assert missing.returncode == 2
+    assert "there is no quarantined message 99999" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    answered = str(first["BerichtId"])
+    replayed = run_cli("messages", "replay", answered, "--config", str(config_file))
+    assert replayed.returncode == 2
+    assert f"message {answered} was worked (done); it is not replayed" in replayed.stderr
+    assert "Traceback" not in replayed.stderr
 
 
 def test_a_client_certificate_from_another_ca_is_refused(
