@@ -156,11 +156,22 @@ def run(
     with user_errors():
         settings = load(config)
         from .service.daemon import connector, run_daemon, run_once
+        from .store.lease import StoreLease
 
         if not once:
             run_daemon(settings, insecure_dev=insecure_dev)
             return
-        with connector(settings, insecure_dev=insecure_dev) as pipeline:
+        with (
+            connector(settings, insecure_dev=insecure_dev) as pipeline,
+            StoreLease(pipeline.store) as lease,
+        ):
+            if not lease.acquire():
+                typer.echo(
+                    "skn-connector: another instance is working this store (it holds the "
+                    "store's lease); this run did nothing",
+                    err=True,
+                )
+                raise typer.Exit(EXIT_FAILURE)
             summary = run_once(pipeline, max_wait=max_wait)
     answered = ", ".join(f"{n} {t}" for t, n in sorted(summary.answered.items())) or "none"
     typer.echo(

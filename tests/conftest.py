@@ -5,6 +5,7 @@ Everything runs over real sockets and real TLS on loopback; the data is syntheti
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import make_url
 
 from skn_connector.messages import message_from_json
 from skn_connector.node.certs import DevPki, write_dev_pki
@@ -133,3 +135,36 @@ def encode() -> Callable[[dict[str, Any]], bytes]:
         return encode_message(message_from_json(message))
 
     return _encode
+
+
+#: The PostgreSQL server of the store's PostgreSQL tests (scripts/ensure-postgres starts it).
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SKN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server, dropped after the test."""
+    import psycopg
+
+    admin_url = make_url(POSTGRES_ADMIN_URL)
+    name = f"skn_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(
+            admin_url.set(drivername="postgresql").render_as_string(hide_password=False),
+            autocommit=True,
+            connect_timeout=5,
+        )
+    except psycopg.OperationalError as exc:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {admin_url.render_as_string()} ({exc}); "
+            "start it (make test does, with scripts/ensure-postgres) or set SKN_TEST_POSTGRES",
+            pytrace=False,
+        )
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield admin_url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -9,16 +9,12 @@ An unreachable server fails these tests with a sentence saying so; they are neve
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, make_url, select, text
+from sqlalchemy import func, select, text
 
 from skn_connector.adapters.api import SampleBackOffice
 from skn_connector.adapters.registry import resolve_adapter_class
@@ -29,34 +25,6 @@ from skn_connector.security import verify_audit
 from skn_connector.service.daemon import connector, run_once
 from skn_connector.store import open_store
 from skn_connector.store.schema import Base, HoldRecord, InboxMessage, OutboxMessage
-
-ADMIN_URL = os.environ.get("SKN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    import psycopg
-
-    admin_url = make_url(ADMIN_URL)
-    name = f"skn_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(
-            admin_url.set(drivername="postgresql").render_as_string(hide_password=False),
-            autocommit=True,
-            connect_timeout=5,
-        )
-    except psycopg.OperationalError as exc:
-        pytest.fail(
-            f"PostgreSQL is not reachable at {admin_url.render_as_string()} ({exc}); "
-            "start it (make test does, with scripts/ensure-postgres) or set SKN_TEST_POSTGRES",
-            pytrace=False,
-        )
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield admin_url.set(database=name).render_as_string(hide_password=False)
-        finally:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def test_migrations_match_the_models_on_postgresql(postgres_url: str) -> None:

@@ -23,6 +23,7 @@ from ..node.client import NodeClient, NodeError, NodeTLSError, build_ssl_context
 from ..secrets import is_secret_ref, resolve_secret
 from ..security import refuse_invalid_client_certificate
 from ..store import Store, open_store
+from ..store.lease import StoreLease
 
 log = logging.getLogger(__name__)
 
@@ -217,18 +218,47 @@ def _run_rounds(
         pause = min(pause * 2, 5.0)
 
 
+class Standby:
+    """Whether this instance may work now: it holds the store's lease, taken when it is free.
+    Another instance working the same store makes this one stand by (logged once a change)."""
+
+    def __init__(self, lease: StoreLease) -> None:
+        self.lease = lease
+        self.working: bool | None = None
+
+    def may_work(self) -> bool:
+        try:
+            held = self.lease.acquire()
+        except Exception:
+            log.exception("the store's lease could not be checked; not working this round")
+            held = False
+        if held != self.working:
+            if held:
+                log.info("holding the store's lease: this instance works")
+            else:
+                log.warning("another instance holds the store's lease: this one stands by")
+            self.working = held
+        return held
+
+
 def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
     """Run the scheduler until SIGINT or SIGTERM: poll jobs and delivery jobs."""
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    with connector(settings, insecure_dev=insecure_dev) as pipeline:
+    with (
+        connector(settings, insecure_dev=insecure_dev) as pipeline,
+        StoreLease(pipeline.store) as lease,
+    ):
         # one worker: jobs never overlap, so one conversation is never worked on twice at once
         scheduler = BlockingScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=1)}, timezone=UTC
         )
+        standby = Standby(lease)
 
         def poll_job() -> None:
+            if not standby.may_work():
+                return
             try:
                 while pipeline.poll() > 0:
                     pipeline.process_due()
@@ -241,6 +271,8 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
                 log.exception("the poll job failed; it runs again at the next interval")
 
         def deliver_job() -> None:
+            if not standby.may_work():
+                return
             try:
                 pipeline.process_due()
                 pipeline.carry_out()
@@ -262,6 +294,8 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
         )
 
         def daily_job() -> None:
+            if not standby.may_work():
+                return
             try:
                 pipeline.carry_out()  # expires the holds whose end has passed
                 pipeline.watch_deadlines()

@@ -13,7 +13,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, bindparam, create_engine, event, insert, select, update
+from sqlalchemy import Engine, bindparam, create_engine, event, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
@@ -74,8 +74,16 @@ def migrate(engine: Engine) -> None:
     script_dir = resources.files("skn_connector.store") / "migrations"
     config.set_main_option("script_location", str(script_dir))
     with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            # instances starting together on a new store migrate one after the other (the
+            # lock ends with this transaction); the second finds the schema at head
+            connection.execute(_MIGRATION_LOCK, {"key": _MIGRATION_KEY})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+_MIGRATION_KEY = int.from_bytes(b"skn-migr", "big", signed=True)
+_MIGRATION_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 
 class Store:

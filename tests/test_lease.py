@@ -1,0 +1,251 @@
+"""One working instance per store (``store/lease.py``): a second instance on the same store
+stands by or stops, takes over when the first ends (however it ends), and two instances
+started together answer every message exactly once. SQLite (a file lock) and PostgreSQL (an
+advisory lock, released by the server), over the real simulator."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+
+from skn_connector.adapters.registry import resolve_adapter_class
+from skn_connector.demo import saldoverzoek_json, scenarios, write_config
+from skn_connector.node.simulator import Simulator
+from skn_connector.store import open_store
+from skn_connector.store.lease import StoreLease
+
+CLI = str(Path(sys.executable).parent / "skn-connector")
+REPO = Path(__file__).resolve().parents[1]
+
+HOLD_LEASE = """
+import sys, time
+from skn_connector.store import open_store
+from skn_connector.store.lease import StoreLease
+lease = StoreLease(open_store(sys.argv[1]))
+assert lease.acquire()
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def _holder(url: str) -> subprocess.Popen[str]:
+    """Another process that takes the store's lease and keeps it until killed."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LEASE, url], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "held"
+    return process
+
+
+def _kill(process: subprocess.Popen[str]) -> None:
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+def _taken_within(lease: StoreLease, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if lease.acquire():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _leases_exclude_each_other(url: str) -> None:
+    first, second = open_store(url), open_store(url)
+    try:
+        with StoreLease(first) as one, StoreLease(second) as other:
+            assert one.acquire()
+            assert one.acquire()  # asking again while holding it keeps it
+            assert not other.acquire()
+            one.release()
+            assert other.acquire()
+            assert not one.acquire()
+        holder = _holder(url)
+        try:
+            with StoreLease(first) as waiting:
+                assert not waiting.acquire()
+                _kill(holder)  # kill -9: no release, the OS or the server ends the lock
+                assert _taken_within(waiting, 10)
+        finally:
+            if holder.poll() is None:
+                _kill(holder)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_one_lease_per_sqlite_store_released_when_its_holder_dies(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'skn.db'}"
+    _leases_exclude_each_other(url)
+    assert (tmp_path / "skn.db.lease").exists()
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    with StoreLease(open_store(url)) as one, StoreLease(open_store(other)) as two:
+        assert one.acquire() and two.acquire()  # another store, another lease
+
+
+def test_one_lease_per_postgresql_store_released_when_its_holder_dies(
+    postgres_url: str,
+) -> None:
+    _leases_exclude_each_other(postgres_url)
+
+
+def test_a_lease_lost_with_its_connection_is_taken_anew(postgres_url: str) -> None:
+    store, other_store = open_store(postgres_url), open_store(postgres_url)
+    try:
+        with StoreLease(store) as lease, StoreLease(other_store) as other:
+            assert lease.acquire()
+            with other_store.engine.connect() as connection:
+                # the holder's connection ends (a restarted server, a network cut)
+                connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                        "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()"
+                    )
+                )
+            assert other.acquire()  # the lease is free: another instance takes it
+            assert not lease.acquire()  # and the first one knows it no longer holds it
+            other.release()
+            assert lease.acquire()
+    finally:
+        store.close()
+        other_store.close()
+
+
+def _run_once(config: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [CLI, "run", "--once", "--config", str(config), "--max-wait", "20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+def test_run_once_does_nothing_while_another_instance_holds_the_store(tmp_path: Path) -> None:
+    backoffice = resolve_adapter_class("gemeentebelastingen").create_sample(tmp_path / "bo")
+    with Simulator(port=0, tls_dir=tmp_path / "tls") as node:
+        config = write_config(tmp_path, node, backoffice.options)
+        with httpx.Client(base_url=node.admin_url, timeout=10) as client:
+            request = saldoverzoek_json(scenarios(backoffice.debtors)[0], 1)
+            client.post("/_admin/messages", json=request).raise_for_status()
+            holder = _holder(f"sqlite:///{tmp_path / 'skn-connector.db'}")
+            try:
+                refused = _run_once(config)
+                out, err = refused.communicate(timeout=60)
+                assert refused.returncode == 1, (out, err)
+                assert "another instance is working this store" in err
+                assert "Traceback" not in err
+                assert len(client.get("/_admin/messagebox").json()) == 1  # left for the holder
+            finally:
+                _kill(holder)
+            done = _run_once(config)
+            out, err = done.communicate(timeout=60)
+            assert done.returncode == 0, err
+            assert len(client.get("/_admin/sent").json()) == 1
+
+
+def test_two_instances_on_one_postgresql_store_answer_each_message_once(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    backoffice = resolve_adapter_class("gemeentebelastingen").create_sample(tmp_path / "bo")
+    mix = scenarios(backoffice.debtors)
+    requests = [saldoverzoek_json(mix[i % len(mix)], i) for i in range(1, 401)]
+    with Simulator(port=0, tls_dir=tmp_path / "tls") as node:
+        config = write_config(tmp_path, node, backoffice.options)
+        sqlite_line = f'url = "sqlite:///{tmp_path / "skn-connector.db"}"'
+        assert sqlite_line in config.read_text()
+        config.write_text(config.read_text().replace(sqlite_line, f'url = "{postgres_url}"'))
+        with httpx.Client(base_url=node.admin_url, timeout=10) as client:
+            for request in requests:
+                client.post("/_admin/messages", json=request).raise_for_status()
+            runs = [_run_once(config), _run_once(config)]
+            outcomes = [(*run.communicate(timeout=120), run.returncode) for run in runs]
+            # whichever came second found the lease taken, or the work done
+            for _out, err, code in outcomes:
+                assert code == 0 or "another instance is working this store" in err, err
+            assert any(code == 0 for *_, code in outcomes)
+            if any(code != 0 for *_, code in outcomes):
+                finish = _run_once(config)
+                assert finish.wait(timeout=120) == 0
+            sent = client.get("/_admin/sent").json()
+            waiting = client.get("/_admin/messagebox").json()
+    assert waiting == []
+    answered = sorted(a["Berichtheader"]["ConversatieReferentienummer"] for a in sent)
+    assert answered == sorted(r["Berichtheader"]["ConversatieReferentienummer"] for r in requests)
+
+
+def _daemon(config: Path, log: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [CLI, "run", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
+        time.sleep(0.2)
+
+
+def test_a_standing_by_daemon_takes_over_when_the_working_one_is_killed(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    backoffice = resolve_adapter_class("gemeentebelastingen").create_sample(tmp_path / "bo")
+    mix = scenarios(backoffice.debtors)
+    requests = [saldoverzoek_json(mix[i % len(mix)], i) for i in range(1, 11)]
+    with Simulator(port=0, tls_dir=tmp_path / "tls") as node:
+        config = write_config(tmp_path, node, backoffice.options)
+        text_ = config.read_text()
+        sqlite_line = f'url = "sqlite:///{tmp_path / "skn-connector.db"}"'
+        assert sqlite_line in text_ and 'poll_interval = "1m"' in text_
+        text_ = text_.replace(sqlite_line, f'url = "{postgres_url}"')
+        text_ = text_.replace(
+            'poll_interval = "1m"', 'poll_interval = "1s"\ndeliver_interval = "1s"'
+        )
+        config.write_text(text_)
+        logs = [tmp_path / "first.log", tmp_path / "second.log"]
+        first = _daemon(config, logs[0])
+        second: subprocess.Popen[str] | None = None
+        try:
+            _wait_for(lambda: "this instance works" in logs[0].read_text(), 60, "the lease")
+            second = _daemon(config, logs[1])
+            _wait_for(lambda: "this one stands by" in logs[1].read_text(), 60, "the standby")
+            with httpx.Client(base_url=node.admin_url, timeout=10) as client:
+
+                def answered() -> int:
+                    return len(client.get("/_admin/sent").json())
+
+                for request in requests[:5]:
+                    client.post("/_admin/messages", json=request).raise_for_status()
+                _wait_for(lambda: answered() == 5, 60, "the first five answers")
+                _kill(first)  # kill -9: the server ends its lock with its connection
+                for request in requests[5:]:
+                    client.post("/_admin/messages", json=request).raise_for_status()
+                _wait_for(lambda: answered() == 10, 60, "the standby's answers")
+                assert "this instance works" in logs[1].read_text()
+                time.sleep(2)  # a few more rounds: nothing is answered twice
+                sent = client.get("/_admin/sent").json()
+        finally:
+            for process in (first, second):
+                if process is not None and process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+                    process.wait(timeout=30)
+    assert "this one stands by" not in logs[0].read_text()
+    answered_ids = sorted(a["Berichtheader"]["ConversatieReferentienummer"] for a in sent)
+    assert answered_ids == sorted(
+        r["Berichtheader"]["ConversatieReferentienummer"] for r in requests
+    )
