@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 CREDITOR = uuid.UUID("5b8f2a8e-7d1c-4c59-9a43-0d6c1e2b7a11")
@@ -329,3 +331,14 @@ FACTORIES: dict[str, Any] = {
     "StatusberichtSE": statusbericht_se,
     "Statusverzoek": statusverzoek,
 }
+
+
+def store_on(config: Path, workdir: Path, url: str, also: Mapping[str, str] | None = None) -> None:
+    """Point a configuration written by ``demo.write_config(workdir, ...)`` at another store;
+    ``also`` swaps further lines of it (each old line must be there)."""
+    text = config.read_text()
+    swaps = {f'url = "sqlite:///{workdir / "skn-connector.db"}"': f'url = "{url}"', **(also or {})}
+    for old, new in swaps.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    config.write_text(text)

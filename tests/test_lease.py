@@ -12,15 +12,19 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import text
 
+from skn_connector.adapters.api import SampleBackOffice
 from skn_connector.adapters.registry import resolve_adapter_class
 from skn_connector.demo import saldoverzoek_json, scenarios, write_config
 from skn_connector.node.simulator import Simulator
 from skn_connector.store import open_store
 from skn_connector.store.lease import StoreLease
+
+from .factories import store_on
 
 CLI = str(Path(sys.executable).parent / "skn-connector")
 REPO = Path(__file__).resolve().parents[1]
@@ -154,17 +158,20 @@ def test_run_once_does_nothing_while_another_instance_holds_the_store(tmp_path: 
             assert len(client.get("/_admin/sent").json()) == 1
 
 
+def _questions(tmp_path: Path, count: int) -> tuple[SampleBackOffice, list[dict[str, Any]]]:
+    """A sample back-office and ``count`` Saldoverzoeken about its debtors (and strangers)."""
+    backoffice = resolve_adapter_class("gemeentebelastingen").create_sample(tmp_path / "bo")
+    mix = scenarios(backoffice.debtors)
+    return backoffice, [saldoverzoek_json(mix[i % len(mix)], i) for i in range(1, count + 1)]
+
+
 def test_two_instances_on_one_postgresql_store_answer_each_message_once(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    backoffice = resolve_adapter_class("gemeentebelastingen").create_sample(tmp_path / "bo")
-    mix = scenarios(backoffice.debtors)
-    requests = [saldoverzoek_json(mix[i % len(mix)], i) for i in range(1, 401)]
+    backoffice, requests = _questions(tmp_path, 400)
     with Simulator(port=0, tls_dir=tmp_path / "tls") as node:
         config = write_config(tmp_path, node, backoffice.options)
-        sqlite_line = f'url = "sqlite:///{tmp_path / "skn-connector.db"}"'
-        assert sqlite_line in config.read_text()
-        config.write_text(config.read_text().replace(sqlite_line, f'url = "{postgres_url}"'))
+        store_on(config, tmp_path, postgres_url)
         with httpx.Client(base_url=node.admin_url, timeout=10) as client:
             for request in requests:
                 client.post("/_admin/messages", json=request).raise_for_status()
@@ -204,19 +211,15 @@ def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
 def test_a_standing_by_daemon_takes_over_when_the_working_one_is_killed(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    backoffice = resolve_adapter_class("gemeentebelastingen").create_sample(tmp_path / "bo")
-    mix = scenarios(backoffice.debtors)
-    requests = [saldoverzoek_json(mix[i % len(mix)], i) for i in range(1, 11)]
+    backoffice, requests = _questions(tmp_path, 10)
     with Simulator(port=0, tls_dir=tmp_path / "tls") as node:
         config = write_config(tmp_path, node, backoffice.options)
-        text_ = config.read_text()
-        sqlite_line = f'url = "sqlite:///{tmp_path / "skn-connector.db"}"'
-        assert sqlite_line in text_ and 'poll_interval = "1m"' in text_
-        text_ = text_.replace(sqlite_line, f'url = "{postgres_url}"')
-        text_ = text_.replace(
-            'poll_interval = "1m"', 'poll_interval = "1s"\ndeliver_interval = "1s"'
+        store_on(
+            config,
+            tmp_path,
+            postgres_url,
+            also={'poll_interval = "1m"': 'poll_interval = "1s"\ndeliver_interval = "1s"'},
         )
-        config.write_text(text_)
         logs = [tmp_path / "first.log", tmp_path / "second.log"]
         first = _daemon(config, logs[0])
         second: subprocess.Popen[str] | None = None

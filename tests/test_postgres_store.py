@@ -26,6 +26,8 @@ from skn_connector.service.daemon import connector, run_once
 from skn_connector.store import open_store
 from skn_connector.store.schema import Base, HoldRecord, InboxMessage, OutboxMessage
 
+from .factories import store_on
+
 
 def test_migrations_match_the_models_on_postgresql(postgres_url: str) -> None:
     store = open_store(postgres_url)
@@ -72,10 +74,7 @@ def test_the_whole_path_runs_on_a_postgresql_store(tmp_path: Path, postgres_url:
     requests = [saldoverzoek_json(s, i) for i, s in enumerate(mix, start=1)]
     with Simulator(port=0, tls_dir=tmp_path / "tls") as node:
         config = write_config(tmp_path, node, backoffice.options)
-        sqlite_line = f'url = "sqlite:///{tmp_path / "skn-connector.db"}"'
-        text_ = config.read_text()
-        assert sqlite_line in text_
-        config.write_text(text_.replace(sqlite_line, f'url = "{postgres_url}"'))
+        store_on(config, tmp_path, postgres_url)
         settings = load_settings(config)
         with httpx.Client(base_url=node.admin_url, timeout=10) as client:
             for request in requests:
