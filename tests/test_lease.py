@@ -10,14 +10,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import text
 
-from skn_connector.adapters.api import SampleBackOffice
 from skn_connector.adapters.registry import resolve_adapter_class
 from skn_connector.demo import saldoverzoek_json, scenarios, write_config
 from skn_connector.node.simulator import Simulator
@@ -161,34 +161,41 @@ def test_run_once_does_nothing_while_another_instance_holds_the_store(tmp_path: 
             assert len(client.get("/_admin/sent").json()) == 1
 
 
-def _questions(tmp_path: Path, count: int) -> tuple[SampleBackOffice, list[dict[str, Any]]]:
-    """A sample back-office and ``count`` Saldoverzoeken about its debtors (and strangers)."""
+@contextmanager
+def _world(
+    tmp_path: Path, store_url: str, count: int, also: dict[str, str] | None = None
+) -> Iterator[tuple[Simulator, Path, list[dict[str, Any]]]]:
+    """The simulator, a configuration on ``store_url`` (with the lines of ``also`` swapped)
+    and ``count`` Saldoverzoeken about the sample back-office's debtors (and strangers)."""
     backoffice = resolve_adapter_class("gemeentebelastingen").create_sample(tmp_path / "bo")
     mix = scenarios(backoffice.debtors)
-    return backoffice, [saldoverzoek_json(mix[i % len(mix)], i) for i in range(1, count + 1)]
+    requests = [saldoverzoek_json(mix[i % len(mix)], i) for i in range(1, count + 1)]
+    with Simulator(port=0, tls_dir=tmp_path / "tls") as node:
+        config = write_config(tmp_path, node, backoffice.options)
+        store_on(config, tmp_path, store_url, also)
+        yield node, config, requests
 
 
 def test_two_instances_on_one_postgresql_store_answer_each_message_once(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    backoffice, requests = _questions(tmp_path, 400)
-    with Simulator(port=0, tls_dir=tmp_path / "tls") as node:
-        config = write_config(tmp_path, node, backoffice.options)
-        store_on(config, tmp_path, postgres_url)
-        with httpx.Client(base_url=node.admin_url, timeout=10) as client:
-            for request in requests:
-                client.post("/_admin/messages", json=request).raise_for_status()
-            runs = [_run_once(config), _run_once(config)]
-            outcomes = [(*run.communicate(timeout=120), run.returncode) for run in runs]
-            # whichever came second found the lease taken, or the work done
-            for _out, err, code in outcomes:
-                assert code == 0 or "another instance is working this store" in err, err
-            assert any(code == 0 for *_, code in outcomes)
-            if any(code != 0 for *_, code in outcomes):
-                finish = _run_once(config)
-                assert finish.wait(timeout=120) == 0
-            sent = client.get("/_admin/sent").json()
-            waiting = client.get("/_admin/messagebox").json()
+    with (
+        _world(tmp_path, postgres_url, 400) as (node, config, requests),
+        httpx.Client(base_url=node.admin_url, timeout=10) as client,
+    ):
+        for request in requests:
+            client.post("/_admin/messages", json=request).raise_for_status()
+        runs = [_run_once(config), _run_once(config)]
+        outcomes = [(*run.communicate(timeout=120), run.returncode) for run in runs]
+        # whichever came second found the lease taken, or the work done
+        for _out, err, code in outcomes:
+            assert code == 0 or "another instance is working this store" in err, err
+        assert any(code == 0 for *_, code in outcomes)
+        if any(code != 0 for *_, code in outcomes):
+            finish = _run_once(config)
+            assert finish.wait(timeout=120) == 0
+        sent = client.get("/_admin/sent").json()
+        waiting = client.get("/_admin/messagebox").json()
     assert waiting == []
     answered = sorted(a["Berichtheader"]["ConversatieReferentienummer"] for a in sent)
     assert answered == sorted(r["Berichtheader"]["ConversatieReferentienummer"] for r in requests)
@@ -214,15 +221,8 @@ def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
 def test_a_standing_by_daemon_takes_over_when_the_working_one_is_killed(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    backoffice, requests = _questions(tmp_path, 10)
-    with Simulator(port=0, tls_dir=tmp_path / "tls") as node:
-        config = write_config(tmp_path, node, backoffice.options)
-        store_on(
-            config,
-            tmp_path,
-            postgres_url,
-            also={'poll_interval = "1m"': 'poll_interval = "1s"\ndeliver_interval = "1s"'},
-        )
+    faster = {'poll_interval = "1m"': 'poll_interval = "1s"\ndeliver_interval = "1s"'}
+    with _world(tmp_path, postgres_url, 10, faster) as (node, config, requests):
         logs = [tmp_path / "first.log", tmp_path / "second.log"]
         first = _daemon(config, logs[0])
         second: subprocess.Popen[str] | None = None

@@ -9,9 +9,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 
+from skn_connector.config import SQLITE_CACHE_MIB
 from skn_connector.engine.deadlines import WorkingDays
 from skn_connector.store import open_store
-from skn_connector.store.db import GENESIS_HASH, SQLITE_CACHE_MIB
+from skn_connector.store.db import GENESIS_HASH
 from skn_connector.store.schema import AuditEntry, Base
 
 

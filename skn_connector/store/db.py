@@ -18,21 +18,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..config import SQLITE_CACHE_MIB
 from .schema import AuditEntry, Meta
 
 #: The meta key of the audit trail's head: the hash of its last entry
 AUDIT_HEAD_KEY = "audit_head"
 
 GENESIS_HASH = "0" * 64
-
-
-#: SQLite's page cache per connection, by default (``[store] sqlite_cache_mib``; SQLite's own
-#: default is 2 MiB). The indexes on BerichtIds and conversation ids take random values; past
-#: a few thousand messages they outgrow 2 MiB and each row's insert reads its index page back
-#: from the file (9 to 16 us a row at 30,000 messages; with 64 MiB it stays at 9, and a run
-#: of 100,000 keeps its pace to the end). It is memory: 48 MiB keeps the connector well
-#: under 200 MB at any backlog; the cache fills only as far as the store is large.
-SQLITE_CACHE_MIB = 48
 
 
 class StoreError(Exception):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 
 from .db import Store
 
@@ -51,7 +51,7 @@ class StoreLease:
         self._file: IO[Any] | None = None
         self.path: Path | None = None
         if self._dialect == "sqlite":
-            database = make_url(str(store.engine.url)).database
+            database = store.engine.url.database
             if database and database != ":memory:" and not database.startswith("file:"):
                 self.path = Path(f"{database}.lease")
 
