@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from ..adapters.api import AdapterError, Hold, MeasureCode, WriteOff
 from ..adapters.registry import LoadedAdapter
 from ..store import statements as sql
+from ..store.bulk import execute_many
 from ..store.db import Store
 from ..store.schema import HoldRecord, Task, WriteOffRecord
 from .crashpoints import crashpoint
@@ -128,7 +129,7 @@ class EffectRunner:
         if pending_holds is not None:
             pending_holds.extend(rows)
         elif rows:
-            session.connection().execute(sql.INSERT_HOLD, rows)
+            execute_many(session.connection(), sql.INSERT_HOLD, rows)
         for plan in decision.write_offs:
             session.add(
                 WriteOffRecord(
@@ -276,7 +277,7 @@ class EffectRunner:
                 done.append((event, hold))
             for statement, rows in marks.items():
                 if rows:
-                    connection.execute(statement, rows)
+                    execute_many(connection, statement, rows)
         for event, hold in done:
             if event:
                 log.info("%s %s (%s)", event.replace("_", " "), hold.hold_id, hold.reason)

@@ -35,6 +35,7 @@ from ..node.client import (
     NodeTLSError,
 )
 from ..store import statements as sql
+from ..store.bulk import execute_many
 from ..store.db import Store
 from ..store.schema import (
     Conversation,
@@ -167,7 +168,7 @@ class _DecisionWrites:
             (sql.MARK_INBOX_DONE, self.inbox_done),
         ):
             if rows:
-                connection.execute(statement, rows)
+                execute_many(connection, statement, rows)
                 rows.clear()
 
 
@@ -343,7 +344,7 @@ class Pipeline:
                 known.add(node_message_id)
                 outcomes.append(outcome)
             if new_rows:
-                connection.execute(sql.INSERT_INBOX, new_rows)
+                execute_many(connection, sql.INSERT_INBOX, new_rows)
         return outcomes
 
     def _intake_one(
@@ -1382,7 +1383,7 @@ class Pipeline:
                         bericht_id=bericht_id,
                     )
             if marks:
-                connection.execute(sql.MARK_SENT, marks)
+                execute_many(connection, sql.MARK_SENT, marks)
 
     def _record_delivery_failure(self, outbox_id: int, exc: NodeError) -> None:
         now = self.clock()
@@ -1460,7 +1461,7 @@ class Pipeline:
                 new_rows,
             )
             if new_rows:
-                connection.execute(sql.INSERT_INBOX, new_rows)
+                execute_many(connection, sql.INSERT_INBOX, new_rows)
             kept.status = "resolved"
             self.store.audit(
                 session,

@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..config import SQLITE_CACHE_MIB
+from .bulk import execute_many
 from .schema import AuditEntry, Meta
 
 #: The meta key of the audit trail's head: the hash of its last entry
@@ -167,7 +168,7 @@ def _write_audit(session: Session, *_args: Any) -> None:
     connection = session.connection()
     if trail.rows:
         rows, trail.rows = trail.rows, []
-        connection.execute(_INSERT_AUDIT, rows)
+        execute_many(connection, _INSERT_AUDIT, rows)
     if trail.head_written != trail.head:
         # the head of the trail, so that removing its last entries is detected too
         updated = connection.execute(
