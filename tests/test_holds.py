@@ -267,3 +267,40 @@ def test_a_hold_the_back_office_did_not_take_for_a_working_day_is_a_task(
     [outage] = [t for t in tasks if t["kind"] == "backoffice_unavailable"]
     assert outage["reason"].startswith("the back-office of belastingen has refused")
     assert "1 holds and 0 messages" in outage["reason"]
+
+
+def _last_poll(store: Any) -> str | None:
+    from skn_connector.store.schema import Meta
+
+    with store.transaction() as session:
+        row = session.get(Meta, "last_poll")
+        return row.value if row is not None else None
+
+
+def test_a_node_not_polled_for_three_working_days_is_a_task(world: dict[str, Any]) -> None:
+    from skn_connector.views import list_tasks
+
+    pipeline, clock, store = world["pipeline"](), world["clock"], world["store"]
+    first = clock.now  # Monday 2 March 2026
+    pipeline.poll()
+    assert _last_poll(store) == first.isoformat()
+    # written at most once a minute (it was a commit of its own every round)
+    clock.now = first + timedelta(seconds=59)
+    pipeline.poll()
+    assert _last_poll(store) == first.isoformat()
+    clock.now = first + timedelta(seconds=60)
+    pipeline.poll()
+    assert _last_poll(store) == (first + timedelta(seconds=60)).isoformat()
+    clock.now = first - timedelta(hours=1)  # a clock set back is written at once
+    pipeline.poll()
+    assert _last_poll(store) == (first - timedelta(hours=1)).isoformat()
+
+    clock.now = first + timedelta(days=2)  # Wednesday: two working days
+    assert pipeline.watch_deadlines() == 0
+    clock.now = first + timedelta(days=3)  # Thursday: three
+    assert pipeline.watch_deadlines() == 1
+    assert pipeline.watch_deadlines() == 0  # once while it is open
+    [task] = [t for t in list_tasks(store) if t["kind"] == "node_not_polled"]
+    assert task["reason"] == (
+        "the node was last polled on 2026-03-02; it deletes messages after 5 working days"
+    )

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..adapters.api import AdapterError, DebtorQuery
@@ -45,7 +45,6 @@ from ..store.schema import (
     OutboxMessage,
     QuarantinedMessage,
     Task,
-    WriteOffRecord,
 )
 from ..wire.portal_csv import read_portal_download, saldoverzoek_from_portal, write_answer_csv
 from ..wire.soap import DecodeError, decode_message, encode_message
@@ -63,6 +62,10 @@ log = logging.getLogger(__name__)
 #: The sender of messages taken from a portal download (the CSV names no sender) (P).
 PORTAL_SENDER = uuid.UUID("00000000-0000-4000-8000-00000000504c")
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+#: How often the time of the last poll is written (as meta ``last_poll``). It answers "has
+#: the node been polled in the last working days?"; written on every poll it was a commit
+#: of its own each round. A clock that went back writes it at once.
+LAST_POLL_EVERY = timedelta(seconds=60)
 
 
 class NodePort(Protocol):
@@ -218,6 +221,7 @@ class Pipeline:
         self.batch_size = batch_size
         self.clock = clock
         self._node_down = False
+        self._last_poll_written: datetime | None = None
         #: messages decoded at intake, by BerichtId, so that processing them soon after need
         #: not decode them again (bounded: the oldest are forgotten; used once)
         self._decoded: OrderedDict[str, tuple[bytes, Message]] = OrderedDict()
@@ -234,7 +238,11 @@ class Pipeline:
         """
         summary = summary if summary is not None else RunSummary()
         entries = self._node_call(self.node.list_messages, self.batch_size)
-        self._remember("last_poll", self.clock().isoformat())
+        polled = self.clock()
+        last = self._last_poll_written
+        if last is None or not timedelta(0) <= polled - last < LAST_POLL_EVERY:
+            self._remember("last_poll", polled.isoformat())
+            self._last_poll_written = polled
         fetch_many = getattr(self.node, "fetch_many", None)
         confirm_many = getattr(self.node, "confirm_many", None)
         waiting = [entry.id for entry in entries]
@@ -1502,25 +1510,6 @@ class Pipeline:
 
     def backlog(self) -> tuple[int, int]:
         """(pending inbox messages, answers to deliver plus holds/write-offs to carry out)."""
-        with self.store.transaction() as session:
-            inbox = session.scalar(
-                select(func.count())
-                .select_from(InboxMessage)
-                .where(InboxMessage.status == "pending")
-            )
-            outbox = session.scalar(
-                select(func.count())
-                .select_from(OutboxMessage)
-                .where(OutboxMessage.status == "pending", OutboxMessage.channel == "node")
-            )
-            holds = session.scalar(
-                select(func.count())
-                .select_from(HoldRecord)
-                .where(HoldRecord.status.in_(("to_apply", "to_release")))
-            )
-            write_offs = session.scalar(
-                select(func.count())
-                .select_from(WriteOffRecord)
-                .where(WriteOffRecord.status == "to_apply")
-            )
-        return int(inbox or 0), int(outbox or 0) + int(holds or 0) + int(write_offs or 0)
+        with self.store.engine.connect() as connection:
+            inbox, outbox, holds, write_offs = connection.execute(sql.BACKLOG).one()
+        return int(inbox), int(outbox) + int(holds) + int(write_offs)

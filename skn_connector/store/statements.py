@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 
 from .schema import (
     Conversation,
@@ -18,6 +18,7 @@ from .schema import (
     InboxMessage,
     OutboxMessage,
     QuarantinedMessage,
+    WriteOffRecord,
 )
 
 inbox = cast(Table, InboxMessage.__table__)
@@ -25,6 +26,7 @@ quarantine = cast(Table, QuarantinedMessage.__table__)
 conversations = cast(Table, Conversation.__table__)
 outbox = cast(Table, OutboxMessage.__table__)
 holds = cast(Table, HoldRecord.__table__)
+write_offs = cast(Table, WriteOffRecord.__table__)
 
 # -- intake -----------------------------------------------------------------------------------
 
@@ -125,4 +127,25 @@ NOTE_APPLIED = (
     update(holds)
     .where(holds.c.id == bindparam("record"), holds.c.status == "to_release")
     .values(applied_at=bindparam("at"))
+)
+
+
+# -- counts -----------------------------------------------------------------------------------
+
+#: (pending inbox messages, answers to deliver, holds to carry out, write-offs to carry out),
+#: in one statement: the daemon asks after every round
+BACKLOG = select(
+    select(func.count()).select_from(inbox).where(inbox.c.status == "pending").scalar_subquery(),
+    select(func.count())
+    .select_from(outbox)
+    .where(outbox.c.status == "pending", outbox.c.channel == "node")
+    .scalar_subquery(),
+    select(func.count())
+    .select_from(holds)
+    .where(holds.c.status.in_(("to_apply", "to_release")))
+    .scalar_subquery(),
+    select(func.count())
+    .select_from(write_offs)
+    .where(write_offs.c.status == "to_apply")
+    .scalar_subquery(),
 )
