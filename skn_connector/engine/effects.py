@@ -3,6 +3,7 @@ idempotent effect after (the outbox pattern, applied to the back-office)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -49,14 +50,26 @@ def backoff(attempts: int, *, base: float = 30.0, cap: float = 3 * 3600.0) -> ti
     return timedelta(seconds=delay * (0.5 + random.random() / 2))
 
 
+# a hold's JSON columns take a few values over and over (the measures of a policy, a
+# debtor's claims): each is parsed once
+@functools.lru_cache(maxsize=1024)
+def _measure_codes(text: str) -> frozenset[MeasureCode]:
+    return frozenset(MeasureCode(m) for m in json.loads(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_strings(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
 def hold_of(record: Any) -> Hold:
     """The adapter's view of a hold record (an ORM object or a row of the holds table)."""
     return Hold(
         hold_id=uuid.UUID(record.hold_id),
         debtor_id=record.debtor_id,
-        factuurnummers=tuple(json.loads(record.factuurnummers)),
-        measures=frozenset(MeasureCode(m) for m in json.loads(record.measures)),
-        lift=frozenset(MeasureCode(m) for m in json.loads(record.lift)),
+        factuurnummers=_json_strings(record.factuurnummers),
+        measures=_measure_codes(record.measures),
+        lift=_measure_codes(record.lift),
         reason=HOLD_REASONS.get(record.event, record.event),
         basis=record.basis,
         starts=record.starts,
