@@ -522,6 +522,7 @@ def run_floor(size: int, path: Path, payload: bytes) -> float:
     in the store (inbox row and its status, conversation, outbox row and its status, hold row
     and its status, four audit entries), on a file with the store's schema and pragmas."""
     from skn_connector.store import open_store
+    from skn_connector.store.db import sqlite_pragmas
 
     if size < 1:
         return 0.0
@@ -529,8 +530,7 @@ def run_floor(size: int, path: Path, payload: bytes) -> float:
     store.close()
     connection = sqlite3.connect(path, isolation_level=None)
     try:
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
-            connection.execute(f"PRAGMA {pragma}")
+        sqlite_pragmas(connection)  # the store's: WAL, FULL sync, page cache, checkpoints
         answer = payload + payload[: len(payload) // 2]  # an answer is about 1.5x the request
         now = datetime.now().isoformat(" ")
         today = date.today().isoformat()

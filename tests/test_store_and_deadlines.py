@@ -25,6 +25,9 @@ def test_migration_matches_models_and_is_idempotent(tmp_path: Path) -> None:
         assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
         # the page cache that keeps the random-key indexes of a long backlog in memory
         assert connection.execute(text("PRAGMA cache_size")).scalar() == -SQLITE_CACHE_MIB * 1024
+        # checkpoints less often than SQLite's default of 1,000 pages, the WAL cut back after
+        assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 8_000
+        assert connection.execute(text("PRAGMA journal_size_limit")).scalar() == 64 * 2**20
         indexed = {
             row[0]
             for row in connection.execute(

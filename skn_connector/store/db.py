@@ -32,7 +32,18 @@ class StoreError(Exception):
     """The store cannot be opened or used; the message says what to fix."""
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, cache_mib: int) -> None:
+#: Pages the WAL may hold before SQLite copies them into the database file (its default is
+#: 1,000, 4 MB). Each batch rewrites pages all over the indexes on the node's random ids; a
+#: checkpoint writes each page once however often it changed since the last, so a longer
+#: interval writes and syncs the database file less (100,000 messages: 5 % faster, and the
+#: rate falls less over the run). Every commit is still synced to the WAL. The WAL file is
+#: cut back to WAL_SIZE_LIMIT after a checkpoint.
+WAL_AUTOCHECKPOINT_PAGES = 8_000
+WAL_SIZE_LIMIT = 64 * 2**20
+
+
+def sqlite_pragmas(dbapi_connection: Any, *, cache_mib: int = SQLITE_CACHE_MIB) -> None:
+    """The store's settings on a new SQLite connection (the benchmark's floor uses them too)."""
     cursor = dbapi_connection.cursor()
     # WAL for concurrent readers; FULL sync so a commit survives power loss, not only a crash.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -40,7 +51,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, cache_mib: int) -> N
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute(f"PRAGMA cache_size=-{int(cache_mib) * 1024}")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     cursor.close()
+
+
+def _on_connect(dbapi_connection: Any, _record: Any, *, cache_mib: int) -> None:
+    sqlite_pragmas(dbapi_connection, cache_mib=cache_mib)
 
 
 def create_store_engine(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -> Engine:
@@ -50,9 +67,7 @@ def create_store_engine(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -
         raise StoreError(f"store.url {url!r} is not a database URL") from None
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, connect_args={"timeout": 30})
-        event.listen(
-            engine, "connect", functools.partial(_sqlite_pragmas, cache_mib=sqlite_cache_mib)
-        )
+        event.listen(engine, "connect", functools.partial(_on_connect, cache_mib=sqlite_cache_mib))
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
