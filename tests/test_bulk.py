@@ -233,3 +233,18 @@ def test_a_default_computed_per_row_goes_through_sqlalchemy(tmp_path: Path) -> N
         ("d", 8, "plain"),
     ]
     engine.dispose()
+
+
+def test_statements_built_per_call_do_not_grow_the_cache_without_bound(tmp_path: Path) -> None:
+    from skn_connector.store import bulk
+
+    table = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("n", Integer))
+    engine = create_engine(f"sqlite:///{tmp_path / 't.db'}")
+    table.metadata.create_all(engine)
+    with engine.begin() as connection:
+        for n in range(bulk._MAX_PREPARED + 50):
+            execute_many(connection, insert(table), [{"n": n}, {"n": -n}])
+            assert len(bulk._PREPARED) <= bulk._MAX_PREPARED
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM t")).scalar() == 2 * (bulk._MAX_PREPARED + 50)
+    engine.dispose()

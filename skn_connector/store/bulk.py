@@ -30,7 +30,6 @@ _Processor = Callable[[Any], Any]
 
 @dataclass(frozen=True)
 class _Prepared:
-    statement: UpdateBase  # kept so that its id, the cache's key, is not reused
     sql: str
     positional: bool
     names: tuple[str, ...]
@@ -41,9 +40,12 @@ class _Prepared:
     processors: tuple[_Processor | None, ...]
 
 
-#: (id of the statement, dialect name, the rows' keys) -> its prepared form; None: not
-#: preparable, use ``connection.execute``. Statements are module constants: a few entries.
-_PREPARED: dict[tuple[int, str, tuple[str, ...]], _Prepared | None] = {}
+#: (id of the statement, dialect name, the rows' keys) -> the statement (kept, so that its
+#: id is not reused while cached) and its prepared form, or None: not preparable, use
+#: ``connection.execute``. The message path's statements are module constants: a dozen
+#: entries; statements built per call would each add one, hence the bound.
+_PREPARED: dict[tuple[int, str, tuple[str, ...]], tuple[UpdateBase, _Prepared | None]] = {}
+_MAX_PREPARED = 256
 
 
 def execute_many(
@@ -55,9 +57,12 @@ def execute_many(
     keys = tuple(rows[0])
     cache_key = (id(statement), connection.dialect.name, keys)
     try:
-        prepared = _PREPARED[cache_key]
+        prepared = _PREPARED[cache_key][1]
     except KeyError:
-        prepared = _PREPARED[cache_key] = _prepare(statement, connection.dialect, keys)
+        if len(_PREPARED) >= _MAX_PREPARED:
+            _PREPARED.clear()
+        prepared = _prepare(statement, connection.dialect, keys)
+        _PREPARED[cache_key] = (statement, prepared)
     shape = rows[0].keys()
     if prepared is None or any(row.keys() != shape for row in rows):
         connection.execute(statement, list(rows))
@@ -136,7 +141,6 @@ def _prepare(statement: UpdateBase, dialect: Dialect, keys: tuple[str, ...]) -> 
         constants.append(processor(value) if processor is not None else value)
         processors.append(None)
     return _Prepared(
-        statement,
         compiled.string,
         bool(dialect.positional),
         names,
