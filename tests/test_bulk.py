@@ -246,5 +246,7 @@ def test_statements_built_per_call_do_not_grow_the_cache_without_bound(tmp_path:
             execute_many(connection, insert(table), [{"n": n}, {"n": -n}])
             assert len(bulk._PREPARED) <= bulk._MAX_PREPARED
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT count(*) FROM t")).scalar() == 2 * (bulk._MAX_PREPARED + 50)
+        assert connection.execute(text("SELECT count(*) FROM t")).scalar() == 2 * (
+            bulk._MAX_PREPARED + 50
+        )
     engine.dispose()
