@@ -255,3 +255,56 @@ def test_a_standing_by_daemon_takes_over_when_the_working_one_is_killed(
     assert answered_ids == sorted(
         r["Berichtheader"]["ConversatieReferentienummer"] for r in requests
     )
+
+
+def test_a_message_decided_by_another_instance_meanwhile_is_not_answered_twice(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The window the lease leaves (a holder whose lease connection was cut finishes its
+    round while a standby starts): the decision's transaction locks its inbox rows, so it
+    waits for the other instance's decision and then finds the message done."""
+    import threading
+
+    from skn_connector.config import load_settings
+    from skn_connector.service.daemon import connector
+
+    with (
+        _world(tmp_path, postgres_url, 1) as (node, config, requests),
+        httpx.Client(base_url=node.admin_url, timeout=10) as client,
+        connector(load_settings(config)) as pipeline,
+    ):
+        client.post("/_admin/messages", json=requests[0]).raise_for_status()
+        assert pipeline.poll() == 1
+        store = pipeline.store
+        with store.engine.connect() as other:
+            # the other instance: it has the message's row and is deciding it
+            inbox_id = other.execute(
+                text("SELECT id FROM inbox WHERE status = 'pending' FOR UPDATE")
+            ).scalar_one()
+            outcome: list[Any] = []
+            ours = threading.Thread(
+                target=lambda: outcome.extend(pipeline.process_many([inbox_id]))
+            )
+            ours.start()
+            _wait_for(lambda: _lock_waits(store.engine) > 0, 10, "our decision to wait")
+            other.execute(text(f"UPDATE inbox SET status = 'done' WHERE id = {inbox_id}"))
+            other.commit()
+            ours.join(timeout=30)
+            assert not ours.is_alive()
+        with store.engine.connect() as connection:
+            answers = connection.execute(text("SELECT count(*) FROM outbox")).scalar()
+    assert outcome == [("skipped", None)]
+    assert answers == 0  # without the lock: its answer written a second time
+
+
+def _lock_waits(engine: Any) -> int:
+    """Backends of this database waiting for a lock (asked on a connection of its own: the
+    server's activity view is a snapshot per transaction)."""
+    with engine.connect() as connection:
+        waiting = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            )
+        ).scalar()
+    return int(waiting or 0)

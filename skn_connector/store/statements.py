@@ -51,8 +51,15 @@ COUNT_DUPLICATE = (
 INBOX_TO_DECIDE = select(
     inbox.c.id, inbox.c.raw, inbox.c.bericht_id, inbox.c.conversation_id, inbox.c.status
 ).where(inbox.c.id.in_(bindparam("ids", expanding=True)))
-INBOX_TO_MARK = select(inbox.c.id, inbox.c.status, inbox.c.channel, inbox.c.answer_due).where(
-    inbox.c.id.in_(bindparam("ids", expanding=True))
+#: the messages a group of decisions is about to mark done, locked until the decisions commit
+#: (PostgreSQL; SQLite has one writer at a time): a second instance working the same messages
+#: in the window before it stands by (store/lease.py) waits, then finds them done and writes
+#: nothing. In id order, so that two such groups lock in the same order and cannot deadlock.
+INBOX_TO_MARK = (
+    select(inbox.c.id, inbox.c.status, inbox.c.channel, inbox.c.answer_due)
+    .where(inbox.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(inbox.c.id)
+    .with_for_update()
 )
 CONVERSATIONS_BY_ID = select(
     conversations.c.id,
