@@ -300,9 +300,9 @@ def plugins_list(as_json: JsonOption = False) -> None:
 def opened_store(config: Path | None) -> Iterator[Any]:
     with user_errors():
         settings = load(config)
-        from .store import open_store
+        from .store import open_configured_store
 
-        store = open_store(settings.store.url, sqlite_cache_mib=settings.store.sqlite_cache_mib)
+        store = open_configured_store(settings.store)
     try:
         yield store
     finally:

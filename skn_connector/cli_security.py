@@ -184,7 +184,7 @@ def retention_purge(
     references (BerichtId, type, sha256, conversation)."""
     from .cli import load, print_json, user_errors
     from .security import DEFAULT_RETENTION_MONTHS, purge_personal_data, retention_period
-    from .store import open_store
+    from .store import open_configured_store
 
     with user_errors():
         settings = load(config)
@@ -192,7 +192,7 @@ def retention_purge(
         if months is None:
             retention = getattr(settings, "retention", None)
             months = getattr(retention, "personal_data_months", DEFAULT_RETENTION_MONTHS)
-        store = open_store(settings.store.url, sqlite_cache_mib=settings.store.sqlite_cache_mib)
+        store = open_configured_store(settings.store)
     try:
         report = purge_personal_data(store, retention_period(int(months)), dry_run=dry_run)
     finally:

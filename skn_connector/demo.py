@@ -30,7 +30,7 @@ from .adapters.registry import resolve_adapter_class
 from .config import Settings, load_settings
 from .node.simulator import Simulator
 from .service.daemon import connector, run_once
-from .store import Store, open_store
+from .store import Store, open_configured_store
 
 #: Fixed ids so that repeated demos look alike (synthetic, not real SKN participants).
 CREDITOR_ID = uuid.UUID("5b8f2a8e-7d1c-4c59-9a43-0d6c1e2b7a11")
@@ -478,7 +478,7 @@ def _generic_scenarios(debtors: tuple[SampleDebtor, ...]) -> list[Scenario]:
 
 @contextmanager
 def open_store_for(settings: Settings) -> Iterator[Store]:
-    store = open_store(settings.store.url, sqlite_cache_mib=settings.store.sqlite_cache_mib)
+    store = open_configured_store(settings.store)
     try:
         yield store
     finally:

@@ -361,10 +361,10 @@ def _check_connection(report: DoctorReport, settings: Settings, insecure_dev: bo
 
 
 def _check_store(report: DoctorReport, settings: Settings) -> None:
-    from .store.db import StoreError, open_store
+    from .store.db import StoreError, open_configured_store
 
     try:
-        store = open_store(settings.store.url, sqlite_cache_mib=settings.store.sqlite_cache_mib)
+        store = open_configured_store(settings.store)
     except StoreError as exc:
         report.add("store", "fail", str(exc))
         return

@@ -22,7 +22,7 @@ from ..messages import Contactpersoon
 from ..node.client import NodeClient, NodeError, NodeTLSError, build_ssl_context
 from ..secrets import is_secret_ref, resolve_secret
 from ..security import refuse_invalid_client_certificate
-from ..store import Store, open_store
+from ..store import Store, open_configured_store
 from ..store.lease import StoreLease
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def connector(settings: Settings, *, insecure_dev: bool = False) -> Iterator[Pip
     store: Store | None = None
     client: NodeClient | None = None
     try:
-        store = open_store(settings.store.url, sqlite_cache_mib=settings.store.sqlite_cache_mib)
+        store = open_configured_store(settings.store)
         client = build_node_client(settings, insecure_dev=insecure_dev)
         yield Pipeline(
             store=store,

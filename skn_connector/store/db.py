@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..config import SQLITE_CACHE_MIB
+from ..config import SQLITE_CACHE_MIB, StoreSettings
 from .bulk import execute_many
 from .schema import AuditEntry, Meta
 
@@ -56,10 +55,6 @@ def sqlite_pragmas(dbapi_connection: Any, *, cache_mib: int = SQLITE_CACHE_MIB) 
     cursor.close()
 
 
-def _on_connect(dbapi_connection: Any, _record: Any, *, cache_mib: int) -> None:
-    sqlite_pragmas(dbapi_connection, cache_mib=cache_mib)
-
-
 def create_store_engine(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -> Engine:
     try:
         parsed = make_url(url)
@@ -67,7 +62,13 @@ def create_store_engine(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -
         raise StoreError(f"store.url {url!r} is not a database URL") from None
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, connect_args={"timeout": 30})
-        event.listen(engine, "connect", functools.partial(_on_connect, cache_mib=sqlite_cache_mib))
+        event.listen(
+            engine,
+            "connect",
+            lambda dbapi_connection, _record: sqlite_pragmas(
+                dbapi_connection, cache_mib=sqlite_cache_mib
+            ),
+        )
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
@@ -226,3 +227,9 @@ def open_store(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -> Store:
         engine.dispose()
         raise StoreError(f"the store at store.url cannot be opened or migrated: {exc}") from None
     return Store(engine)
+
+
+def open_configured_store(settings: StoreSettings) -> Store:
+    """Open (and migrate) the store a configuration's ``[store]`` section names, with its
+    settings."""
+    return open_store(settings.url, sqlite_cache_mib=settings.sqlite_cache_mib)
