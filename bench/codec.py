@@ -70,9 +70,8 @@ def request_message() -> Saldoverzoek:
     data = saldoverzoek(
         invoices=INVOICES,
         klantnummer_se="SE-778899",
-        BerichtId="9d2c4b7e-1a3f-4e8d-b6c5-0f7a2e9d1c84",
+        Referentienummer="9d2c4b7e-1a3f-4e8d-b6c5-0f7a2e9d1c84",
         ConversatieReferentienummer=str(CONVERSATIE),
-        Referentienummer="KB-2026-001234",
     )
     data["Partner"] = {
         "Geslacht": "M",
@@ -92,12 +91,11 @@ def answer_message(request: Saldoverzoek) -> SaldoverzoekAntwoord:
     asked = [v.factuurnummer_se_volgens_shv for v in request.vorderingen]
     return SaldoverzoekAntwoord(
         berichtheader=Berichtheader(
-            bericht_id=uuid.UUID("6a0b8c1d-2e3f-4a5b-9c6d-7e8f9a0b1c2d"),
+            referentienummer=uuid.UUID("6a0b8c1d-2e3f-4a5b-9c6d-7e8f9a0b1c2d"),
+            cross_referentienummer=request.berichtheader.referentienummer,
+            conversatie_referentienummer=CONVERSATIE,
             berichttype="SaldoverzoekAntwoord",
             module="Schuldinventarisatie",
-            conversatie_referentienummer=CONVERSATIE,
-            cross_referentienummer=request.berichtheader.bericht_id,
-            referentienummer="KB-2026-001234",
             afzender=CREDITOR,
             ontvanger=SHV,
             verzonden=datetime(2026, 11, 30, 14, 5, 12, tzinfo=CET),

@@ -75,12 +75,11 @@ def kennisgeving_json(debtor_person: Any, address: dict[str, Any], number: int) 
 
     return {
         "Berichtheader": {
-            "BerichtId": BERICHT_SLOT,
+            "Referentienummer": BERICHT_SLOT,
+            "ConversatieReferentienummer": CONVERSATIE_SLOT,
+            "Versie": "2.0",
             "Berichttype": "KennisgevingPubliek",
             "Module": "Schuldregeling",
-            "Versie": "2.0",
-            "ConversatieReferentienummer": CONVERSATIE_SLOT,
-            "Referentienummer": f"KB-BENCH-{number:04d}",
             "Afzender": str(KREDIETBANK_ID),
             "Ontvanger": str(CREDITOR_ID),
             "Verzonden": "2026-11-27T09:30:00+01:00",
@@ -104,7 +103,7 @@ def templates(debtors: Sequence[Any]) -> list[Template]:
     def encoded(data: dict[str, Any]) -> bytes:
         header = data["Berichtheader"]
         header.update(
-            BerichtId=BERICHT_SLOT,
+            Referentienummer=BERICHT_SLOT,
             ConversatieReferentienummer=CONVERSATIE_SLOT,
             Verzonden="2026-11-27T09:30:00+01:00",
         )
@@ -139,12 +138,11 @@ def templates(debtors: Sequence[Any]) -> list[Template]:
 
 
 _HEADER_ORDER = (
-    "BerichtId",
+    "Referentienummer",
+    "ConversatieReferentienummer",
+    "Versie",
     "Berichttype",
     "Module",
-    "Versie",
-    "ConversatieReferentienummer",
-    "Referentienummer",
     "Afzender",
     "Ontvanger",
     "Verzonden",
@@ -152,7 +150,7 @@ _HEADER_ORDER = (
 
 
 def payloads(mix: Sequence[Template], count: int) -> Iterator[bytes]:
-    """``count`` messages, cycling through the mix, each with its own BerichtId and
+    """``count`` messages, cycling through the mix, each with its own Referentienummer and
     ConversatieReferentienummer (so each opens its own conversation)."""
     bericht, conversatie = BERICHT_SLOT.encode(), CONVERSATIE_SLOT.encode()
     for index in range(count):
@@ -363,7 +361,7 @@ def latencies(db: Path) -> tuple[list[float], list[float], float]:
     try:
         answers = connection.execute(
             "SELECT i.received_at, o.created_at FROM inbox i "
-            "JOIN outbox o ON o.in_reply_to = i.bericht_id"
+            "JOIN outbox o ON o.cross_referentienummer = i.referentienummer"
         ).fetchall()
         holds = connection.execute(
             "SELECT i.received_at, h.applied_at FROM inbox i "
@@ -549,13 +547,14 @@ def _floor_transaction(
     # the node's ids are random; the ids the connector mints are time-ordered, as there
     bericht, conversation = str(uuid.uuid4()), str(uuid.uuid4())
     reply, hold = str(new_id()), str(new_id())
-    audit = "INSERT INTO audit (at, event, conversation_id, bericht_id, detail, prev_hash, hash) "
-    audit += "VALUES (?, ?, ?, ?, '{}', ?, ?)"
+    audit = "INSERT INTO audit (at, event, conversation_id, referentienummer, detail, prev_hash,"
+    audit += " hash) VALUES (?, ?, ?, ?, '{}', ?, ?)"
     digest = "0" * 64
     c.execute("BEGIN")
     c.execute(
-        "INSERT INTO inbox (bericht_id, node_message_id, berichttype, module, conversation_id,"
-        " afzender, raw, sha256, received_at, answer_due, status, attempts, duplicates, channel)"
+        "INSERT INTO inbox (referentienummer, node_message_id, berichttype, module,"
+        " conversation_id, afzender, raw, sha256, received_at, answer_due, status, attempts,"
+        " duplicates, channel)"
         " VALUES (?, ?, 'Saldoverzoek', 'Schuldinventarisatie', ?, ?, ?, ?, ?, ?, 'pending',"
         " 0, 0, 'node')",
         (bericht, f"node-{index}", conversation, conversation, raw, digest, now, today),
@@ -568,9 +567,9 @@ def _floor_transaction(
         (conversation, conversation, now, now),
     )
     c.execute(
-        "INSERT INTO outbox (bericht_id, conversation_id, in_reply_to, berichttype, payload,"
-        " created_at, status, attempts, channel) VALUES (?, ?, ?, 'SaldoverzoekAntwoord', ?,"
-        " ?, 'pending', 0, 'node')",
+        "INSERT INTO outbox (referentienummer, conversation_id, cross_referentienummer,"
+        " berichttype, payload, created_at, status, attempts, channel)"
+        " VALUES (?, ?, ?, 'SaldoverzoekAntwoord', ?, ?, 'pending', 0, 'node')",
         (reply, conversation, bericht, answer, now),
     )
     c.execute(
@@ -581,12 +580,15 @@ def _floor_transaction(
         (hold, conversation, today, today, now),
     )
     c.execute(
-        "UPDATE inbox SET status = 'done', processed_at = ? WHERE bericht_id = ?", (now, bericht)
+        "UPDATE inbox SET status = 'done', processed_at = ? WHERE referentienummer = ?",
+        (now, bericht),
     )
     c.execute(audit, (now, "processed", conversation, bericht, digest, digest))
     c.execute("UPDATE holds SET status = 'applied', applied_at = ? WHERE hold_id = ?", (now, hold))
     c.execute(audit, (now, "hold_applied", conversation, None, digest, digest))
-    c.execute("UPDATE outbox SET status = 'sent', sent_at = ? WHERE bericht_id = ?", (now, reply))
+    c.execute(
+        "UPDATE outbox SET status = 'sent', sent_at = ? WHERE referentienummer = ?", (now, reply)
+    )
     c.execute(audit, (now, "delivered", conversation, reply, digest, digest))
     c.execute("COMMIT")
 

@@ -258,6 +258,8 @@ def config_check(config: ConfigOption = None) -> None:
         ):
             if path is not None and not path.is_file():
                 fail(f"{settings.source}: {label}: no such file {path}")
+    for deprecated in settings.deprecations():
+        typer.echo(f"skn-connector: warning: {settings.source}: {deprecated}", err=True)
     names = ", ".join(f"{a.name} ({a.use})" for a in settings.adapters)
     typer.echo(
         f"{settings.source}: OK; participant {settings.node.participant_id}; adapters: {names}"
@@ -325,11 +327,11 @@ def messages_list(
         return
     table(
         "Messages",
-        ["direction", "BerichtId", "Berichttype", "conversation", "status", "at", "due"],
+        ["direction", "Referentienummer", "Berichttype", "conversation", "status", "at", "due"],
         [
             [
                 r["direction"],
-                r["bericht_id"],
+                r["referentienummer"],
                 r["berichttype"],
                 r["conversation_id"][:8],
                 r["status"],
@@ -343,20 +345,26 @@ def messages_list(
 
 @messages_app.command("show")
 def messages_show(
-    bericht_id: Annotated[str, typer.Argument(help="The BerichtId of a received or sent message.")],
+    referentienummer: Annotated[
+        str, typer.Argument(help="The Referentienummer of a received or sent message.")
+    ],
     config: ConfigOption = None,
     reveal: Annotated[
         bool, typer.Option("--reveal", help="Show personal data in clear (audit-logged).")
     ] = False,
 ) -> None:
-    """One message in its JSON form; personal data masked unless --reveal."""
+    """A message in its JSON form, with the messages it answers and that answer it (its
+    thread); personal data masked unless --reveal."""
     from .views import MessageNotFound, show_message
 
     with opened_store(config) as store:
         try:
-            document = show_message(store, bericht_id, reveal=reveal)
+            document = show_message(store, referentienummer, reveal=reveal)
         except MessageNotFound:
-            fail(f"no message with BerichtId {bericht_id!r}; see 'skn-connector messages list'")
+            fail(
+                f"no message with Referentienummer {referentienummer!r}; "
+                "see 'skn-connector messages list'"
+            )
     print_json(document)
 
 
@@ -372,12 +380,12 @@ def quarantine_list(config: ConfigOption = None, as_json: JsonOption = False) ->
         return
     table(
         "Quarantine",
-        ["id", "received", "BerichtId", "times", "reason"],
+        ["id", "received", "Referentienummer", "times", "reason"],
         [
             [
                 str(r["id"]),
                 r["received_at"][:19],
-                r["bericht_id"] or "",
+                r["referentienummer"] or "",
                 str(r["occurrences"]),
                 r["reason"],
             ]
@@ -644,11 +652,13 @@ def quarantine_retry(
 
 @messages_app.command("replay")
 def messages_replay(
-    bericht_id: Annotated[str, typer.Argument(help="The BerichtId of a failed message.")],
+    referentienummer: Annotated[
+        str, typer.Argument(help="The Referentienummer of a failed message.")
+    ],
     config: ConfigOption = None,
 ) -> None:
     """Work a failed or unexpected message again, with its retry counters reset."""
-    _operator_action(config, lambda pipeline, user: pipeline.replay(bericht_id, user=user))
+    _operator_action(config, lambda pipeline, user: pipeline.replay(referentienummer, user=user))
 
 
 def main() -> None:

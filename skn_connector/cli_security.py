@@ -181,7 +181,7 @@ def retention_purge(
     as_json: JsonOption = False,
 ) -> None:
     """Replace the personal data of ended conversations and old quarantined messages by
-    references (BerichtId, type, sha256, conversation)."""
+    references (Referentienummer, type, sha256, conversation)."""
     from .cli import load, print_json, user_errors
     from .security import DEFAULT_RETENTION_MONTHS, purge_personal_data, retention_period
     from .store import open_configured_store

@@ -93,7 +93,7 @@ class NodeSettings(_Section):
 
 
 #: SQLite's page cache per connection, in MiB (``[store] sqlite_cache_mib``; SQLite's own
-#: default is 2 MiB). The indexes on BerichtIds and conversation ids take random values; past
+#: default is 2 MiB). The indexes on Referentienummers and conversation ids take random values; past
 #: a few thousand messages they outgrow 2 MiB and each row's insert reads its index page back
 #: from the file (9 to 16 us a row at 30,000 messages; with 64 MiB it stays at 9, and a run
 #: of 100,000 keeps its pace to the end). It is memory: 48 MiB keeps the connector well
@@ -117,8 +117,9 @@ class CreditorSettings(_Section):
     kind: Literal["gemeentebelastingen", "werk_en_inkomen", "cjib", "overig"]
     covenant: Literal["lokale_overheid", "rijk", "model_2024", "geen"] = "geen"
     vooraf_akkoord: bool = False
-    #: our own reference in outgoing headers (Berichtheader/Referentienummer)
-    referentie: str = Field(default="skn-connector", min_length=1, max_length=200)
+    #: no longer used: wire profile 1 wrote it as the Referentienummer of every answer,
+    #: which is each message's own UUID (accepted for one release, with a warning)
+    referentie: str | None = Field(default=None, max_length=200)
     contact: ContactSettings
 
 
@@ -171,6 +172,16 @@ class Settings(_Section):
     retention: RetentionSettings = RetentionSettings()
     #: where the file was read from; relative paths in it are relative to its folder
     source: Path | None = Field(default=None, exclude=True)
+
+    def deprecations(self) -> list[str]:
+        """Settings that are accepted but no longer used, each as one sentence."""
+        found = []
+        if self.creditor.referentie is not None:
+            found.append(
+                "creditor.referentie is no longer used (every message we send gets its own "
+                "Referentienummer, a UUID); remove it"
+            )
+        return found
 
     @field_validator("adapters")
     @classmethod

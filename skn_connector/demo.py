@@ -163,7 +163,6 @@ def saldoverzoek_json(scenario: Scenario, number: int) -> dict[str, Any]:
             "Module": scenario.module,
             "Versie": "2.0",
             "ConversatieReferentienummer": str(uuid.uuid4()),
-            "Referentienummer": f"KB-DEMO-{number:04d}",
             "Afzender": str(KREDIETBANK_ID),
             "Ontvanger": str(CREDITOR_ID),
         },
@@ -266,7 +265,6 @@ name = "{creditor.name}"
 kind = "{creditor.kind}"
 covenant = "{creditor.covenant}"
 vooraf_akkoord = false
-referentie = "DEMO-{creditor.key.upper()}"
   [creditor.contact]
   naam = "Team Invordering"
   telefoon = "0201234567"
@@ -328,7 +326,6 @@ def _trajectory_message(
         "Module": "Schuldregeling",
         "Versie": "2.0",
         "ConversatieReferentienummer": conversation,
-        "Referentienummer": f"KB-DEMO-T{number:03d}",
         "Afzender": str(KREDIETBANK_ID),
     }
     if kind == "Kennisgeving":
@@ -355,8 +352,11 @@ def _trajectory_message(
 
 
 def _post(admin: httpx.Client, message: dict[str, Any], ontvanger: uuid.UUID) -> None:
+    """Queue a message as the debt counsellor; the node gives it its Referentienummer."""
     message["Berichtheader"]["Ontvanger"] = str(ontvanger)
-    admin.post("/_admin/messages", json=message).raise_for_status()
+    response = admin.post("/_admin/messages", json=message)
+    response.raise_for_status()
+    message["Berichtheader"]["Referentienummer"] = response.json()["Referentienummer"]
 
 
 def _run(workdir: Path, console: Console) -> bool:
@@ -504,7 +504,7 @@ def _report(
     view = Table(title="Questions answered")
     for column in (
         "creditor",
-        "SHV ref",
+        "SHV klantnr",
         "situation",
         "module",
         "answer",
@@ -522,24 +522,23 @@ def _report(
         for scenario, request in run.injected:
             questions += 1
             header = request["Berichtheader"]
-            answers = [
-                m
-                for m in sent
-                if m["Berichtheader"]["ConversatieReferentienummer"]
-                == header["ConversatieReferentienummer"]
-                and m["Berichtheader"]["Berichttype"]
-                in {"SaldoverzoekAntwoord", "GeenMedewerking", "SaldoverzoekAntwoordVoorafAkkoord"}
-            ]
+            asked = header["Referentienummer"]
+            # a counsellor's software matches an answer to its question by CrossReferentienummer
+            answers = [m for m in sent if m["Berichtheader"].get("CrossReferentienummer") == asked]
             if len(answers) != 1:
-                problems.append(f"{header['Referentienummer']}: {len(answers)} answers")
+                problems.append(f"{asked}: {len(answers)} answers")
                 continue
             answer = answers[0]
             answer_header = answer["Berichtheader"]
             if (
                 answer_header["Ontvanger"] != header["Afzender"]
                 or answer_header["Afzender"] != header["Ontvanger"]
+                or answer_header["ConversatieReferentienummer"]
+                != header["ConversatieReferentienummer"]
             ):
-                problems.append(f"{header['Referentienummer']}: sender and receiver not swapped")
+                problems.append(
+                    f"{asked}: not in the conversation, or sender and receiver not swapped"
+                )
             claims = answer.get("Vorderingen", [])
             matched = sum(1 for c in claims if c["Schuldtype"] != "onbekende schuld bij SE")
             other = answer.get("OngematchteSchulden", {})
@@ -551,7 +550,7 @@ def _report(
             is_saldo = answer_header["Berichttype"] != "GeenMedewerking"
             view.add_row(
                 run.creditor.key,
-                header["Referentienummer"],
+                request["KlantnummerSHV"],
                 scenario.label,
                 header["Module"],
                 answer_header["Berichttype"] + ("" if is_saldo else f" {answer['Reden']}"),

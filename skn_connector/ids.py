@@ -1,4 +1,5 @@
-"""The identifiers the connector mints: a BerichtId for each answer, a hold id, a write-off id.
+"""The identifiers the connector mints: a Referentienummer for each answer, a hold id, a
+write-off id.
 
 They are UUIDv7 (RFC 9562): 48 bits of Unix time in milliseconds, then 74 random bits. The
 catalog asks for a UUID of any version. Time-ordered keys keep the store's unique indexes on

@@ -429,6 +429,8 @@ def run_doctor(
         f"{settings.source} loads; participant {settings.node.participant_id}; "
         f"{len(settings.adapters)} adapter(s)",
     )
+    for deprecated in settings.deprecations():
+        report.add("settings", "warn", deprecated)
     _check_credentials(report, settings)
     _check_certificates(report, settings, now, warn_days)
     _check_connection(report, settings, insecure_dev)
@@ -679,7 +681,7 @@ def verify_audit(store: Store, *, expected_head: AuditHead | None = None) -> Aud
                 entry.at,
                 entry.event,
                 entry.conversation_id,
-                entry.bericht_id,
+                entry.referentienummer,
                 entry.detail,
             )
             if recomputed != entry.hash:
@@ -805,7 +807,7 @@ def purge_personal_data(
 
     Purged: the received and sent messages of conversations in a final state whose last
     update lies before ``now - older_than``, and quarantined messages received before then.
-    Kept: BerichtId, Berichttype, sha256 (in the row, and in the marker for a sent message),
+    Kept: Referentienummer, Berichttype, sha256 (in the row, and in the marker for a sent message),
     the conversation id, states, tasks and the audit trail, which gets one
     ``personal_data_purged`` entry per conversation (references only) and still verifies.
     Messages still pending and conversations with an open task are left alone. On SQLite
@@ -851,7 +853,7 @@ def purge_personal_data(
                 if message.status == "pending":
                     report.skipped_pending += 1
                 elif not is_purged(message.raw):
-                    purged_in.append(message.bericht_id)
+                    purged_in.append(message.referentienummer)
                     if not dry_run:
                         message.raw = purged_marker(message.raw, now)
             for answer in outbox:
@@ -860,7 +862,7 @@ def purge_personal_data(
                 elif not is_purged(answer.payload):
                     purged_out.append(
                         {
-                            "bericht_id": answer.bericht_id,
+                            "referentienummer": answer.referentienummer,
                             "sha256": hashlib.sha256(answer.payload).hexdigest(),
                         }
                     )
@@ -897,7 +899,7 @@ def purge_personal_data(
                 store.audit(
                     session,
                     "personal_data_purged",
-                    bericht_id=row.bericht_id,
+                    referentienummer=row.referentienummer,
                     quarantine_id=row.id,
                     sha256=row.sha256,
                 )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import getpass
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -65,7 +67,8 @@ def list_messages(store: Store, limit: int = 50) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "direction": "in",
-                    "bericht_id": m.bericht_id,
+                    "referentienummer": m.referentienummer,
+                    "cross_referentienummer": m.cross_referentienummer,
                     "berichttype": m.berichttype,
                     "conversation_id": m.conversation_id,
                     "status": m.status,
@@ -82,12 +85,12 @@ def list_messages(store: Store, limit: int = 50) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "direction": "out",
-                    "bericht_id": o.bericht_id,
+                    "referentienummer": o.referentienummer,
                     "berichttype": o.berichttype,
                     "conversation_id": o.conversation_id,
                     "status": o.status,
                     "at": (o.sent_at or o.created_at).isoformat(),
-                    "in_reply_to": o.in_reply_to,
+                    "cross_referentienummer": o.cross_referentienummer,
                     "attempts": o.attempts,
                     "last_error": o.last_error,
                 }
@@ -96,27 +99,110 @@ def list_messages(store: Store, limit: int = 50) -> list[dict[str, Any]]:
     return rows[:limit]
 
 
-def show_message(store: Store, bericht_id: str, *, reveal: bool = False) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Stored:
+    """A message of a conversation as the store holds it, received or sent."""
+
+    direction: str
+    referentienummer: str
+    cross_referentienummer: str | None
+    berichttype: str
+    status: str
+    at: datetime
+    raw: bytes
+
+
+def _conversation_messages(session: Any, conversation_id: str) -> list[_Stored]:
+    received = session.execute(
+        select(
+            InboxMessage.referentienummer,
+            InboxMessage.cross_referentienummer,
+            InboxMessage.berichttype,
+            InboxMessage.status,
+            InboxMessage.received_at,
+            InboxMessage.raw,
+        ).where(InboxMessage.conversation_id == conversation_id)
+    )
+    sent = session.execute(
+        select(
+            OutboxMessage.referentienummer,
+            OutboxMessage.cross_referentienummer,
+            OutboxMessage.berichttype,
+            OutboxMessage.status,
+            OutboxMessage.created_at,
+            OutboxMessage.payload,
+        ).where(OutboxMessage.conversation_id == conversation_id)
+    )
+    return [_Stored("in", *row) for row in received] + [_Stored("out", *row) for row in sent]
+
+
+def _thread(messages: list[_Stored], start: str) -> list[_Stored]:
+    """The messages joined to ``start`` by CrossReferentienummer (a question and its
+    answers, an answer and what answers it), oldest first."""
+    neighbours: dict[str, set[str]] = {m.referentienummer: set() for m in messages}
+    for m in messages:
+        if m.cross_referentienummer in neighbours:
+            neighbours[m.referentienummer].add(m.cross_referentienummer)
+            neighbours[m.cross_referentienummer].add(m.referentienummer)
+    seen, todo = {start}, [start]
+    while todo:
+        for other in neighbours.get(todo.pop(), ()):
+            if other not in seen:
+                seen.add(other)
+                todo.append(other)
+    return sorted((m for m in messages if m.referentienummer in seen), key=lambda m: m.at)
+
+
+def _shown(message: _Stored, *, reveal: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "direction": message.direction,
+        "Referentienummer": message.referentienummer,
+        "CrossReferentienummer": message.cross_referentienummer,
+        "Berichttype": message.berichttype,
+        "status": message.status,
+        "at": message.at.isoformat(),
+    }
+    if is_purged(message.raw):
+        # the retention purge replaced the message by its references
+        entry["purged"] = message.raw.decode("utf-8", "replace").splitlines()
+        return entry
+    document = decode_message(message.raw).to_json()
+    entry["message"] = document if reveal else mask_personal_data(document)
+    return entry
+
+
+def show_message(store: Store, referentienummer: str, *, reveal: bool = False) -> dict[str, Any]:
+    """A received or sent message in its JSON form (personal data masked unless
+    ``reveal``), with its thread: the message it answers and the messages that answer it,
+    linked by CrossReferentienummer, oldest first."""
     with store.transaction() as session:
-        inbox = session.scalars(
-            select(InboxMessage).where(InboxMessage.bericht_id == bericht_id)
-        ).first()
-        outbox = session.scalars(
-            select(OutboxMessage).where(OutboxMessage.bericht_id == bericht_id)
-        ).first()
-        raw = inbox.raw if inbox is not None else outbox.payload if outbox is not None else None
-        if raw is None:
-            raise MessageNotFound(bericht_id)
+        conversation_id = (
+            session.scalars(
+                select(InboxMessage.conversation_id).where(
+                    InboxMessage.referentienummer == referentienummer
+                )
+            ).first()
+            or session.scalars(
+                select(OutboxMessage.conversation_id).where(
+                    OutboxMessage.referentienummer == referentienummer
+                )
+            ).first()
+        )
+        if conversation_id is None:
+            raise MessageNotFound(referentienummer)
+        thread = _thread(_conversation_messages(session, conversation_id), referentienummer)
         if reveal:
             store.audit(
-                session, "personal_data_revealed", bericht_id=bericht_id, user=getpass.getuser()
+                session,
+                "personal_data_revealed",
+                referentienummer=referentienummer,
+                user=getpass.getuser(),
             )
-    if is_purged(raw):
-        # the retention purge replaced the message by its references
-        return {"BerichtId": bericht_id, "purged": raw.decode("utf-8", "replace").splitlines()}
-    document = decode_message(raw).to_json()
-    masked: dict[str, Any] = mask_personal_data(document)
-    return document if reveal else masked
+    return {
+        "Referentienummer": referentienummer,
+        "ConversatieReferentienummer": conversation_id,
+        "thread": [_shown(m, reveal=reveal) for m in thread],
+    }
 
 
 def list_quarantine(store: Store) -> list[dict[str, Any]]:
@@ -125,7 +211,7 @@ def list_quarantine(store: Store) -> list[dict[str, Any]]:
             {
                 "id": q.id,
                 "received_at": q.received_at.isoformat(),
-                "bericht_id": q.bericht_id,
+                "referentienummer": q.referentienummer,
                 "node_message_id": q.node_message_id,
                 "sha256": q.sha256,
                 "reason": q.reason,
@@ -147,7 +233,7 @@ def list_tasks(store: Store, *, include_resolved: bool = False) -> list[dict[str
                 "id": t.id,
                 "kind": t.kind,
                 "conversation_id": t.conversation_id,
-                "bericht_id": t.bericht_id,
+                "referentienummer": t.referentienummer,
                 "reason": t.reason,
                 "created_at": t.created_at.isoformat(),
                 "due": t.due.isoformat() if t.due else None,

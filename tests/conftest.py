@@ -82,7 +82,7 @@ def queue_saldoverzoek(admin: httpx.Client) -> Callable[..., dict[str, Any]]:
     """Post a valid synthetic Saldoverzoek to the admin API; returns the answer plus the message.
 
     Keyword arguments go to ``tests.factories.saldoverzoek`` (header overrides included,
-    e.g. ``Ontvanger=str(other)`` or ``BerichtId=...``).
+    e.g. ``Ontvanger=str(other)`` or ``Referentienummer=...``).
     """
 
     def _queue(**overrides: Any) -> dict[str, Any]:
@@ -95,13 +95,13 @@ def queue_saldoverzoek(admin: httpx.Client) -> Callable[..., dict[str, Any]]:
 
 
 def _saldoverzoek_antwoord(
-    conversation: uuid.UUID | None = None, bericht_id: uuid.UUID | None = None
+    conversation: uuid.UUID | None = None, referentienummer: uuid.UUID | None = None
 ) -> dict[str, Any]:
     overrides: dict[str, Any] = {"Afzender": str(CREDITOR), "Ontvanger": str(SHV)}
     if conversation is not None:
         overrides["ConversatieReferentienummer"] = str(conversation)
-    if bericht_id is not None:
-        overrides["BerichtId"] = str(bericht_id)
+    if referentienummer is not None:
+        overrides["Referentienummer"] = str(referentienummer)
     return {
         "Berichtheader": header("SaldoverzoekAntwoord", **overrides),
         "KlantnummerSE": "SE-000042",
@@ -123,7 +123,7 @@ def _saldoverzoek_antwoord(
 @pytest.fixture
 def antwoord() -> Callable[..., dict[str, Any]]:
     """Build a valid synthetic SaldoverzoekAntwoord (creditor to SHV) in its JSON form;
-    optional ``conversation`` and ``bericht_id`` (UUIDs)."""
+    optional ``conversation`` and ``referentienummer`` (UUIDs)."""
     return _saldoverzoek_antwoord
 
 

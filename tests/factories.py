@@ -25,12 +25,11 @@ def header(
     berichttype: str = "Saldoverzoek", module: str = "Schuldinventarisatie", **overrides: Any
 ) -> dict[str, Any]:
     data = {
-        "BerichtId": str(uuid.uuid4()),
+        "Referentienummer": str(uuid.uuid4()),
+        "ConversatieReferentienummer": str(uuid.uuid4()),
+        "Versie": "2.0",
         "Berichttype": berichttype,
         "Module": module,
-        "Versie": "2.0",
-        "ConversatieReferentienummer": str(uuid.uuid4()),
-        "Referentienummer": "KB-TEST-1",
         "Afzender": str(SHV),
         "Ontvanger": str(CREDITOR),
         "Verzonden": "2026-11-27T09:30:00+01:00",

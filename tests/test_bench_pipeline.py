@@ -31,4 +31,4 @@ def test_the_mix_is_realistic(tmp_path: Path) -> None:
     assert kinds == {"Saldoverzoek", "KennisgevingPubliek"}
     assert sum(t.known for t in mix) == 7 and len(mix) == 9
     first, second = list(pipeline.payloads(mix, len(mix) + 1))[:: len(mix)]
-    assert first != second  # each message its own BerichtId and conversation
+    assert first != second  # each message its own Referentienummer and conversation

@@ -38,7 +38,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 def _inbox_rows(prefix: str, received: datetime) -> list[dict[str, Any]]:
     return [
         {
-            "bericht_id": f"{prefix}-{n}",
+            "referentienummer": f"{prefix}-{n}",
             "node_message_id": f"node-{n}",
             "berichttype": "Saldoverzoek",
             "module": "Schuldinventarisatie",
@@ -79,14 +79,14 @@ def test_rows_written_through_the_driver_equal_sqlalchemys(store: Store) -> None
         connection = session.connection()
         connection.execute(sql.INSERT_INBOX, _inbox_rows("sa", received))
         execute_many(connection, sql.INSERT_INBOX, _inbox_rows("bulk", received))
-    assert _stored(store, "inbox", "bericht_id", "sa") == _stored(
-        store, "inbox", "bericht_id", "bulk"
+    assert _stored(store, "inbox", "referentienummer", "sa") == _stored(
+        store, "inbox", "referentienummer", "bulk"
     )
-    assert len(_stored(store, "inbox", "bericht_id", "bulk")) == 7
+    assert len(_stored(store, "inbox", "referentienummer", "bulk")) == 7
 
     # an UPDATE with literal values in its SET and WHERE clauses (status 'done', 'pending')
     with store.engine.connect() as connection:
-        ids = dict(connection.execute(select(sql.inbox.c.bericht_id, sql.inbox.c.id)).all())
+        ids = dict(connection.execute(select(sql.inbox.c.referentienummer, sql.inbox.c.id)).all())
     done_at = datetime(2026, 11, 27, 23, 59, 59, tzinfo=UTC)
     with store.transaction() as session:
         connection = session.connection()
@@ -96,7 +96,7 @@ def test_rows_written_through_the_driver_equal_sqlalchemys(store: Store) -> None
                 execute_many(connection, sql.MARK_INBOX_DONE, marks)
             else:
                 run(sql.MARK_INBOX_DONE, marks)
-    by_sa, by_bulk = (_stored(store, "inbox", "bericht_id", p) for p in ("sa", "bulk"))
+    by_sa, by_bulk = (_stored(store, "inbox", "referentienummer", p) for p in ("sa", "bulk"))
     assert by_sa == by_bulk
     assert sum("done" in row for row in by_bulk) == 3
 
@@ -108,7 +108,7 @@ def test_audit_rows_through_the_driver_equal_sqlalchemys(store: Store) -> None:
             "at": at + timedelta(seconds=n),
             "event": "processed",
             "conversation_id": None if n == 2 else f"c-{n}",
-            "bericht_id": f"{{prefix}}-{n}",
+            "referentienummer": f"{{prefix}}-{n}",
             "detail": '{"x": "é"}',
             "prev_hash": "1" * 64,
             "hash": str(n) * 64,
@@ -118,15 +118,16 @@ def test_audit_rows_through_the_driver_equal_sqlalchemys(store: Store) -> None:
     with store.transaction() as session:
         connection = session.connection()
         connection.execute(
-            _INSERT_AUDIT, [{**r, "bericht_id": r["bericht_id"].format(prefix="sa")} for r in rows]
+            _INSERT_AUDIT,
+            [{**r, "referentienummer": r["referentienummer"].format(prefix="sa")} for r in rows],
         )
         execute_many(
             connection,
             _INSERT_AUDIT,
-            [{**r, "bericht_id": r["bericht_id"].format(prefix="bulk")} for r in rows],
+            [{**r, "referentienummer": r["referentienummer"].format(prefix="bulk")} for r in rows],
         )
-    assert _stored(store, "audit", "bericht_id", "sa") == _stored(
-        store, "audit", "bericht_id", "bulk"
+    assert _stored(store, "audit", "referentienummer", "sa") == _stored(
+        store, "audit", "referentienummer", "bulk"
     )
 
 
@@ -140,7 +141,7 @@ def test_the_message_paths_writes_all_go_through_the_driver(dialect: Any) -> Non
         (sql.INSERT_INBOX, list(_inbox_rows("k", datetime.now(UTC))[0])),
         (
             _INSERT_AUDIT,
-            ["at", "event", "conversation_id", "bericht_id", "detail", "prev_hash", "hash"],
+            ["at", "event", "conversation_id", "referentienummer", "detail", "prev_hash", "hash"],
         ),
         (
             sql.INSERT_CONVERSATION,
@@ -162,9 +163,9 @@ def test_the_message_paths_writes_all_go_through_the_driver(dialect: Any) -> Non
         (
             sql.INSERT_OUTBOX,
             [
-                "bericht_id",
+                "referentienummer",
                 "conversation_id",
-                "in_reply_to",
+                "cross_referentienummer",
                 "berichttype",
                 "payload",
                 "created_at",

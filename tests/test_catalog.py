@@ -108,6 +108,8 @@ def proces_datum() -> st.SearchStrategy[str]:
 
 
 uuids = st.uuids().map(str)
+#: ``Berichtheader/Versie``: ``<major>.<minor>``
+versie = st.from_regex(r"[0-9]{1,4}\.[0-9]{1,4}", fullmatch=True)
 bsns = st.integers(0, 10**7).map(elfproef_bsn)
 
 
@@ -130,12 +132,11 @@ def toestemmingsverklaring() -> st.SearchStrategy[dict[str, Any]]:
 def header(berichttype: str, module: str) -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
         {
-            "BerichtId": uuids,
+            "Referentienummer": uuids,
+            "ConversatieReferentienummer": uuids,
+            "Versie": versie,
             "Berichttype": st.just(berichttype),
             "Module": st.just(module),
-            "Versie": st.just(p.PROFILE_VERSION),
-            "ConversatieReferentienummer": uuids,
-            "Referentienummer": tekst(),
             "Afzender": uuids,
             "Ontvanger": uuids,
             "Verzonden": verzonden(),
@@ -749,7 +750,9 @@ def test_dropping_a_required_field_is_refused(berichttype: str, data: st.DataObj
 def test_dropping_a_required_header_field_is_refused(berichttype: str, data: st.DataObject) -> None:
     json_form = canonical(data.draw(STRATEGIES[berichttype], label="message"))
     key = data.draw(
-        st.sampled_from(["BerichtId", "ConversatieReferentienummer", "Afzender", "Verzonden"])
+        st.sampled_from(
+            ["Referentienummer", "ConversatieReferentienummer", "Afzender", "Verzonden"]
+        )
     )
     del json_form["Berichtheader"][key]
     from_json, from_xml = refused(berichttype, json_form)

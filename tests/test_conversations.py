@@ -85,7 +85,6 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
                 adapters=adapters,
                 creditor=CreditorProfile(
                     participant_id=CREDITOR,
-                    referentie="GEM-TEST",
                     contact=Contactpersoon(naam="Team Invordering"),
                 ),
             )
@@ -236,7 +235,7 @@ def test_rule_4_saldoverzoek_after_kennisgeving_and_vooraf_akkoord(harness: Harn
     assert harness.state(conversation) == "SALDO_OPGEGEVEN"
 
     harness.pipeline.decider.creditor = type(harness.pipeline.decider.creditor)(
-        "GEM-TEST", Contactpersoon(naam="Team Invordering"), vooraf_akkoord=True
+        Contactpersoon(naam="Team Invordering"), vooraf_akkoord=True
     )
     vooraf = new_conversation()
     sent = harness.deliver(about(f.saldoverzoek(module="Schuldregeling"), harness.debtor, vooraf))
@@ -351,10 +350,10 @@ def test_rules_11_and_12_melding_bewind(harness: Harness) -> None:
 # -- out of order, final, duplicates ---------------------------------------------------------
 
 
-def inbox_status(harness: Harness, bericht_id: str) -> str:
+def inbox_status(harness: Harness, referentienummer: str) -> str:
     with harness.store.transaction() as session:
         row = session.scalars(
-            select(InboxMessage).where(InboxMessage.bericht_id == bericht_id)
+            select(InboxMessage).where(InboxMessage.referentienummer == referentienummer)
         ).one()
         return row.status
 
@@ -365,7 +364,7 @@ def test_out_of_order_message_is_kept_marked_and_a_task(harness: Harness) -> Non
     sent = harness.deliver(message)
     assert sent == []
     assert harness.state(conversation) is None  # no conversation was made up
-    assert inbox_status(harness, message["Berichtheader"]["BerichtId"]) == "unexpected"
+    assert inbox_status(harness, message["Berichtheader"]["Referentienummer"]) == "unexpected"
     [task] = harness.tasks(conversation)
     assert task.kind == "unexpected_message" and "out of order" in task.reason
 
@@ -376,7 +375,7 @@ def test_message_for_a_final_conversation_changes_nothing(harness: Harness) -> N
     late = about(f.saldoverzoek(module="Schuldregeling"), harness.debtor, conversation)
     assert harness.deliver(late) == []
     assert harness.state(conversation) == "BEEINDIGD"
-    assert inbox_status(harness, late["Berichtheader"]["BerichtId"]) == "unexpected"
+    assert inbox_status(harness, late["Berichtheader"]["Referentienummer"]) == "unexpected"
     assert "has ended (BEEINDIGD)" in harness.tasks(conversation)[-1].reason
 
 
@@ -389,7 +388,7 @@ def test_duplicate_has_no_second_effect_and_answer_is_not_sent_twice(harness: Ha
     with harness.store.transaction() as session:
         row = session.scalars(
             select(InboxMessage).where(
-                InboxMessage.bericht_id == message["Berichtheader"]["BerichtId"]
+                InboxMessage.referentienummer == message["Berichtheader"]["Referentienummer"]
             )
         ).one()
         assert row.duplicates == 1
@@ -403,7 +402,7 @@ def test_conflicting_duplicate_is_quarantined_with_a_task(harness: Harness) -> N
     changed = about(
         f.saldoverzoek(module="Schuldregeling", invoices=("OTHER-1",)), harness.debtor, conversation
     )
-    changed["Berichtheader"]["BerichtId"] = message["Berichtheader"]["BerichtId"]
+    changed["Berichtheader"]["Referentienummer"] = message["Berichtheader"]["Referentienummer"]
     assert harness.deliver(changed) == []
     with harness.store.transaction() as session:
         kept = list(session.scalars(select(QuarantinedMessage)))

@@ -98,8 +98,8 @@ def test_run_once_answers_every_saldoverzoek_exactly_once(
         waiting = client.get("/_admin/messagebox").json()
     assert waiting == []
     assert len(sent) == len(requests)
-    request_ids = {i["BerichtId"] for i in ids}
-    answer_ids = {a["Berichtheader"]["BerichtId"] for a in sent}
+    request_ids = {i["Referentienummer"] for i in ids}
+    answer_ids = {a["Berichtheader"]["Referentienummer"] for a in sent}
     assert len(answer_ids) == len(sent) and not answer_ids & request_ids
 
     for scenario, request in zip(mix, requests, strict=True):
@@ -265,7 +265,7 @@ def test_malformed_messages_are_quarantined_and_good_ones_still_answered(
     assert missing.returncode == 2
     assert "there is no quarantined message 99999" in missing.stderr
     assert "Traceback" not in missing.stderr
-    answered = str(first["BerichtId"])
+    answered = str(first["Referentienummer"])
     replayed = run_cli("messages", "replay", answered, "--config", str(config_file))
     assert replayed.returncode == 2
     assert f"message {answered} was worked (done); it is not replayed" in replayed.stderr
@@ -354,7 +354,7 @@ def test_duplicate_delivery_has_no_second_effect(
     node: Simulator, config_file: Path, backoffice: SampleBackOffice
 ) -> None:
     request = saldoverzoek_json(scenarios(backoffice.debtors)[0], 1)
-    request["Berichtheader"]["BerichtId"] = str(uuid.uuid4())
+    request["Berichtheader"]["Referentienummer"] = str(uuid.uuid4())
     with admin(node) as client:
         client.post("/_admin/messages", json=request).raise_for_status()
         client.post("/_admin/messages", json=request).raise_for_status()  # redelivery

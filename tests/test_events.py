@@ -81,7 +81,7 @@ def world(tmp_path: Path) -> Iterator[World]:
                 store=store,
                 node=client,
                 adapters=adapters,
-                creditor=CreditorProfile(f.CREDITOR, "GEM-TEST", Contactpersoon(naam="Team")),
+                creditor=CreditorProfile(f.CREDITOR, Contactpersoon(naam="Team")),
                 policy=load_policy("gemeentebelastingen", "lokale_overheid"),
             )
             yield World(

@@ -46,7 +46,7 @@ def make_world(
                 store=store,
                 node=client,
                 adapters=adapters,
-                creditor=CreditorProfile(f.CREDITOR, "TEST", Contactpersoon(naam="Team")),
+                creditor=CreditorProfile(f.CREDITOR, Contactpersoon(naam="Team")),
                 policy=load_policy(kind, covenant),
             )
             yield World(

@@ -60,7 +60,7 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
                     node=client,
                     adapters=adapters,
                     clock=clock,
-                    creditor=CreditorProfile(f.CREDITOR, "GEM-TEST", Contactpersoon(naam="Team")),
+                    creditor=CreditorProfile(f.CREDITOR, Contactpersoon(naam="Team")),
                     policy=load_policy(kind, covenant),
                 )
 

@@ -27,7 +27,7 @@ def test_ids_minted_in_later_milliseconds_sort_after_earlier_ones() -> None:
     assert len({*earlier, *later}) == 100
 
 
-def test_an_answer_gets_a_minted_bericht_id() -> None:
+def test_an_answer_gets_a_minted_referentienummer() -> None:
     from datetime import UTC, datetime
 
     from skn_connector.engine.answers import reply_header
@@ -36,6 +36,6 @@ def test_an_answer_gets_a_minted_bericht_id() -> None:
     from .factories import saldoverzoek
 
     request = message_from_json(saldoverzoek())
-    header = reply_header(request, "SaldoverzoekAntwoord", referentie="ref", now=datetime.now(UTC))
-    assert header.bericht_id.version == 7
-    assert header.bericht_id != request.berichtheader.bericht_id
+    header = reply_header(request, "SaldoverzoekAntwoord", now=datetime.now(UTC))
+    assert header.referentienummer.version == 7
+    assert header.referentienummer != request.berichtheader.referentienummer

@@ -94,7 +94,7 @@ def test_send_many_takes_or_refuses_each_message(
     results = node_client.send_many([good[0], b"<not a message/>", good[1]])
     assert isinstance(results[0], str) and isinstance(results[2], str)
     assert isinstance(results[1], NodeRejected) and "not valid" in str(results[1])
-    assert node_client.send_many([good[0]]) == [results[0]]  # the same BerichtId again
+    assert node_client.send_many([good[0]]) == [results[0]]  # the same Referentienummer again
     assert simulator.state.stats()["sent"] == 2
     assert simulator.state.stats()["duplicate_sends"] == 1
 
@@ -121,8 +121,8 @@ def test_without_the_batched_operations_the_client_uses_the_single_ones(
 def test_a_simulator_may_keep_no_copy_of_what_was_sent() -> None:
     state = NodeState(keep_sent=False)
     payload = encode_message(message_from_json(f.saldoverzoek()))
-    bericht_id = state.send(f.CREDITOR, payload)
-    assert state.send(f.CREDITOR, payload) == bericht_id  # still recognised as a repeat
+    referentienummer = state.send(f.CREDITOR, payload)
+    assert state.send(f.CREDITOR, payload) == referentienummer  # still recognised as a repeat
     assert state.sent() == [] and state.stats()["sent"] == 1
 
 
@@ -154,7 +154,6 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
                 adapters=adapters,
                 creditor=CreditorProfile(
                     participant_id=f.CREDITOR,
-                    referentie="GEM-TEST",
                     contact=Contactpersoon(naam="Team Invordering"),
                 ),
             )
@@ -213,12 +212,12 @@ def test_decoded_messages_are_reused_only_for_the_same_bytes(world: dict[str, An
     pipeline: Pipeline = world["pipeline"]
     message = message_from_json(f.saldoverzoek())
     payload = encode_message(message)
-    bericht_id = str(message.berichtheader.bericht_id)
-    pipeline._remember_decoded(bericht_id, payload, message)
-    assert pipeline._recall_decoded(bericht_id, payload + b" ") is None
-    pipeline._remember_decoded(bericht_id, payload, message)
-    assert pipeline._recall_decoded(bericht_id, payload) is message
-    assert pipeline._recall_decoded(bericht_id, payload) is None  # used once
+    referentienummer = str(message.berichtheader.referentienummer)
+    pipeline._remember_decoded(referentienummer, payload, message)
+    assert pipeline._recall_decoded(referentienummer, payload + b" ") is None
+    pipeline._remember_decoded(referentienummer, payload, message)
+    assert pipeline._recall_decoded(referentienummer, payload) is message
+    assert pipeline._recall_decoded(referentienummer, payload) is None  # used once
     for _ in range(3 * pipeline.batch_size):
         pipeline._remember_decoded(str(uuid.uuid4()), payload, message)
     assert len(pipeline._decoded) == 2 * pipeline.batch_size

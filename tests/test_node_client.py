@@ -266,7 +266,7 @@ def test_requests_carry_the_soap_action_and_participant(mocked_client: NodeClien
     route = respx.post(NODE_URL).mock(
         return_value=httpx.Response(
             200,
-            content=_answer("VerstuurAntwoord", [("BerichtId", "b-1")]),
+            content=_answer("VerstuurAntwoord", [("Referentienummer", "b-1")]),
         )
     )
     assert mocked_client.send(b"payload") == "b-1"

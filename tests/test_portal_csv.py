@@ -65,6 +65,8 @@ DOCUMENTED_A_TO_V = [
     "OrigineleVordering",
 ]
 PREFIX = re.compile(r"^row \d+, column [A-Z]+")
+#: Column B: the Saldoverzoek's Referentienummer, a UUID the portal gives each question.
+REF = [f"6c1f0a52-8a43-4f8e-9d55-0c2b9a7e{n:04d}" for n in range(10)]
 
 
 # -- building download files ----------------------------------------------------------------
@@ -73,7 +75,7 @@ PREFIX = re.compile(r"^row \d+, column [A-Z]+")
 def download_row(
     *,
     conversation: str | None = None,
-    referentie: str = "KB-2026-0001",
+    referentie: str = REF[1],
     contact: str = "T. Consulent|030 1234567|consulent@kredietbank.example",
     klantnummer_se: str = "SE-778899",
     type_schuldregeling: str = "SK",
@@ -118,14 +120,14 @@ def good_rows() -> list[list[str]]:
             invoices="2025.000001.01|2025.000002.01| F-77 ",
         ),
         download_row(
-            referentie="KB-2026-0002",
+            referentie=REF[2],
             type_schuldregeling="",
             klantnummer_se="",
             contact="A. Budget",
             klant="X|A.|Alex||Proef|1-2-1990",
             adres="Teststraat|3|||to|9999ZZ|Proefdorp||",
         ),
-        download_row(referentie="KB-2026-0003", type_schuldregeling="SA", invoices=""),
+        download_row(referentie=REF[3], type_schuldregeling="SA", invoices=""),
     ]
 
 
@@ -140,11 +142,7 @@ def test_a_good_download_is_read_into_valid_saldoverzoeken(tmp_path: Path) -> No
 
     assert [r.row for r in requests] == [2, 3, 4]
     assert [str(r.conversatie_referentienummer) for r in requests] == [row[0] for row in rows]
-    assert [r.referentienummer for r in requests] == [
-        "KB-2026-0001",
-        "KB-2026-0002",
-        "KB-2026-0003",
-    ]
+    assert [str(r.referentienummer) for r in requests] == REF[1:4]
     first, second, third = (r.json for r in requests)
     assert "Berichtheader" not in first
     assert first == {
@@ -214,7 +212,7 @@ def test_a_good_download_is_read_into_valid_saldoverzoeken(tmp_path: Path) -> No
         del body["Berichtheader"]
         assert body == request.json
         encode_message(message)  # it passes the XSD: it can travel the normal pipeline
-    assert len({m.berichtheader.bericht_id for m in messages}) == 3
+    assert len({m.berichtheader.referentienummer for m in messages}) == 3
 
 
 def test_importing_the_same_file_twice_gives_the_same_messages(tmp_path: Path) -> None:
@@ -227,26 +225,41 @@ def test_importing_the_same_file_twice_gives_the_same_messages(tmp_path: Path) -
         ]
 
     once, twice = imported(), imported()
-    assert [m.berichtheader.bericht_id for m in once] == [m.berichtheader.bericht_id for m in twice]
+    assert [m.berichtheader.referentienummer for m in once] == [
+        m.berichtheader.referentienummer for m in twice
+    ]
     # byte-identical, so the inbox sees a plain duplicate, not a conflict
     assert [encode_message(m) for m in once] == [encode_message(m) for m in twice]
 
-    # another content in the same conversation is another message
+    # other content under the same Referentienummer (column B) is the same message id with
+    # other bytes: the inbox's conflicting-duplicate rule keeps it for a person
     changed = PortalRequest(
         row=2,
         conversatie_referentienummer=once[0].berichtheader.conversatie_referentienummer,
-        referentienummer="KB-2026-0001",
+        referentienummer=uuid.UUID(REF[1]),
         json={**read_portal_download(path)[0].json, "KlantnummerSHV": "KB000002"},
     )
     other = saldoverzoek_from_portal(changed, ontvanger=CREDITOR, afzender=SHV)
-    assert other.berichtheader.bericht_id != once[0].berichtheader.bericht_id
+    assert other.berichtheader.referentienummer == once[0].berichtheader.referentienummer
+    assert encode_message(other) != encode_message(once[0])
+
+
+def test_column_b_must_be_the_saldoverzoeks_referentienummer(tmp_path: Path) -> None:
+    rows = [download_row(), download_row(referentie="KB-2026-0002"), download_row(referentie="")]
+    path = write_download(tmp_path / "saldoverzoeken.csv", rows)
+    with pytest.raises(PortalCsvError) as caught:
+        read_portal_download(path)
+    assert caught.value.errors == [
+        "row 3, column B (Referentienummer): the Saldoverzoek's Referentienummer is a UUID",
+        "row 4, column B (Referentienummer): required, but empty",
+    ]
 
 
 def test_a_request_that_does_not_fit_the_module_is_refused() -> None:
     request = PortalRequest(
         row=2,
         conversatie_referentienummer=uuid.uuid4(),
-        referentienummer="KB-1",
+        referentienummer=uuid.UUID(REF[9]),
         json={
             "Schuldhulpverlener": "Kredietbank Teststad",
             "Contactpersoon": {"Naam": "T. Consulent"},
@@ -466,7 +479,7 @@ def saldoverzoek_model(
     invoices: tuple[str, ...], *, partner: bool = False, seed: int = 1
 ) -> Saldoverzoek:
     data: dict[str, Any] = {
-        "Berichtheader": header("Saldoverzoek", "Schuldregeling", Referentienummer=f"KB-{seed}"),
+        "Berichtheader": header("Saldoverzoek", "Schuldregeling", Referentienummer=REF[seed]),
         "Schuldhulpverlener": "Kredietbank Teststad",
         "Contactpersoon": {"Naam": "T. Consulent", "Emailadres": "consulent@kredietbank.example"},
         "KlantnummerSHV": f"KB{seed:06d}",

@@ -39,7 +39,7 @@ def test_a_good_download_is_answered_and_exported(harness: Harness, tmp_path: Pa
     )
     stranger = download_row(
         conversation=str(uuid.uuid4()),
-        referentie="KB-2026-0009",
+        referentie="6c1f0a52-8a43-4f8e-9d55-0c2b9a7e0009",
         klant=f"M|Q.|Quinten||Onbekend-Voorbeeld|14-03-1979|{elfproef_bsn(77)}",
     )
     download = write_download(tmp_path / "saldoverzoeken.csv", [known, stranger])

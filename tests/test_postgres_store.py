@@ -42,7 +42,7 @@ def test_migrations_match_the_models_on_postgresql(postgres_url: str) -> None:
                 )
             }
             revision = connection.execute(text("SELECT version_num FROM alembic_version"))
-            assert revision.scalar() == "0005"
+            assert revision.scalar() == "0006"
         assert "ix_audit_conversation_id" not in indexes
     finally:
         store.close()
@@ -53,14 +53,14 @@ def test_the_audit_trail_chains_and_verifies_on_postgresql(postgres_url: str) ->
     store = open_store(postgres_url)
     try:
         with store.transaction() as session:
-            first = store.audit(session, "received", bericht_id="a")
+            first = store.audit(session, "received", referentienummer="a")
         with store.transaction() as session:
-            second = store.audit(session, "answered", bericht_id="b", berichttype="X")
+            second = store.audit(session, "answered", referentienummer="b", berichttype="X")
         report = verify_audit(store)
         assert report.problem is None and report.count == 2
         assert report.head is not None and report.head.hash == second != first
         with store.transaction() as session:
-            session.execute(text("UPDATE audit SET event = 'changed' WHERE bericht_id = 'a'"))
+            session.execute(text("UPDATE audit SET event = 'changed' WHERE referentienummer = 'a'"))
         assert verify_audit(store).first_bad_id is not None
     finally:
         store.close()

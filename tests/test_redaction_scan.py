@@ -474,8 +474,8 @@ def test_the_masked_message_view_hides_free_text(tmp_path: Path, node: Simulator
 
         shown = [
             (
-                f"messages show {row['bericht_id']}",
-                json.dumps(show_message(store, row["bericht_id"])),
+                f"messages show {row['referentienummer']}",
+                json.dumps(show_message(store, row["referentienummer"])),
             )
             for row in list_messages(store, 100)
         ]

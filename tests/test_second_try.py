@@ -27,7 +27,7 @@ def test_a_quarantined_message_accepted_on_retry_is_answered_once(harness: Harne
     with harness.store.transaction() as session:
         kept = QuarantinedMessage(
             node_message_id="n-1",
-            bericht_id=None,
+            referentienummer=None,
             raw=raw,
             sha256=hashlib.sha256(raw).hexdigest(),
             reason="an older reason",
@@ -50,7 +50,7 @@ def test_a_retry_that_still_fails_keeps_the_message_with_the_new_reason(harness:
     with harness.store.transaction() as session:
         kept = QuarantinedMessage(
             node_message_id="n-2",
-            bericht_id=None,
+            referentienummer=None,
             raw=b"not xml",
             sha256="x" * 64,
             reason="old",
@@ -84,16 +84,16 @@ def test_replay_resets_a_failed_message_and_answers_it_once(harness: Harness) ->
     working = harness.pipeline.decider.adapters
     harness.pipeline.decider.adapters = [_Refusing(a) for a in working]
     assert harness.deliver(message) == []
-    bericht_id = message["Berichtheader"]["BerichtId"]
+    referentienummer = message["Berichtheader"]["Referentienummer"]
     with harness.store.transaction() as session:
         row = session.scalars(
-            select(InboxMessage).where(InboxMessage.bericht_id == bericht_id)
+            select(InboxMessage).where(InboxMessage.referentienummer == referentienummer)
         ).one()
         assert row.status == "failed" and row.attempts == 1
     harness.pipeline.decider.adapters = working  # the back-office is fixed
-    assert "pending again" in harness.pipeline.replay(bericht_id, user="tester")
+    assert "pending again" in harness.pipeline.replay(referentienummer, user="tester")
     run_once(harness.pipeline, max_wait=5)
     sent = harness.admin.get("/_admin/sent").json()
     assert [m["Berichtheader"]["Berichttype"] for m in sent] == ["SaldoverzoekAntwoord"]
     with pytest.raises(TaskError, match="not replayed"):
-        harness.pipeline.replay(bericht_id, user="tester")
+        harness.pipeline.replay(referentienummer, user="tester")

@@ -292,7 +292,7 @@ def test_doctor_reports_a_missing_secret_and_a_tampered_audit_trail(
     store = open_store(settings.store.url)
     with store.transaction() as session:
         for number in range(3):
-            store.audit(session, "received", bericht_id=str(uuid.uuid4()), n=number)
+            store.audit(session, "received", referentienummer=str(uuid.uuid4()), n=number)
     with store.transaction() as session:
         session.execute(text("UPDATE audit SET detail = '{}' WHERE id = 2"))
     store.close()
@@ -562,7 +562,7 @@ def trail(tmp_path: Path) -> Iterator[Store]:
                 session,
                 "received" if number % 2 == 0 else "processed",
                 conversation_id=conversation,
-                bericht_id=str(uuid.uuid4()),
+                referentienummer=str(uuid.uuid4()),
                 berichttype="Saldoverzoek",
                 n=number,
             )
@@ -611,7 +611,7 @@ def test_a_changed_entry_with_its_hash_recomputed_breaks_the_next_link(trail: St
             entry.at,
             entry.event,
             entry.conversation_id,
-            entry.bericht_id,
+            entry.referentienummer,
             entry.detail,
         )
     report = verify_audit(trail)
@@ -634,7 +634,7 @@ def test_removed_first_entries_are_named(trail: Store) -> None:
 
 def test_reordered_entries_are_named(trail: Store) -> None:
     # swap the contents of entries 3 and 4 (ids stay): 4's content now comes first
-    columns = "at, event, conversation_id, bericht_id, detail, prev_hash, hash"
+    columns = "at, event, conversation_id, referentienummer, detail, prev_hash, hash"
     sql(trail, f"CREATE TEMP TABLE swap AS SELECT id, {columns} FROM audit WHERE id IN (3, 4)")
     sql(
         trail,
@@ -754,7 +754,7 @@ def test_an_external_anchor_catches_a_rewritten_tail(trail: Store) -> None:
                 entry.at,
                 entry.event,
                 entry.conversation_id,
-                entry.bericht_id,
+                entry.referentienummer,
                 entry.detail,
             )
             previous = entry
@@ -858,7 +858,7 @@ def test_purge_replaces_old_ended_conversations_by_references(
     with store.transaction() as session:
         states = {c.id: c.state for c in session.scalars(select(Conversation))}
         before = {
-            m.bericht_id: (m.berichttype, m.sha256, m.conversation_id, hashlib.sha256(m.raw))
+            m.referentienummer: (m.berichttype, m.sha256, m.conversation_id, hashlib.sha256(m.raw))
             for m in session.scalars(select(InboxMessage))
         }
     ended = {c for c, s in states.items() if s in FINAL_STATES}
@@ -882,7 +882,7 @@ def test_purge_replaces_old_ended_conversations_by_references(
     assert report.quarantined_messages == 1
     with store.transaction() as session:
         for message in session.scalars(select(InboxMessage)):
-            kind, digest, conversation, _ = before[message.bericht_id]
+            kind, digest, conversation, _ = before[message.referentienummer]
             assert (message.berichttype, message.sha256, message.conversation_id) == (
                 kind,
                 digest,
@@ -983,6 +983,6 @@ def test_a_purged_message_is_shown_as_its_references(
     purge_personal_data(store, retention_period(12), NOW)
     with store.transaction() as session:
         purged = next(m for m in session.scalars(select(InboxMessage)) if is_purged(m.raw))
-    result = run_cli("messages", "show", purged.bericht_id, "--config", str(config_file))
+    result = run_cli("messages", "show", purged.referentienummer, "--config", str(config_file))
     assert "Traceback" not in result.stderr, result.stderr
     assert "purged" in result.stdout + result.stderr

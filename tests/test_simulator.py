@@ -43,7 +43,7 @@ def test_list_fetch_confirm_send_cycle_over_mutual_tls(
     fetched = node_client.fetch(queued["Id"])
     assert fetched.id == queued["Id"]
     message = decode_message(fetched.payload)
-    assert str(message.berichtheader.bericht_id) == queued["BerichtId"]
+    assert str(message.berichtheader.referentienummer) == queued["Referentienummer"]
     assert message.to_json()["Klant"] == queued["message"]["Klant"]
 
     # fetched but unconfirmed: still listed, and shown as fetched
@@ -55,7 +55,7 @@ def test_list_fetch_confirm_send_cycle_over_mutual_tls(
             "Ontvanger": str(CREDITOR),
             "Geplaatst": box[0]["Geplaatst"],
             "Opgehaald": True,
-            "BerichtId": queued["BerichtId"],
+            "Referentienummer": queued["Referentienummer"],
             "Berichttype": "Saldoverzoek",
         }
     ]
@@ -68,10 +68,10 @@ def test_list_fetch_confirm_send_cycle_over_mutual_tls(
     answer = antwoord(
         conversation=uuid.UUID(queued["message"]["Berichtheader"]["ConversatieReferentienummer"])
     )
-    bericht_id = node_client.send(encode(answer))
-    assert bericht_id == answer["Berichtheader"]["BerichtId"]
+    referentienummer = node_client.send(encode(answer))
+    assert referentienummer == answer["Berichtheader"]["Referentienummer"]
     sent = admin.get("/_admin/sent").json()
-    assert [item["Berichtheader"]["BerichtId"] for item in sent] == [bericht_id]
+    assert [item["Berichtheader"]["Referentienummer"] for item in sent] == [referentienummer]
     assert sent[0]["Vorderingen"][0]["Openstaand"] == "123.45"
 
     stats = admin.get("/_admin/stats").json()
@@ -115,7 +115,7 @@ def test_each_participant_sees_only_its_own_messagebox(
     assert [(item["Id"], item["Opgehaald"]) for item in box] == [(mine["Id"], False)]
 
 
-def test_the_same_bericht_id_is_delivered_again_as_a_new_entry(
+def test_the_same_referentienummer_is_delivered_again_as_a_new_entry(
     node_client: NodeClient, admin: httpx.Client
 ) -> None:
     message = saldoverzoek()
@@ -125,27 +125,32 @@ def test_the_same_bericht_id_is_delivered_again_as_a_new_entry(
     second = admin.post("/_admin/messages", json=message).json()
     third = admin.post("/_admin/messages", json=message).json()
 
-    bericht_id = message["Berichtheader"]["BerichtId"]
-    assert first["BerichtId"] == second["BerichtId"] == third["BerichtId"] == bericht_id
+    referentienummer = message["Berichtheader"]["Referentienummer"]
+    assert (
+        first["Referentienummer"]
+        == second["Referentienummer"]
+        == third["Referentienummer"]
+        == referentienummer
+    )
     assert len({first["Id"], second["Id"], third["Id"]}) == 3
     assert [entry.id for entry in node_client.list_messages()] == [second["Id"], third["Id"]]
     payloads = {node_client.fetch(handle).payload for handle in (second["Id"], third["Id"])}
     assert len(payloads) == 1
-    assert str(decode_message(payloads.pop()).berichtheader.bericht_id) == bericht_id
+    assert str(decode_message(payloads.pop()).berichtheader.referentienummer) == referentienummer
 
 
-def test_admin_fills_bericht_id_and_verzonden(
+def test_admin_fills_referentienummer_and_verzonden(
     node_client: NodeClient, admin: httpx.Client, queue_saldoverzoek: Callable[..., dict[str, Any]]
 ) -> None:
     message = saldoverzoek()
-    del message["Berichtheader"]["BerichtId"]
+    del message["Berichtheader"]["Referentienummer"]
     del message["Berichtheader"]["Verzonden"]
     response = admin.post("/_admin/messages", json=message)
     assert response.status_code == 201, response.text
     answer = response.json()
-    uuid.UUID(answer["BerichtId"])
+    uuid.UUID(answer["Referentienummer"])
     decoded = decode_message(node_client.fetch(answer["Id"]).payload)
-    assert str(decoded.berichtheader.bericht_id) == answer["BerichtId"]
+    assert str(decoded.berichtheader.referentienummer) == answer["Referentienummer"]
     verzonden = decoded.berichtheader.verzonden
     assert verzonden.tzinfo is not None
     assert abs(datetime.now(UTC) - verzonden) < timedelta(minutes=1)
@@ -165,7 +170,7 @@ def test_raw_payloads_are_delivered_byte_for_byte(
     assert [entry.id for entry in node_client.list_messages()] == [handle]
     assert node_client.fetch(handle).payload == payload
     box = admin.get("/_admin/messagebox").json()
-    assert box[0]["BerichtId"] is None
+    assert box[0]["Referentienummer"] is None
     assert box[0]["Berichttype"] is None
 
 
@@ -178,9 +183,9 @@ def test_sent_filters_on_conversation(
     one, two = uuid.uuid4(), uuid.uuid4()
     ids = [node_client.send(encode(antwoord(conversation=c))) for c in (one, two, one)]
     everything = admin.get("/_admin/sent").json()
-    assert [m["Berichtheader"]["BerichtId"] for m in everything] == ids
+    assert [m["Berichtheader"]["Referentienummer"] for m in everything] == ids
     filtered = admin.get("/_admin/sent", params={"conversation": str(one)}).json()
-    assert [m["Berichtheader"]["BerichtId"] for m in filtered] == [ids[0], ids[2]]
+    assert [m["Berichtheader"]["Referentienummer"] for m in filtered] == [ids[0], ids[2]]
     assert admin.get("/_admin/sent", params={"conversation": str(uuid.uuid4())}).json() == []
     assert admin.get("/_admin/sent", params={"conversation": "nope"}).status_code == 400
 
@@ -203,7 +208,7 @@ def test_send_of_an_invalid_message_is_rejected_and_not_recorded(
     assert admin.get("/_admin/stats").json()["sent"] == 0
 
 
-def test_send_is_idempotent_per_bericht_id(
+def test_send_is_idempotent_per_referentienummer(
     node_client: NodeClient,
     admin: httpx.Client,
     antwoord: Callable[..., dict[str, Any]],

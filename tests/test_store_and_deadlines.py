@@ -49,8 +49,8 @@ def test_the_page_cache_follows_the_setting(tmp_path: Path) -> None:
 def test_audit_entries_are_hash_chained(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'skn.db'}")
     with store.transaction() as session:
-        first = store.audit(session, "received", bericht_id="a")
-        second = store.audit(session, "answered", bericht_id="b", berichttype="X")
+        first = store.audit(session, "received", referentienummer="a")
+        second = store.audit(session, "answered", referentienummer="b", berichttype="X")
     with store.transaction() as session:
         rows = list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
     assert [r.event for r in rows] == ["received", "answered"]

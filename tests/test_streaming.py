@@ -142,7 +142,7 @@ def templates() -> list[bytes]:
         data = f.saldoverzoek(
             bsn=bsn,
             invoices=("2025.000001.01",),
-            BerichtId=SLOT_BERICHT,
+            Referentienummer=SLOT_BERICHT,
             ConversatieReferentienummer=SLOT_CONVERSATIE,
         )
         out.append(encode_message(message_from_json(data)))
@@ -179,7 +179,6 @@ def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
         adapters=adapters,
         creditor=CreditorProfile(
             participant_id=f.CREDITOR,
-            referentie="SE-TEST",
             contact=Contactpersoon(naam="Team Invordering", emailadres="inv@example.org"),
         ),
         policy=load_policy("gemeentebelastingen", "lokale_overheid"),

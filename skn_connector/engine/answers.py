@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -23,6 +24,7 @@ from ..messages import (
     SaldoverzoekAntwoord,
     SaldoverzoekAntwoordVoorafAkkoord,
 )
+from ..messages.common import Module
 from ..messages.provisional import PROFILE_VERSION
 
 _SEPARATORS = re.compile(r"[\s./\-_]+")
@@ -33,21 +35,44 @@ def normalise_factuurnummer(value: str) -> str:
     return _SEPARATORS.sub("", value).upper()
 
 
-def reply_header(
-    request: Message, berichttype: str, *, referentie: str, now: datetime
+def new_header(
+    berichttype: str,
+    *,
+    module: Module,
+    conversation: uuid.UUID,
+    afzender: uuid.UUID,
+    ontvanger: uuid.UUID,
+    now: datetime,
+    answers: uuid.UUID | None = None,
 ) -> Berichtheader:
-    """The header of an answer: same conversation, Afzender and Ontvanger swapped, a new id."""
-    asked = request.berichtheader
+    """The header of a message we send: a new Referentienummer, and the Referentienummer of
+    the message it answers (``answers``) as its CrossReferentienummer. A message we start
+    ourselves answers nothing (messages.provisional.SELF_STARTED)."""
     return Berichtheader(
-        bericht_id=new_id(),
-        berichttype=berichttype,
-        module=asked.module,
+        referentienummer=new_id(),
+        cross_referentienummer=answers,
+        conversatie_referentienummer=conversation,
         versie=PROFILE_VERSION,
-        conversatie_referentienummer=asked.conversatie_referentienummer,
-        referentienummer=referentie,
+        berichttype=berichttype,
+        module=module,
+        afzender=afzender,
+        ontvanger=ontvanger,
+        verzonden=now,
+    )
+
+
+def reply_header(request: Message, berichttype: str, *, now: datetime) -> Berichtheader:
+    """The header of an answer: same conversation, Afzender and Ontvanger swapped, a new
+    Referentienummer, the request's Referentienummer as its CrossReferentienummer."""
+    asked = request.berichtheader
+    return new_header(
+        berichttype,
+        module=asked.module,
+        conversation=asked.conversatie_referentienummer,
         afzender=asked.ontvanger,
         ontvanger=asked.afzender,
-        verzonden=now,
+        now=now,
+        answers=asked.referentienummer,
     )
 
 
@@ -103,7 +128,6 @@ def saldo_answer(
     klantnummer_se: str,
     claims: Sequence[Claim],
     contact: Contactpersoon,
-    referentie: str,
     now: datetime,
     today: date,
     vooraf_akkoord: bool = False,
@@ -133,7 +157,7 @@ def saldo_answer(
         ongematcht = OngematchteSchulden(totaalvordering=Decimal("0.00"))
     cls = SaldoverzoekAntwoordVoorafAkkoord if vooraf_akkoord else SaldoverzoekAntwoord
     return cls(
-        berichtheader=reply_header(request, cls.BERICHTTYPE, referentie=referentie, now=now),
+        berichtheader=reply_header(request, cls.BERICHTTYPE, now=now),
         klantnummer_se=klantnummer_se,
         contactpersoon=contact,
         klant_onbekend=False,
@@ -150,14 +174,11 @@ def geen_medewerking(
     reden: str,
     toelichting: str | None,
     contact: Contactpersoon,
-    referentie: str,
     now: datetime,
 ) -> GeenMedewerking:
     return GeenMedewerking.model_validate(
         {
-            "Berichtheader": reply_header(
-                request, "GeenMedewerking", referentie=referentie, now=now
-            ),
+            "Berichtheader": reply_header(request, "GeenMedewerking", now=now),
             "Contactpersoon": contact,
             "Reden": reden,
             "Toelichting": toelichting,
@@ -171,12 +192,11 @@ def kennisgeving_answer(
     klantnummer_se: str,
     factuurnummers: Sequence[str],
     contact: Contactpersoon,
-    referentie: str,
     now: datetime,
 ) -> KennisgevingAntwoord:
     """Received: our client number and invoice numbers help the SHV match later messages."""
     return KennisgevingAntwoord(
-        berichtheader=reply_header(request, "KennisgevingAntwoord", referentie=referentie, now=now),
+        berichtheader=reply_header(request, "KennisgevingAntwoord", now=now),
         contactpersoon=contact,
         antwoord="ONTVANGEN",
         klantnummer_se=klantnummer_se,
@@ -191,13 +211,10 @@ def proposal_answer(
     accept: bool,
     reden: str | None,
     contact: Contactpersoon,
-    referentie: str,
     now: datetime,
 ) -> BetaalvoorstelAntwoord:
     return BetaalvoorstelAntwoord(
-        berichtheader=reply_header(
-            request, "BetaalvoorstelAntwoord", referentie=referentie, now=now
-        ),
+        berichtheader=reply_header(request, "BetaalvoorstelAntwoord", now=now),
         klantnummer_se=klantnummer_se,
         contactpersoon=contact,
         antwoord="AKKOORD" if accept else "NIET_AKKOORD",

@@ -76,7 +76,6 @@ class ConversationContext:
 class CreditorFacts:
     """What the decisions need to know about us."""
 
-    referentie: str
     contact: Contactpersoon
     vooraf_akkoord: bool = False
 
@@ -155,7 +154,6 @@ class Decider:
             reden="KLANT_ONBEKEND",
             toelichting="Op de opgegeven gegevens is geen klant gevonden bij deze schuldeiser.",
             contact=self.creditor.contact,
-            referentie=self.creditor.referentie,
             now=self.clock(),
         )
         return Decision(answer, "GEEN_MEDEWERKING")
@@ -186,7 +184,6 @@ class Decider:
             klantnummer_se=klantnummer,
             factuurnummers=[c.factuurnummer for c in claims],
             contact=self.creditor.contact,
-            referentie=self.creditor.referentie,
             now=self.clock(),
         )
         holds, tasks = self._holds("E03", found)
@@ -209,7 +206,6 @@ class Decider:
             klantnummer_se=klantnummer,
             claims=claims,
             contact=self.creditor.contact,
-            referentie=self.creditor.referentie,
             now=self.clock(),
             today=self.today(),
             vooraf_akkoord=vooraf,
@@ -318,7 +314,6 @@ class Decider:
             accept=accept,
             reden=assessment.reason,
             contact=self.creditor.contact,
-            referentie=self.creditor.referentie,
             now=self.clock(),
         )
         agreed: tuple[HoldPlan, ...] = ()

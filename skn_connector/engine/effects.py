@@ -430,7 +430,7 @@ class EffectRunner:
                     Task(
                         kind="effect_failed",
                         conversation_id=record.conversation_id,
-                        bericht_id=None,
+                        referentienummer=None,
                         reason=f"{model.__tablename__}: {error}"[:2000],
                         created_at=now,
                         due=None,

@@ -5,7 +5,7 @@ restarted process resumes from the store. The order of effects is the point:
 - a message is confirmed at the node only after it is committed (inbox or quarantine);
 - an answer is written to the outbox in the same transaction as the conversation
   state and the inbox status it follows from;
-- delivery sends the stored bytes, with the same BerichtId on every retry.
+- delivery sends the stored bytes, with the same Referentienummer on every retry.
 """
 
 from __future__ import annotations
@@ -86,7 +86,6 @@ class CreditorProfile:
     """What the answers need to know about us."""
 
     participant_id: uuid.UUID
-    referentie: str
     contact: Contactpersoon
     vooraf_akkoord: bool = False
 
@@ -118,7 +117,7 @@ class RunSummary:
 class Delivery:
     """What happened to a batch of answers sent to the node (``Pipeline.send_outbox``)."""
 
-    #: (outbox id, BerichtId, when): the node took them
+    #: (outbox id, Referentienummer, when): the node took them
     sent: list[tuple[int, str, datetime]] = field(default_factory=list)
     #: (outbox id, why): not taken; retried later unless the error is final
     failed: list[tuple[int, NodeError]] = field(default_factory=list)
@@ -135,7 +134,7 @@ class _Decided:
     rule: Rule
     decision: Decision
     payload: bytes | None
-    bericht_id: str
+    referentienummer: str
     conversation_id: str
 
 
@@ -210,7 +209,7 @@ class Pipeline:
         self.outage_task_after = outage_task_after
         self.decider = Decider(
             self.adapters,
-            CreditorFacts(creditor.referentie, creditor.contact, creditor.vooraf_akkoord),
+            CreditorFacts(creditor.contact, creditor.vooraf_akkoord),
             clock=clock,
             today=self.today,
             policy=self.policy,
@@ -222,7 +221,7 @@ class Pipeline:
         self.clock = clock
         self._node_down = False
         self._last_poll_written: datetime | None = None
-        #: messages decoded at intake, by BerichtId, so that processing them soon after need
+        #: messages decoded at intake, by Referentienummer, so that processing them soon after need
         #: not decode them again (bounded: the oldest are forgotten; used once)
         self._decoded: OrderedDict[str, tuple[bytes, Message]] = OrderedDict()
 
@@ -287,7 +286,8 @@ class Pipeline:
 
     def intake(self, node_message_id: str, payload: bytes, *, channel: str = "node") -> str:
         """Store one fetched message durably. Returns accepted, duplicate, quarantined,
-        conflict (same BerichtId, other content) or known (this node handle was stored before)."""
+        conflict (same Referentienummer, other content) or known (this node handle was stored
+        before)."""
         return self.intake_many([(node_message_id, payload)], channel=channel)[0]
 
     def _decode_incoming(
@@ -324,15 +324,17 @@ class Pipeline:
         with self.store.transaction() as session:
             connection = session.connection()
             known = self._node_handles_known(session, [handle for handle, *_ in decoded])
-            bericht_ids = [str(m.berichtheader.bericht_id) for _, _, m, r in decoded if m and not r]
+            referentienummers = [
+                str(m.berichtheader.referentienummer) for _, _, m, r in decoded if m and not r
+            ]
             stored: dict[str, _Stored] = (
                 {
-                    row.bericht_id: _Stored(row.sha256, row.conversation_id)
+                    row.referentienummer: _Stored(row.sha256, row.conversation_id)
                     for row in connection.execute(
-                        sql.STORED_BY_BERICHT_ID, {"bericht_ids": bericht_ids}
+                        sql.STORED_BY_REFERENTIENUMMER, {"referentienummers": referentienummers}
                     )
                 }
-                if bericht_ids
+                if referentienummers
                 else {}
             )
             new_rows: list[dict[str, Any]] = []
@@ -372,43 +374,48 @@ class Pipeline:
         if node_message_id in known:
             return "known"
         if message is None or reason is not None:
-            bericht_id = str(message.berichtheader.bericht_id) if message else None
+            referentienummer = str(message.berichtheader.referentienummer) if message else None
             self._quarantine(
-                session, node_message_id, payload, digest, reason or "", bericht_id, now
+                session, node_message_id, payload, digest, reason or "", referentienummer, now
             )
             return "quarantined"
         header = message.berichtheader
-        bericht_id = str(header.bericht_id)
-        existing = stored.get(bericht_id)
+        referentienummer = str(header.referentienummer)
+        existing = stored.get(referentienummer)
         if existing is not None:
             if existing.sha256 == digest:
                 if existing.stored:
-                    session.connection().execute(sql.COUNT_DUPLICATE, {"duplicate_of": bericht_id})
+                    session.connection().execute(
+                        sql.COUNT_DUPLICATE, {"duplicate_of": referentienummer}
+                    )
                 else:
                     existing.row["duplicates"] += 1
                 self.store.audit(
                     session,
                     "duplicate_ignored",
                     conversation_id=existing.conversation_id,
-                    bericht_id=bericht_id,
+                    referentienummer=referentienummer,
                     node_message_id=node_message_id,
                 )
-                log.info("duplicate delivery of message %s ignored", bericht_id)
+                log.info("duplicate delivery of message %s ignored", referentienummer)
                 return "duplicate"
             self._quarantine(
                 session,
                 node_message_id,
                 payload,
                 digest,
-                "BerichtId was received before with other content (a conflicting duplicate)",
-                bericht_id,
+                "Referentienummer was received before with other content (a conflicting duplicate)",
+                referentienummer,
                 now,
             )
             return "conflict"
         received = now.astimezone(AMSTERDAM).date()
         conversation_id = str(header.conversatie_referentienummer)
         row = {
-            "bericht_id": bericht_id,
+            "referentienummer": referentienummer,
+            "cross_referentienummer": (
+                str(header.cross_referentienummer) if header.cross_referentienummer else None
+            ),
             "node_message_id": node_message_id,
             "berichttype": message.BERICHTTYPE,
             "module": header.module,
@@ -424,25 +431,25 @@ class Pipeline:
             "channel": channel,
         }
         new_rows.append(row)
-        stored[bericht_id] = _Stored(digest, conversation_id, row)
-        self._remember_decoded(bericht_id, payload, message)
+        stored[referentienummer] = _Stored(digest, conversation_id, row)
+        self._remember_decoded(referentienummer, payload, message)
         self.store.audit(
             session,
             "received",
             conversation_id=str(header.conversatie_referentienummer),
-            bericht_id=bericht_id,
+            referentienummer=referentienummer,
             berichttype=message.BERICHTTYPE,
         )
         return "accepted"
 
-    def _remember_decoded(self, bericht_id: str, payload: bytes, message: Message) -> None:
-        self._decoded[bericht_id] = (payload, message)
+    def _remember_decoded(self, referentienummer: str, payload: bytes, message: Message) -> None:
+        self._decoded[referentienummer] = (payload, message)
         while len(self._decoded) > 2 * self.batch_size:
             self._decoded.popitem(last=False)
 
-    def _recall_decoded(self, bericht_id: str, raw: bytes) -> Message | None:
+    def _recall_decoded(self, referentienummer: str, raw: bytes) -> Message | None:
         """The message as intake decoded it, if these are the same bytes; forgotten after."""
-        remembered = self._decoded.pop(bericht_id, None)
+        remembered = self._decoded.pop(referentienummer, None)
         return remembered[1] if remembered is not None and remembered[0] == raw else None
 
     @staticmethod
@@ -463,7 +470,7 @@ class Pipeline:
         payload: bytes,
         digest: str,
         reason: str,
-        bericht_id: str | None,
+        referentienummer: str | None,
         now: datetime,
     ) -> None:
         same = session.scalars(
@@ -477,7 +484,7 @@ class Pipeline:
             session.add(
                 QuarantinedMessage(
                     node_message_id=node_message_id,
-                    bericht_id=bericht_id,
+                    referentienummer=referentienummer,
                     raw=payload,
                     sha256=digest,
                     reason=reason,
@@ -488,14 +495,14 @@ class Pipeline:
             )
             self._add_task(
                 session,
-                "conflict" if bericht_id and "conflicting" in reason else "quarantined",
+                "conflict" if referentienummer and "conflicting" in reason else "quarantined",
                 f"message kept in quarantine: {reason}"[:2000],
                 None,
-                bericht_id,
+                referentienummer,
                 None,
             )
-        self.store.audit(session, "quarantined", bericht_id=bericht_id, reason=reason)
-        log.warning("message %s quarantined: %s", bericht_id or node_message_id, reason)
+        self.store.audit(session, "quarantined", referentienummer=referentienummer, reason=reason)
+        log.warning("message %s quarantined: %s", referentienummer or node_message_id, reason)
 
     # -- decode, route, answer -------------------------------------------------------------
 
@@ -580,7 +587,7 @@ class Pipeline:
             outcome = self._decide(
                 inbox_id,
                 row.raw,
-                row.bericht_id,
+                row.referentienummer,
                 row.conversation_id,
                 conversation.state if conversation is not None else None,
                 conversation.klantnummer_se if conversation is not None else None,
@@ -626,7 +633,7 @@ class Pipeline:
             log.info(
                 "processed %s %s: state %s -> %s, answer %s",
                 item.message.BERICHTTYPE,
-                item.bericht_id,
+                item.referentienummer,
                 previous or self.table.initial,
                 state,
                 answer_type or "none",
@@ -637,14 +644,14 @@ class Pipeline:
         self,
         inbox_id: int,
         raw: bytes,
-        bericht_id: str,
+        referentienummer: str,
         conversation_id: str,
         state: str | None,
         klantnummer_se: str | None,
     ) -> _Decided | tuple[str, str | None]:
         """Decode, route by the table, ask the adapters and check the decision; nothing is
         committed but a failure or an unexpected message (each in its own transaction)."""
-        message = self._recall_decoded(bericht_id, raw) or decode_message(raw)
+        message = self._recall_decoded(referentienummer, raw) or decode_message(raw)
         module = message.berichtheader.module
         event = event_name(message.BERICHTTYPE, message)
         try:
@@ -663,12 +670,14 @@ class Pipeline:
             self._record_failure(inbox_id, exc, retryable=exc.retryable)
             return ("retry" if exc.retryable else "failed"), None
         except Exception as exc:  # an adapter or rules bug: keep the message for a person
-            log.exception("processing message %s failed unexpectedly", bericht_id)
+            log.exception("processing message %s failed unexpectedly", referentienummer)
             self._record_failure(inbox_id, exc, retryable=False)
             return "failed", None
         crashpoint("after_adapter_calls")
         payload = encode_message(decision.answer) if decision.answer is not None else None
-        return _Decided(inbox_id, message, rule, decision, payload, bericht_id, conversation_id)
+        return _Decided(
+            inbox_id, message, rule, decision, payload, referentienummer, conversation_id
+        )
 
     def _commit_decision(
         self,
@@ -717,12 +726,12 @@ class Pipeline:
             )
         answer_id = None
         if decision.answer is not None and item.payload is not None:
-            answer_id = str(decision.answer.berichtheader.bericht_id)
+            answer_id = str(decision.answer.berichtheader.referentienummer)
             writes.outbox.append(
                 {
-                    "bericht_id": answer_id,
+                    "referentienummer": answer_id,
                     "conversation_id": conversation_id,
-                    "in_reply_to": item.bericht_id,
+                    "cross_referentienummer": item.referentienummer,
                     "berichttype": decision.answer.BERICHTTYPE,
                     "payload": item.payload,
                     "created_at": now,
@@ -733,7 +742,12 @@ class Pipeline:
             )
         for task in decision.tasks:
             self._add_task(
-                session, task.kind, task.reason, conversation_id, item.bericht_id, row.answer_due
+                session,
+                task.kind,
+                task.reason,
+                conversation_id,
+                item.referentienummer,
+                row.answer_due,
             )
         if decision.releases:  # a release looks for holds: those of this group count too
             writes.execute(session.connection())
@@ -743,7 +757,7 @@ class Pipeline:
             session,
             "processed",
             conversation_id=conversation_id,
-            bericht_id=item.bericht_id,
+            referentienummer=item.referentienummer,
             berichttype=message.BERICHTTYPE,
             answer=answer_id,
             answer_type=decision.answer.BERICHTTYPE if decision.answer else None,
@@ -803,14 +817,14 @@ class Pipeline:
                 "unexpected_message",
                 reason,
                 row.conversation_id,
-                row.bericht_id,
+                row.referentienummer,
                 row.answer_due,
             )
             self.store.audit(
                 session,
                 "unexpected",
                 conversation_id=row.conversation_id,
-                bericht_id=row.bericht_id,
+                referentienummer=row.referentienummer,
                 reason=reason,
             )
         log.warning("message %s kept for a person: %s", inbox_id, reason)
@@ -821,14 +835,17 @@ class Pipeline:
         kind: str,
         reason: str,
         conversation_id: str | None,
-        bericht_id: str | None,
+        referentienummer: str | None,
         due: date | None,
+        *,
+        hold_id: str | None = None,
     ) -> None:
         session.add(
             Task(
                 kind=kind,
                 conversation_id=conversation_id,
-                bericht_id=bericht_id,
+                referentienummer=referentienummer,
+                hold_id=hold_id,
                 reason=reason,
                 created_at=self.clock(),
                 due=due,
@@ -853,7 +870,7 @@ class Pipeline:
                 session,
                 "processing_failed",
                 conversation_id=row.conversation_id,
-                bericht_id=row.bericht_id,
+                referentienummer=row.referentienummer,
                 retryable=retryable,
                 attempts=row.attempts,
                 error=reason,
@@ -895,7 +912,10 @@ class Pipeline:
             rows = list(
                 session.execute(
                     select(OutboxMessage.id, OutboxMessage.payload, InboxMessage.raw)
-                    .join(InboxMessage, InboxMessage.bericht_id == OutboxMessage.in_reply_to)
+                    .join(
+                        InboxMessage,
+                        InboxMessage.referentienummer == OutboxMessage.cross_referentienummer,
+                    )
                     .where(OutboxMessage.status == "pending", OutboxMessage.channel == "portal")
                     .order_by(OutboxMessage.id)
                 )
@@ -927,7 +947,7 @@ class Pipeline:
                         session,
                         "exported",
                         conversation_id=row.conversation_id,
-                        bericht_id=row.bericht_id,
+                        referentienummer=row.referentienummer,
                         file=path.name,
                     )
         return len(pairs)
@@ -954,11 +974,13 @@ class Pipeline:
         today = self.today()
         raised = 0
         with self.store.transaction() as session:
-            warned = set(session.scalars(select(Task.bericht_id).where(Task.kind == "deadline")))
+            warned = set(
+                session.scalars(select(Task.referentienummer).where(Task.kind == "deadline"))
+            )
             waiting = list(
                 session.execute(
                     select(
-                        InboxMessage.bericht_id,
+                        InboxMessage.referentienummer,
                         InboxMessage.conversation_id,
                         InboxMessage.received_at,
                         InboxMessage.answer_due,
@@ -968,17 +990,17 @@ class Pipeline:
             waiting += list(
                 session.execute(
                     select(
-                        InboxMessage.bericht_id,
+                        InboxMessage.referentienummer,
                         InboxMessage.conversation_id,
                         InboxMessage.received_at,
                         InboxMessage.answer_due,
                     )
-                    .join(Task, Task.bericht_id == InboxMessage.bericht_id)
+                    .join(Task, Task.referentienummer == InboxMessage.referentienummer)
                     .where(Task.kind == "beoordeling", Task.status == "open")
                 )
             )
-            for bericht_id, conversation_id, received_at, due in waiting:
-                if bericht_id in warned:
+            for referentienummer, conversation_id, received_at, due in waiting:
+                if referentienummer in warned:
                     continue
                 received = received_at.astimezone(AMSTERDAM).date()
                 if self.working_days.between(received, today) >= self.warn_at:
@@ -988,10 +1010,10 @@ class Pipeline:
                         f"the answer is due on {due}: "
                         f"{self.working_days.between(today, due) if due else 0} working days left",
                         conversation_id,
-                        bericht_id,
+                        referentienummer,
                         due,
                     )
-                    warned.add(bericht_id)
+                    warned.add(referentienummer)
                     raised += 1
             # a hold the back-office has not taken for a working day: enforcement may go on
             # during the pause, so a person must know (retries alone stay silent)
@@ -1007,7 +1029,7 @@ class Pipeline:
                 )
             )
             flagged = set(
-                session.scalars(select(Task.bericht_id).where(Task.kind == "hold_not_applied"))
+                session.scalars(select(Task.hold_id).where(Task.kind == "hold_not_applied"))
             )
             for hold_id, conversation_id, created_at, adapter, last_error in stuck:
                 created = created_at.astimezone(AMSTERDAM).date()
@@ -1020,8 +1042,9 @@ class Pipeline:
                     + (f" ({last_error[:200]})" if last_error else "")
                     + "; make sure enforcement is paused by hand",
                     conversation_id,
-                    hold_id,
                     None,
+                    None,
+                    hold_id=hold_id,
                 )
                 raised += 1
             raised += self._watch_outages(session)
@@ -1110,11 +1133,11 @@ class Pipeline:
                 raise TaskError(f"there is no task {task_id}; see 'skn-connector tasks list'")
             if task.status != "open":
                 raise TaskError(f"task {task_id} was resolved before ({task.resolution})")
-            kind, bericht_id = task.kind, task.bericht_id
+            kind, referentienummer = task.kind, task.referentienummer
             request_raw = None
-            if kind == "beoordeling" and bericht_id:
+            if kind == "beoordeling" and referentienummer:
                 inbox = session.scalars(
-                    select(InboxMessage).where(InboxMessage.bericht_id == bericht_id)
+                    select(InboxMessage).where(InboxMessage.referentienummer == referentienummer)
                 ).first()
                 request_raw = inbox.raw if inbox is not None else None
         if kind == "wsnp_einde":
@@ -1135,7 +1158,6 @@ class Pipeline:
             accept=choice == "accept",
             reden=note,
             contact=self.creditor.contact,
-            referentie=self.creditor.referentie,
             now=self.clock(),
         )
         return self._close_task(task_id, choice, user, answer)
@@ -1255,9 +1277,9 @@ class Pipeline:
                 conversation.updated_at = now
                 session.add(
                     OutboxMessage(
-                        bericht_id=str(answer.berichtheader.bericht_id),
+                        referentienummer=str(answer.berichtheader.referentienummer),
                         conversation_id=conversation_id,
-                        in_reply_to=task.bericht_id,
+                        cross_referentienummer=task.referentienummer,
                         berichttype=answer.BERICHTTYPE,
                         payload=encode_message(answer),
                         created_at=now,
@@ -1274,12 +1296,12 @@ class Pipeline:
                 session,
                 "task_resolved",
                 conversation_id=task.conversation_id,
-                bericht_id=task.bericht_id,
+                referentienummer=task.referentienummer,
                 task=task_id,
                 kind=task.kind,
                 choice=resolution,
                 user=user,
-                answer=str(answer.berichtheader.bericht_id) if answer else None,
+                answer=str(answer.berichtheader.referentienummer) if answer else None,
             )
         if answer is not None:
             return f"task {task_id} resolved: {answer.BERICHTTYPE} ({resolution}) is in the outbox"
@@ -1293,13 +1315,13 @@ class Pipeline:
         return self.settle_delivery(self.send_outbox(self.due_outbox()), summary)
 
     def due_outbox(self) -> list[tuple[int, bytes, str]]:
-        """The next batch of answers to send: (outbox id, bytes, BerichtId), oldest first."""
+        """The next batch of answers to send: (outbox id, bytes, Referentienummer), oldest first."""
         now = self.clock()
         with self.store.transaction() as session:
             return [
-                (row.id, row.payload, row.bericht_id)
+                (row.id, row.payload, row.referentienummer)
                 for row in session.execute(
-                    select(OutboxMessage.id, OutboxMessage.payload, OutboxMessage.bericht_id)
+                    select(OutboxMessage.id, OutboxMessage.payload, OutboxMessage.referentienummer)
                     .where(OutboxMessage.status == "pending")
                     .where(OutboxMessage.channel == "node")
                     .where(
@@ -1333,13 +1355,13 @@ class Pipeline:
                 return delivery
             else:
                 sent_at = self.clock()
-                for (outbox_id, _, bericht_id), result in zip(due, results, strict=True):
+                for (outbox_id, _, referentienummer), result in zip(due, results, strict=True):
                     if isinstance(result, NodeError):
                         delivery.failed.append((outbox_id, result))
                     else:
-                        delivery.sent.append((outbox_id, bericht_id, sent_at))
+                        delivery.sent.append((outbox_id, referentienummer, sent_at))
                 return delivery
-        for outbox_id, payload, bericht_id in due:
+        for outbox_id, payload, referentienummer in due:
             try:
                 self._node_call(self.node.send, payload)
                 crashpoint("after_send")
@@ -1352,12 +1374,12 @@ class Pipeline:
                     delivery.stopped = exc  # the node is down: the rest waits for the next round
                     break
                 continue
-            delivery.sent.append((outbox_id, bericht_id, self.clock()))
+            delivery.sent.append((outbox_id, referentienummer, self.clock()))
         return delivery
 
     def settle_delivery(self, delivery: Delivery, summary: RunSummary) -> int:
         """Record a sent batch: the answers the node took are marked sent together, in one
-        transaction (a crash before that commit sends them again, with the same BerichtId,
+        transaction (a crash before that commit sends them again, with the same Referentienummer,
         which the node ignores); each failure is counted and retried later. A TLS failure
         is raised after the rest is recorded. Returns how many were sent."""
         self._mark_sent(delivery.sent)
@@ -1381,14 +1403,14 @@ class Pipeline:
                 )
             }
             marks = []
-            for outbox_id, bericht_id, sent_at in sent:
+            for outbox_id, referentienummer, sent_at in sent:
                 if outbox_id in conversation_of:
                     marks.append({"outbox_id": outbox_id, "sent_at": sent_at})
                     self.store.audit(
                         session,
                         "delivered",
                         conversation_id=conversation_of[outbox_id],
-                        bericht_id=bericht_id,
+                        referentienummer=referentienummer,
                     )
             if marks:
                 execute_many(connection, sql.MARK_SENT, marks)
@@ -1409,7 +1431,7 @@ class Pipeline:
                 session,
                 "delivery_failed",
                 conversation_id=row.conversation_id,
-                bericht_id=row.bericht_id,
+                referentienummer=row.referentienummer,
                 retryable=exc.retryable,
                 attempts=row.attempts,
                 error=str(exc)[:500],
@@ -1449,10 +1471,10 @@ class Pipeline:
                 )
             connection = session.connection()
             stored = {
-                row.bericht_id: _Stored(row.sha256, row.conversation_id)
+                row.referentienummer: _Stored(row.sha256, row.conversation_id)
                 for row in connection.execute(
-                    sql.STORED_BY_BERICHT_ID,
-                    {"bericht_ids": [str(message.berichtheader.bericht_id)]},
+                    sql.STORED_BY_REFERENTIENUMMER,
+                    {"referentienummers": [str(message.berichtheader.referentienummer)]},
                 )
             }
             new_rows: list[dict[str, Any]] = []
@@ -1477,22 +1499,22 @@ class Pipeline:
                 record=quarantine_id,
                 user=user,
                 outcome=outcome,
-                bericht_id=str(message.berichtheader.bericht_id),
+                referentienummer=str(message.berichtheader.referentienummer),
             )
         return f"quarantined message {quarantine_id}: {outcome}"
 
-    def replay(self, bericht_id: str, *, user: str) -> str:
+    def replay(self, referentienummer: str, *, user: str) -> str:
         """Work a received message again that failed or did not fit: its retry counters are
         reset and it is decided anew. An answered message is never replayed, so a replay
         cannot send a second answer."""
         with self.store.transaction() as session:
             row = session.scalars(
-                select(InboxMessage).where(InboxMessage.bericht_id == bericht_id)
+                select(InboxMessage).where(InboxMessage.referentienummer == referentienummer)
             ).first()
             if row is None:
-                raise TaskError(f"no received message has BerichtId {bericht_id!r}")
+                raise TaskError(f"no received message has Referentienummer {referentienummer!r}")
             if row.status == "done":
-                raise TaskError(f"message {bericht_id} was worked (done); it is not replayed")
+                raise TaskError(f"message {referentienummer} was worked (done); it is not replayed")
             previous = row.status
             row.status, row.attempts, row.next_attempt_at = "pending", 0, None
             row.last_error = None
@@ -1500,11 +1522,14 @@ class Pipeline:
                 session,
                 "replayed",
                 conversation_id=row.conversation_id,
-                bericht_id=bericht_id,
+                referentienummer=referentienummer,
                 user=user,
                 previous=previous,
             )
-        return f"message {bericht_id} ({previous}) is pending again; it is worked at the next run"
+        return (
+            f"message {referentienummer} ({previous}) is pending again; "
+            "it is worked at the next run"
+        )
 
     # -- counts ----------------------------------------------------------------------------
 

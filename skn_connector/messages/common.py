@@ -181,14 +181,25 @@ class Toestemmingsverklaring(SknModel):
     document: str | None = Field(default=None, alias="Document", max_length=8_000_000)
 
 
+#: ``Berichtheader/Versie``: ``<major>.<minor>`` ("Bericht header voor SE-Service").
+VERSIE_PATTERN = r"^[0-9]{1,4}\.[0-9]{1,4}$"
+Versie = Annotated[str, Field(pattern=VERSIE_PATTERN)]
+
+
 class Berichtheader(SknModel):
-    bericht_id: uuid.UUID = Field(alias="BerichtId")
+    """The header of every SE-Service message (group Stuurgegevens, after StUF-Envelop 2.1).
+
+    ``Referentienummer`` identifies this message: the sending application makes it, and it
+    is the idempotency key. An answer carries the Referentienummer of the message it answers
+    as its ``CrossReferentienummer``. The fields are in the order of the XSD's sequence.
+    """
+
+    referentienummer: uuid.UUID = Field(alias="Referentienummer")
+    cross_referentienummer: uuid.UUID | None = Field(default=None, alias="CrossReferentienummer")
+    conversatie_referentienummer: uuid.UUID = Field(alias="ConversatieReferentienummer")
+    versie: Versie = Field(alias="Versie", default=provisional.PROFILE_VERSION)
     berichttype: str = Field(alias="Berichttype")
     module: Module = Field(alias="Module")
-    versie: str = Field(alias="Versie", default=provisional.PROFILE_VERSION)
-    conversatie_referentienummer: uuid.UUID = Field(alias="ConversatieReferentienummer")
-    cross_referentienummer: uuid.UUID | None = Field(default=None, alias="CrossReferentienummer")
-    referentienummer: Tekst = Field(alias="Referentienummer")
     afzender: uuid.UUID = Field(alias="Afzender")
     ontvanger: uuid.UUID = Field(alias="Ontvanger")
     verzonden: datetime = Field(alias="Verzonden")

@@ -1,17 +1,27 @@
 """Every provisional (P) choice of the message catalog, in one place.
 
 The official SKN toolkit XSDs are not public. Where the public documentation is
-silent, spec/messages.md fixes a provisional name or literal; each of them is
-defined here (and only here) so that a creditor holding the toolkit can correct
-them against the official schemas. docs/messages.md lists them.
+silent, the catalog fixes a provisional name or literal; each of them is defined
+here (and only here) so that a creditor holding the toolkit can correct them
+against the official schemas. docs/messages.md lists them.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-#: The wire profile version carried in ``Berichtheader/Versie``.
+#: The version carried in ``Berichtheader/Versie``: the form ``<major>.<minor>`` is
+#: documented ("Bericht header voor SE-Service"); the value is that of the message
+#: definitions we mirror (2.0).
 PROFILE_VERSION: Final = "2.0"
+
+#: The messages an SE starts itself instead of answering one. They carry a new
+#: Referentienummer, the ConversatieReferentienummer of the conversation they are about and
+#: no CrossReferentienummer (P): the documentation defines CrossReferentienummer only for an
+#: answer ("the Referentienummer of the message being answered"), and these answer nothing.
+#: The SHV's StatusberichtSHV in reply to our Statusverzoek carries the Statusverzoek's
+#: Referentienummer as its CrossReferentienummer, which joins the two into one thread.
+SELF_STARTED: Final = ("StatusberichtSE", "Statusverzoek")
 
 #: Literals of ``Geslacht``; ``X`` is provisional.
 GESLACHT: Final = ("M", "V", "X")
@@ -38,7 +48,7 @@ LIST_ITEM_NAMES: Final[dict[str, str]] = {
     "Uitbetaalmomenten": "Uitbetaalmoment",
 }
 
-# -- literals of the other messages (spec/messages.md marks each (P)) ---------------------
+# -- literals of the other messages (docs/messages.md marks each (P)) ---------------------
 
 #: ``KennisgevingAntwoord/Antwoord``: the element is documented (new in 2.0), its values are
 #: not; the only answer an SE gives is that it received the Kennisgeving.
@@ -78,9 +88,9 @@ BEWIND_GEBEURTENISSEN: Final = ("START", "EINDE")
 #: enumerations are known. tests/test_catalog.py checks that each name is an element of its
 #: structure, so this list cannot drift from the models.
 PROVISIONAL_NAMES: Final[dict[str, tuple[str, ...]]] = {
-    # the header's element names beyond the documented ones (Conversatie-, Cross-,
-    # Referentienummer, Afzender, Ontvanger, Versie)
-    "Berichtheader": ("BerichtId", "Berichttype", "Module", "Verzonden"),
+    # the header's element names beyond the documented ones (Referentienummer,
+    # CrossReferentienummer, ConversatieReferentienummer, Afzender, Ontvanger, Versie)
+    "Berichtheader": ("Berichttype", "Module", "Verzonden"),
     # documented as Adreskeuze, whose content is not public: we carry the Saldoverzoek's Adres
     "Kennisgeving": ("Adres", "DatumAanmelding"),
     "KennisgevingPubliek": ("Adres", "DatumAanmelding"),

@@ -443,10 +443,10 @@ class NodeClient:
             self.confirm(message_id)
 
     def send_many(self, payloads: list[bytes]) -> list[str | NodeRejected]:
-        """Deliver several encoded messages; for each, in order, the BerichtId the node
+        """Deliver several encoded messages; for each, in order, the Referentienummer the node
         acknowledged or the NodeRejected by which it refused that message. Any other failure
         raises: then which messages the node took is unknown, and sending them again is safe
-        (the node takes a BerichtId once). Falls back to ``send`` one by one when the node
+        (the node takes a Referentienummer once). Falls back to ``send`` one by one when the node
         does not offer the batched operation."""
         results: list[str | NodeRejected] = []
         for chunk in _chunks(payloads, SEND_BUDGET):
@@ -481,17 +481,17 @@ class NodeClient:
         self._batched = True
         results: list[str | NodeRejected] = []
         for item in answer.iterfind(f"{{{SERVICE_NS}}}Resultaat"):
-            bericht_id = (item.findtext(f"{{{SERVICE_NS}}}BerichtId") or "").strip()
+            referentienummer = (item.findtext(f"{{{SERVICE_NS}}}Referentienummer") or "").strip()
             refused = item.findtext(f"{{{SERVICE_NS}}}Fout")
-            if bericht_id:
-                results.append(bericht_id)
+            if referentienummer:
+                results.append(referentienummer)
             elif refused is not None:
                 results.append(
                     NodeRejected(f"the node refused {OP_SEND_MANY}: {_one_line(refused)}")
                 )
             else:
                 raise NodeUnavailable(
-                    f"the node's answer to {OP_SEND_MANY} has a Resultaat without BerichtId"
+                    f"the node's answer to {OP_SEND_MANY} has a Resultaat without Referentienummer"
                 )
         if len(results) != len(payloads):
             raise NodeUnavailable(
@@ -516,17 +516,17 @@ class NodeClient:
         self._check_id(OP_CONFIRM, answer, message_id)
 
     def send(self, payload: bytes) -> str:
-        """Deliver one encoded message; return the BerichtId the node acknowledged."""
+        """Deliver one encoded message; return the Referentienummer the node acknowledged."""
         answer = self._call(
             OP_SEND,
             "VerstuurVraag",
             [("Deelnemer", self._participant), ("Inhoud", encode_payload(payload))],
             "VerstuurAntwoord",
         )
-        bericht_id = (answer.findtext(f"{{{SERVICE_NS}}}BerichtId") or "").strip()
-        if not bericht_id:
-            raise NodeUnavailable(f"the node's answer to {OP_SEND} has no BerichtId")
-        return bericht_id
+        referentienummer = (answer.findtext(f"{{{SERVICE_NS}}}Referentienummer") or "").strip()
+        if not referentienummer:
+            raise NodeUnavailable(f"the node's answer to {OP_SEND} has no Referentienummer")
+        return referentienummer
 
     def close(self) -> None:
         self._http.close()

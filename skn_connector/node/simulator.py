@@ -189,7 +189,7 @@ class _Entry:
     placed: datetime
     payload: bytes
     seq: int
-    bericht_id: str | None = None
+    referentienummer: str | None = None
     berichttype: str | None = None
     fetched: bool = False
 
@@ -199,7 +199,7 @@ class _Entry:
             "Ontvanger": str(self.ontvanger),
             "Geplaatst": self.placed.isoformat(),
             "Opgehaald": self.fetched,
-            "BerichtId": self.bericht_id,
+            "Referentienummer": self.referentienummer,
             "Berichttype": self.berichttype,
         }
 
@@ -222,13 +222,45 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def legacy_header(header: dict[str, Any]) -> dict[str, Any]:
+    """A header in its JSON form, with wire profile 1's ``BerichtId`` taken as the
+    Referentienummer (accepted on input for one release).
+
+    Profile 1 used ``Referentienummer`` for the sender's free text: a value that is not a
+    UUID gives way to the BerichtId. Two different UUIDs are refused (MessageError).
+    """
+    header = dict(header)
+    if "BerichtId" not in header:
+        return header
+    bericht_id = header.pop("BerichtId")
+    given = header.get("Referentienummer")
+    both = given is not None and _is_uuid(given) and _is_uuid(bericht_id)
+    if both and uuid.UUID(str(given)) != uuid.UUID(str(bericht_id)):
+        raise MessageError(
+            [
+                "Berichtheader/BerichtId: the name of wire profile 1 for the "
+                "Referentienummer; give one of the two, not two different ids"
+            ]
+        )
+    header["Referentienummer"] = bericht_id
+    return header
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
 class NodeState:
     """The simulated node's memory: messageboxes, sent messages, counters and fault settings.
 
     Every method is thread-safe. The admin API and in-process callers (tests, the demo)
     use the same methods.
 
-    ``keep_sent=False`` keeps only the BerichtId and a digest of each message the connector
+    ``keep_sent=False`` keeps only the Referentienummer and a digest of each message the connector
     sends (enough for the duplicate checks and the counts), not the message itself: for
     long runs such as the pipeline benchmark, where 100,000 kept answers would dwarf the
     connector's own memory. ``sent()`` then lists nothing.
@@ -242,7 +274,7 @@ class NodeState:
         self._confirmed: dict[str, uuid.UUID] = {}
         self._keep_sent = keep_sent
         self._sent: list[_Sent] = []
-        #: BerichtId -> SHA-256 of the bytes sent under it
+        #: Referentienummer -> SHA-256 of the bytes sent under it
         self._sent_by_id: dict[str, bytes] = {}
         self._stats: Counter[str] = Counter()
         self._faults = FaultSettings()
@@ -252,26 +284,31 @@ class NodeState:
     # -- the admin side ---------------------------------------------------------------
 
     def queue_message(self, data: Any) -> tuple[str, str]:
-        """Queue a message given in its JSON form; return (BerichtId, node handle).
+        """Queue a message given in its JSON form; return (Referentienummer, node handle).
 
-        ``BerichtId`` and ``Verzonden`` are filled when absent. MessageError when the
-        message does not fit the catalog, WireError when it does not fit the XSD.
+        ``Referentienummer`` and ``Verzonden`` are filled when absent. ``BerichtId``, the
+        name of wire profile 1, is taken as the Referentienummer for one release
+        (``legacy_header``). MessageError when the message does not fit the catalog,
+        WireError when it does not fit the XSD.
         """
         if isinstance(data, dict) and isinstance(data.get("Berichtheader"), dict):
-            header = dict(data["Berichtheader"])
-            if header.get("BerichtId") is None:
-                header["BerichtId"] = str(uuid.uuid4())
+            header = legacy_header(data["Berichtheader"])
+            if header.get("Referentienummer") is None:
+                header["Referentienummer"] = str(uuid.uuid4())
             if header.get("Verzonden") is None:
                 header["Verzonden"] = _now().astimezone().isoformat()
             data = {**data, "Berichtheader": header}
         message = message_from_json(data)
         payload = encode_message(message)
         header_model = message.berichtheader
-        bericht_id = str(header_model.bericht_id)
+        referentienummer = str(header_model.referentienummer)
         handle = self._queue(
-            header_model.ontvanger, payload, bericht_id=bericht_id, berichttype=message.BERICHTTYPE
+            header_model.ontvanger,
+            payload,
+            referentienummer=referentienummer,
+            berichttype=message.BERICHTTYPE,
         )
-        return bericht_id, handle
+        return referentienummer, handle
 
     def queue_raw(self, ontvanger: uuid.UUID, payload: bytes) -> str:
         """Queue opaque bytes for ``ontvanger``; return the node handle."""
@@ -282,18 +319,18 @@ class NodeState:
         ontvanger: uuid.UUID,
         payload: bytes,
         *,
-        bericht_id: str | None = None,
+        referentienummer: str | None = None,
         berichttype: str | None = None,
         count: str = "queued",
     ) -> str:
         with self._lock:
-            return self._queue_locked(ontvanger, payload, bericht_id, berichttype, count)
+            return self._queue_locked(ontvanger, payload, referentienummer, berichttype, count)
 
     def _queue_locked(
         self,
         ontvanger: uuid.UUID,
         payload: bytes,
-        bericht_id: str | None,
+        referentienummer: str | None,
         berichttype: str | None,
         count: str,
     ) -> str:
@@ -305,7 +342,7 @@ class NodeState:
             placed=_now(),
             payload=payload,
             seq=self._seq,
-            bericht_id=bericht_id,
+            referentienummer=referentienummer,
             berichttype=berichttype,
         )
         self._boxes.setdefault(ontvanger, OrderedDict())[handle] = entry
@@ -453,34 +490,35 @@ class NodeState:
             self._queue_locked(
                 participant,
                 entry.payload,
-                entry.bericht_id,
+                entry.referentienummer,
                 entry.berichttype,
                 "duplicate_deliveries",
             )
 
     def send(self, participant: uuid.UUID, payload: bytes) -> str:
-        """Record a message the connector sends; return its BerichtId."""
+        """Record a message the connector sends; return its Referentienummer."""
         try:
             message = decode_message(payload)
         except DecodeError as exc:
             errors = "; ".join(exc.errors[:10])
             raise ClientFaultError(f"the message is not valid: {errors}") from None
-        bericht_id = str(message.berichtheader.bericht_id)
+        referentienummer = str(message.berichtheader.referentienummer)
         digest = hashlib.sha256(payload).digest()
         with self._lock:
-            known = self._sent_by_id.get(bericht_id)
+            known = self._sent_by_id.get(referentienummer)
             if known is not None:
                 if known != digest:
                     raise ClientFaultError(
-                        f"BerichtId {bericht_id} was sent before with different content"
+                        f"Referentienummer {referentienummer} was sent before "
+                        "with different content"
                     )
                 self._stats["duplicate_sends"] += 1
-                return bericht_id
-            self._sent_by_id[bericht_id] = digest
+                return referentienummer
+            self._sent_by_id[referentienummer] = digest
             if self._keep_sent:
                 self._sent.append(_Sent(message, payload))
             self._stats["sent"] += 1
-            return bericht_id
+            return referentienummer
 
 
 # -- HTTP plumbing -------------------------------------------------------------------------
@@ -888,20 +926,22 @@ class _SoapHandler(_Handler):
                 # each message is taken or refused on its own, as a single send would be
                 result = etree.SubElement(answer, f"{{{SERVICE_NS}}}Resultaat")
                 try:
-                    bericht_id = self._send(participant, content)
+                    referentienummer = self._send(participant, content)
                 except (ClientFaultError, WireError) as exc:
                     reason = exc.reason if isinstance(exc, ClientFaultError) else str(exc)
                     etree.SubElement(result, f"{{{SERVICE_NS}}}Fout").text = reason
                 else:
-                    etree.SubElement(result, f"{{{SERVICE_NS}}}BerichtId").text = bericht_id
+                    etree.SubElement(
+                        result, f"{{{SERVICE_NS}}}Referentienummer"
+                    ).text = referentienummer
             logger.debug("%s from %s: %d messages", operation, participant, len(contents))
             return answer
         content = request.findtext(f"{{{SERVICE_NS}}}Inhoud")
         if content is None:
             raise ClientFaultError("the request lacks Inhoud")
-        bericht_id = self._send(participant, content)
-        logger.debug("%s from %s: BerichtId %s", operation, participant, bericht_id)
-        return element(SERVICE_NS, answer_name, [("BerichtId", bericht_id)])
+        referentienummer = self._send(participant, content)
+        logger.debug("%s from %s: Referentienummer %s", operation, participant, referentienummer)
+        return element(SERVICE_NS, answer_name, [("Referentienummer", referentienummer)])
 
     def _send(self, participant: uuid.UUID, content: str) -> str:
         payload = decode_payload(content)
@@ -982,15 +1022,15 @@ class _AdminHandler(_Handler):
         if not ok:
             return
         try:
-            bericht_id, handle = self.state.queue_message(data)
+            referentienummer, handle = self.state.queue_message(data)
         except MessageError as exc:
             self.send_json(422, {"errors": exc.errors})
             return
         except WireError as exc:
             self.send_json(422, {"errors": [str(exc)]})
             return
-        logger.info("queued message %s as %s", bericht_id, handle)
-        self.send_json(201, {"BerichtId": bericht_id, "Id": handle})
+        logger.info("queued message %s as %s", referentienummer, handle)
+        self.send_json(201, {"Referentienummer": referentienummer, "Id": handle})
 
     def _post_raw(self, body: bytes, query: dict[str, list[str]]) -> None:
         ok, ontvanger = self._uuid_param(query, "ontvanger")

@@ -75,7 +75,6 @@ def creditor_profile(settings: Settings) -> CreditorProfile:
     contact = settings.creditor.contact
     return CreditorProfile(
         participant_id=settings.node.participant_id,
-        referentie=settings.creditor.referentie,
         vooraf_akkoord=settings.creditor.vooraf_akkoord,
         contact=Contactpersoon(
             naam=contact.naam, telefoonnummer=contact.telefoon, emailadres=contact.email
@@ -86,6 +85,8 @@ def creditor_profile(settings: Settings) -> CreditorProfile:
 @contextmanager
 def connector(settings: Settings, *, insecure_dev: bool = False) -> Iterator[Pipeline]:
     """The pipeline with its store, node client and adapters; all closed on exit."""
+    for deprecated in settings.deprecations():
+        log.warning("%s: %s", settings.source, deprecated)
     adapters = build_adapters(settings)
     store: Store | None = None
     client: NodeClient | None = None

@@ -117,7 +117,7 @@ class Store:
         event_name: str,
         *,
         conversation_id: str | None = None,
-        bericht_id: str | None = None,
+        referentienummer: str | None = None,
         **detail: Any,
     ) -> str:
         """Append an audit entry chained to the previous one; returns its hash. ``detail``
@@ -136,13 +136,13 @@ class Store:
             session.info[_AUDIT_PENDING] = trail
         at = datetime.now(UTC)
         body = _DETAIL_JSON.encode(detail)
-        digest = audit_hash(trail.head, at, event_name, conversation_id, bericht_id, body)
+        digest = audit_hash(trail.head, at, event_name, conversation_id, referentienummer, body)
         trail.rows.append(
             {
                 "at": at,
                 "event": event_name,
                 "conversation_id": conversation_id,
-                "bericht_id": bericht_id,
+                "referentienummer": referentienummer,
                 "detail": body,
                 "prev_hash": trail.head,
                 "hash": digest,
@@ -202,7 +202,7 @@ def audit_hash(
     at: datetime,
     event_name: str,
     conversation_id: str | None,
-    bericht_id: str | None,
+    referentienummer: str | None,
     detail: str,
 ) -> str:
     material = "\x1f".join(
@@ -211,7 +211,7 @@ def audit_hash(
             at.astimezone(UTC).isoformat(),
             event_name,
             conversation_id or "",
-            bericht_id or "",
+            referentienummer or "",
             detail,
         ]
     )

@@ -53,7 +53,10 @@ class InboxMessage(Base):
     __tablename__ = "inbox"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    bericht_id: Mapped[str] = mapped_column(String(36), unique=True)
+    #: the message's Referentienummer: its id, and the key of the duplicate rules
+    referentienummer: Mapped[str] = mapped_column(String(36), unique=True)
+    #: the Referentienummer of the message this one answers (one of ours), if any
+    cross_referentienummer: Mapped[str | None] = mapped_column(String(36), nullable=True)
     node_message_id: Mapped[str] = mapped_column(String(64), index=True)
     berichttype: Mapped[str] = mapped_column(String(64))
     module: Mapped[str] = mapped_column(String(32))
@@ -81,7 +84,7 @@ class QuarantinedMessage(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     node_message_id: Mapped[str] = mapped_column(String(64), index=True)
-    bericht_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    referentienummer: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     reason: Mapped[str] = mapped_column(Text)
@@ -112,9 +115,11 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    bericht_id: Mapped[str] = mapped_column(String(36), unique=True)
+    #: the answer's own Referentienummer (the same on every delivery attempt)
+    referentienummer: Mapped[str] = mapped_column(String(36), unique=True)
     conversation_id: Mapped[str] = mapped_column(String(36), index=True)
-    in_reply_to: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    #: the Referentienummer of the message it answers (None for a message we start)
+    cross_referentienummer: Mapped[str | None] = mapped_column(String(36), nullable=True)
     berichttype: Mapped[str] = mapped_column(String(64))
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -137,7 +142,10 @@ class Task(Base):
     #: quarantined | conflict | unexpected_message | processing_failed | beoordeling | deadline
     kind: Mapped[str] = mapped_column(String(32))
     conversation_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
-    bericht_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    #: the message the task is about, if any
+    referentienummer: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    #: the hold the task is about (hold_not_applied), if any
+    hold_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     due: Mapped[date | None] = mapped_column(Date, nullable=True)
@@ -225,7 +233,7 @@ class AuditEntry(Base):
     event: Mapped[str] = mapped_column(String(64))
     # not indexed: no query looks entries up by conversation (migration 0005)
     conversation_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    bericht_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    referentienummer: Mapped[str | None] = mapped_column(String(36), nullable=True)
     detail: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))

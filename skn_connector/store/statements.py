@@ -36,20 +36,20 @@ INBOX_HANDLES = select(inbox.c.node_message_id).where(
 QUARANTINE_HANDLES = select(quarantine.c.node_message_id).where(
     quarantine.c.node_message_id.in_(bindparam("handles", expanding=True))
 )
-STORED_BY_BERICHT_ID = select(inbox.c.bericht_id, inbox.c.sha256, inbox.c.conversation_id).where(
-    inbox.c.bericht_id.in_(bindparam("bericht_ids", expanding=True))
-)
+STORED_BY_REFERENTIENUMMER = select(
+    inbox.c.referentienummer, inbox.c.sha256, inbox.c.conversation_id
+).where(inbox.c.referentienummer.in_(bindparam("referentienummers", expanding=True)))
 INSERT_INBOX = insert(inbox)
 COUNT_DUPLICATE = (
     update(inbox)
-    .where(inbox.c.bericht_id == bindparam("duplicate_of"))
+    .where(inbox.c.referentienummer == bindparam("duplicate_of"))
     .values(duplicates=inbox.c.duplicates + 1)
 )
 
 # -- deciding ---------------------------------------------------------------------------------
 
 INBOX_TO_DECIDE = select(
-    inbox.c.id, inbox.c.raw, inbox.c.bericht_id, inbox.c.conversation_id, inbox.c.status
+    inbox.c.id, inbox.c.raw, inbox.c.referentienummer, inbox.c.conversation_id, inbox.c.status
 ).where(inbox.c.id.in_(bindparam("ids", expanding=True)))
 #: the messages a group of decisions is about to mark done, locked until the decisions commit
 #: (PostgreSQL; SQLite has one writer at a time): a second instance working the same messages

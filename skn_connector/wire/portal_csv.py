@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import re
 import tempfile
@@ -156,8 +155,6 @@ DOCUMENTED_PARTS: Final[dict[str, int]] = {
     "OvergedragenAan": 1,
 }
 
-#: (P) The namespace of the deterministic BerichtIds of imported Saldoverzoeken.
-PORTAL_NAMESPACE: Final = uuid.UUID("495c0603-f882-447a-8b73-3ba0b5124900")
 #: (P) ``Verzonden`` of an imported Saldoverzoek when the caller gives none: the CSV does
 #: not say when SKN sent it. A fixed value keeps a second import byte-identical, so the
 #: inbox counts it as a duplicate, not as a conflict. Nothing computes with Verzonden.
@@ -212,7 +209,8 @@ class PortalRequest:
     #: The row in the file (the header is row 1).
     row: int
     conversatie_referentienummer: uuid.UUID
-    referentienummer: str
+    #: The Saldoverzoek's Referentienummer (column B): its id, kept in the answer file.
+    referentienummer: uuid.UUID
     #: The Saldoverzoek body in its JSON form, validated, without Berichtheader.
     json: dict[str, Any]
 
@@ -435,13 +433,23 @@ class _Row:
         return result or None
 
 
-def _question(row: _Row, module: str) -> tuple[uuid.UUID | None, str, dict[str, Any]]:
-    """The conversation id, Referentienummer and Saldoverzoek body of columns A–K."""
+def _question(row: _Row, module: str) -> tuple[uuid.UUID | None, uuid.UUID | None, dict[str, Any]]:
+    """The conversation id, the Saldoverzoek's Referentienummer and its body (columns A–K)."""
     conversation: uuid.UUID | None = None
     try:
         conversation = uuid.UUID(row.cell("ConversatieReferentienummer"))
     except ValueError:
         row.error("ConversatieReferentienummer", "a ConversatieReferentienummer is a UUID")
+    referentienummer: uuid.UUID | None = None
+    try:
+        referentienummer = uuid.UUID(row.cell("Referentienummer"))
+    except ValueError:
+        row.error(
+            "Referentienummer",
+            "the Saldoverzoek's Referentienummer is a UUID"
+            if row.cell("Referentienummer")
+            else "required, but empty",
+        )
     body: dict[str, Any] = {}
     for key, name in (
         ("Schuldhulpverlener", "Schuldhulpverlener"),
@@ -481,7 +489,7 @@ def _question(row: _Row, module: str) -> tuple[uuid.UUID | None, str, dict[str, 
             )
             row.failed.add(("Vorderingen", str(index)))
     body["Vorderingen"] = [{"FactuurnummerSEVolgensSHV": n} for n in items]
-    return conversation, row.cell("Referentienummer"), body
+    return conversation, referentienummer, body
 
 
 def _answer_top(row: _Row) -> dict[str, Any]:
@@ -538,16 +546,15 @@ def _validate(
     berichttype: str,
     module: str,
     conversation: uuid.UUID | None,
-    referentie: str,
+    referentienummer: uuid.UUID | None,
     body: dict[str, Any],
 ) -> tuple[dict[str, Any] | None, list[tuple[list[str], str]]]:
     """The validated body JSON (without header), or the errors as (path, rule)."""
     header = {
-        "BerichtId": str(_NIL),
+        "Referentienummer": str(referentienummer or _NIL),
+        "ConversatieReferentienummer": str(conversation or _NIL),
         "Berichttype": berichttype,
         "Module": module,
-        "ConversatieReferentienummer": str(conversation or _NIL),
-        "Referentienummer": referentie,
         "Afzender": str(_NIL),
         "Ontvanger": str(_NIL),
         "Verzonden": PORTAL_VERZONDEN.isoformat(),
@@ -617,7 +624,7 @@ def _report(
 
 def _question_from_row(
     row: _Row, module: str
-) -> tuple[uuid.UUID | None, str, dict[str, Any] | None, list[str]]:
+) -> tuple[uuid.UUID | None, uuid.UUID | None, dict[str, Any] | None, list[str]]:
     """Columns A–K validated as a Saldoverzoek; returns also the invoice numbers of K."""
     failed_before, row.failed = row.failed, set()
     conversation, referentie, body = _question(row, module)
@@ -667,7 +674,7 @@ def read_portal_download(path: Path, *, module: str = "Schuldregeling") -> list[
                     f"the same ConversatieReferentienummer as row {seen[conversation]}",
                 )
             seen.setdefault(conversation, number)
-        if validated is not None and conversation is not None:
+        if validated is not None and conversation is not None and referentie is not None:
             requests.append(PortalRequest(number, conversation, referentie, validated))
     if errors:
         errors.sort(key=_error_order)
@@ -685,23 +692,17 @@ def saldoverzoek_from_portal(
 ) -> Saldoverzoek:
     """The full Saldoverzoek of a downloaded row, with a header.
 
-    The BerichtId is a uuid5 over the conversation id, the Referentienummer and the row's
-    content, so importing the same file twice yields the same BerichtIds; with the same
-    ``verzonden`` (default ``PORTAL_VERZONDEN``) the whole message is identical, and the
-    inbox's duplicate check makes the second import harmless. Raises MessageError when the
-    body does not fit ``module`` (e.g. its TypeSchuldregeling).
+    Its Referentienummer is column B's, so the answer carries it as its
+    CrossReferentienummer and the answer file keeps it in column B. Importing the same file
+    twice yields the same message (with the same ``verzonden``, default
+    ``PORTAL_VERZONDEN``), and the inbox's duplicate check makes the second import harmless.
+    Raises MessageError when the body does not fit ``module`` (e.g. its TypeSchuldregeling).
     """
-    content = json.dumps(request.json, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    bericht_id = uuid.uuid5(
-        PORTAL_NAMESPACE,
-        f"{request.conversatie_referentienummer}\n{request.referentienummer}\n{content}",
-    )
     header = {
-        "BerichtId": str(bericht_id),
+        "Referentienummer": str(request.referentienummer),
+        "ConversatieReferentienummer": str(request.conversatie_referentienummer),
         "Berichttype": "Saldoverzoek",
         "Module": module,
-        "ConversatieReferentienummer": str(request.conversatie_referentienummer),
-        "Referentienummer": request.referentienummer,
         "Afzender": str(afzender),
         "Ontvanger": str(ontvanger),
         "Verzonden": (verzonden or PORTAL_VERZONDEN).isoformat(),
@@ -944,7 +945,7 @@ def _question_cells(request: Saldoverzoek) -> list[str]:
     body = request.to_json()
     return [
         str(conversation),
-        header.referentienummer,
+        str(header.referentienummer),
         body["Schuldhulpverlener"],
         _composite_cell(conversation, "ContactpersoonSHV", body.get("Contactpersoon")),
         body["KlantnummerSHV"],
@@ -1099,7 +1100,6 @@ __all__ = [
     "PARTS",
     "PART_SEPARATOR",
     "PERSOON_PARTS",
-    "PORTAL_NAMESPACE",
     "PORTAL_VERZONDEN",
     "QUESTION_COLUMNS",
     "PortalCsvError",

@@ -7,7 +7,7 @@ injects questions, drives the connector (``skn-connector run --once`` as a subpr
 by crash points or SIGKILL from outside) and, at the end, ``verdict()`` counts:
 
 - answers: every question's conversation has exactly one answer in the node's ``sent`` list
-  (none: lost; two with different BerichtIds: duplicated), of the right Berichttype;
+  (none: lost; two with different Referentienummers: duplicated), of the right Berichttype;
 - holds: every question about a debtor the back-office knows has exactly one hold row per
   adapter in the store (none: lost; more: duplicated); each was applied at the back-office
   (a row in its ``opschortingen`` table, by hold_id), and both sides end ``applied``, or
@@ -103,7 +103,6 @@ def _header(berichttype: str, module: str, conversation: str, number: int) -> di
         "Module": module,
         "Versie": "2.0",
         "ConversatieReferentienummer": conversation,
-        "Referentienummer": f"KB-FAULT-{number:05d}",
         "Afzender": str(KREDIETBANK_ID),
         "Ontvanger": str(CREDITOR_ID),
     }

@@ -99,7 +99,7 @@ class Outcome:
     last_done: datetime  # the last answer sent or hold applied
     end: datetime
     late: list[str]  # answers sent after their due date
-    deadline_tasks: list[tuple[str, date]]  # (bericht_id, the day the task was raised)
+    deadline_tasks: list[tuple[str, date]]  # (referentienummer, the day the task was raised)
     unanswered_at_warn: set[str]  # questions still unanswered warn_at working days in
     failed: int  # inbox messages or holds given up on (must be none: retries never stop)
     outage_tasks: list[datetime]  # when a backoffice_unavailable task was raised
@@ -234,13 +234,13 @@ def next_retry(pipeline: Pipeline) -> datetime | None:
 def measure(store: Any, case: Case, end: datetime) -> dict[str, Any]:
     with store.transaction() as session:
         asked = {
-            row.bericht_id: row
+            row.referentienummer: row
             for row in session.scalars(
                 select(InboxMessage).where(InboxMessage.berichttype != "SchuldregelingBeeindigd")
             )
         }
         answers = {
-            row.in_reply_to: row.sent_at
+            row.cross_referentienummer: row.sent_at
             for row in session.scalars(select(OutboxMessage).where(OutboxMessage.status == "sent"))
         }
         holds = list(session.scalars(select(HoldRecord)))
@@ -257,7 +257,7 @@ def measure(store: Any, case: Case, end: datetime) -> dict[str, Any]:
             for task in session.scalars(select(Task).where(Task.kind == "backoffice_unavailable"))
         ]
         tasks = [
-            (task.bericht_id or "", task.created_at.astimezone(AMSTERDAM).date())
+            (task.referentienummer or "", task.created_at.astimezone(AMSTERDAM).date())
             for task in session.scalars(select(Task).where(Task.kind == "deadline"))
         ]
         failed = sum(1 for row in asked.values() if row.status == "failed")
@@ -266,15 +266,15 @@ def measure(store: Any, case: Case, end: datetime) -> dict[str, Any]:
         )
     late = []
     unanswered_at_warn = set()
-    for bericht_id, row in asked.items():
-        sent = answers.get(bericht_id)
-        assert sent is not None, f"no answer sent to {bericht_id}"
+    for referentienummer, row in asked.items():
+        sent = answers.get(referentienummer)
+        assert sent is not None, f"no answer sent to {referentienummer}"
         local = sent.astimezone(AMSTERDAM).date()
         if row.answer_due is not None and local > row.answer_due:
-            late.append(bericht_id)
+            late.append(referentienummer)
         warn_day = DAYS.add(row.received_at.astimezone(AMSTERDAM).date(), case.warn_at)
         if local >= warn_day:
-            unanswered_at_warn.add(bericht_id)
+            unanswered_at_warn.add(referentienummer)
     last = max([*answers.values(), *applied])
     return {
         "late": late,
@@ -297,7 +297,7 @@ def check(outcome: Outcome, *, deadline_met: bool = True) -> None:
     if deadline_met:
         assert outcome.late == [], f"{len(outcome.late)} answers after their deadline"
     # every question still unanswered at warn_at working days got its deadline task
-    warned = {bericht_id for bericht_id, _ in outcome.deadline_tasks}
+    warned = {referentienummer for referentienummer, _ in outcome.deadline_tasks}
     assert outcome.unanswered_at_warn <= warned
     assert len(warned) == len(outcome.deadline_tasks), "a question was warned about twice"
     # an outage longer than the setting (4 h) reaches a person once, within a few hours of

@@ -27,9 +27,9 @@ def test_the_verdict_finds_lost_and_duplicated_effects(tmp_path: Path) -> None:
         assert clean.answers_expected == clean.answers_sent == 12
         assert clean.holds_expected == clean.holds_applied > 0
 
-        # a second answer, with a BerichtId of its own, in an answered conversation
+        # a second answer, with a Referentienummer of its own, in an answered conversation
         first = world.admin.get("/_admin/sent").json()[0]
-        first["Berichtheader"]["BerichtId"] = str(uuid.uuid4())
+        first["Berichtheader"]["Referentienummer"] = str(uuid.uuid4())
         world.simulator.state.send(CREDITOR_ID, encode_message(message_from_json(first)))
         # a hold the back-office applied that the store never planned
         with sqlite3.connect(world.backoffice_db) as bo:

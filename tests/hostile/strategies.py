@@ -38,7 +38,7 @@ XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 XINCLUDE_NS = "http://www.w3.org/2001/XInclude"
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
 FIXED_IDS = {
-    "BerichtId": "3f1c6a52-8a43-4f8e-9d55-0c2b9a7e6d11",
+    "Referentienummer": "3f1c6a52-8a43-4f8e-9d55-0c2b9a7e6d11",
     "ConversatieReferentienummer": "7d2e9b14-61c0-4a3f-8e27-5b9d0c4a2f33",
 }
 
