@@ -455,6 +455,22 @@ def _too_many_elements(root: Any) -> str | None:
     return None
 
 
+def _strip_leaves(root: Any) -> None:
+    """Strip the whitespace around each text as the model does, before the XSD judges it.
+
+    The model keeps every text stripped (``str_strip_whitespace``); the XSD's string types
+    keep whitespace. Judged as it came, a value could pass the XSD only because of its
+    whitespace (a Versie of one space has length 1) and, stripped, be one the encoder's XSD
+    check refuses: the connector would accept a message it cannot write back. Stripped
+    first, the XSD judges exactly the values the model keeps. (Python's ``str.strip`` and
+    the model's take the same characters of those XML can carry.)
+    """
+    for element in root.iter():
+        text = element.text
+        if text and (text[0].isspace() or text[-1].isspace()) and not len(element):
+            element.text = text.strip()
+
+
 def decode_message(data: bytes) -> Message:
     """Read, validate (XSD, then the catalog's rules) and type one incoming message."""
     try:
@@ -476,6 +492,7 @@ def decode_message(data: bytes) -> Message:
         too_many = _too_many_elements(root)
         if too_many:
             raise DecodeError([too_many])
+    _strip_leaves(root)
     schema = message_schema()
     if not schema.validate(root):
         raise DecodeError(_schema_errors(schema, root))
