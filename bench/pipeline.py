@@ -392,7 +392,8 @@ def run_size(
     from skn_connector.adapters.registry import resolve_adapter_class
     from skn_connector.config import load_settings
     from skn_connector.demo import write_config
-    from skn_connector.service.daemon import connector, run_once
+    from skn_connector.service.daemon import run_once
+    from skn_connector.service.wiring import connector
 
     sample = resolve_adapter_class("gemeentebelastingen").create_sample(workdir / "backoffice")
     mix = templates(sample.debtors)

@@ -15,6 +15,7 @@ import typer
 from .cli_security import audit_app, command_group, doctor_command, retention_app, secrets_app
 
 if TYPE_CHECKING:
+    from .actor import Actor
     from .config import Settings
     from .engine.pipeline import Pipeline
 
@@ -74,15 +75,15 @@ def user_errors() -> Iterator[None]:
     """Configuration and setup problems end in one sentence and exit code 2."""
     from .adapters.registry import AdapterLoadError
     from .config import ConfigError
-    from .node.client import NodeTLSError
+    from .node.client import NodeTLSError, TlsSetupError
     from .secrets import SecretError
     from .store.db import StoreError
 
     try:
         yield
-    except (ConfigError, SecretError, AdapterLoadError, StoreError) as exc:
+    except (ConfigError, SecretError, AdapterLoadError, StoreError, TlsSetupError) as exc:
         fail(str(exc))
-    except NodeTLSError as exc:
+    except NodeTLSError as exc:  # the node's TLS refused us: a failure in the work
         fail(str(exc), EXIT_FAILURE)
 
 
@@ -155,7 +156,8 @@ def run(
     setup_logging(verbose)
     with user_errors():
         settings = load(config)
-        from .service.daemon import connector, run_daemon, run_once
+        from .service.daemon import run_daemon, run_once
+        from .service.wiring import connector
         from .store.lease import StoreLease
 
         if not once:
@@ -238,26 +240,23 @@ def demo(
 
 
 @config_app.command("check")
-def config_check(config: ConfigOption = None) -> None:
-    """Validate the configuration and load every adapter; exit 2 on a problem."""
+def config_check(
+    config: ConfigOption = None,
+    insecure_dev: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-dev", help="Check as run --insecure-dev does (a plain http:// node URL)."
+        ),
+    ] = False,
+) -> None:
+    """Build everything run builds before it calls the node (policy, contact, adapters, TLS,
+    store URL), then close it again; exit 2 naming the first problem."""
     with user_errors():
         settings = load(config)
-        from .service.daemon import build_adapters
+        from .service.wiring import check_settings
 
-        adapters = build_adapters(settings)
-        for loaded in adapters:
-            loaded.adapter.close()
-        if settings.node.tls and settings.node.tls.private_key_password:
-            from .secrets import resolve_secret
-
-            resolve_secret(settings.node.tls.private_key_password)
-        for label, path in (
-            ("node.tls.certificate", settings.node.tls.certificate if settings.node.tls else None),
-            ("node.tls.private_key", settings.node.tls.private_key if settings.node.tls else None),
-            ("node.tls.trust", settings.node.tls.trust if settings.node.tls else None),
-        ):
-            if path is not None and not path.is_file():
-                fail(f"{settings.source}: {label}: no such file {path}")
+        # the parts run builds, built the same way (then closed): what passes here, run takes
+        check_settings(settings, insecure_dev=insecure_dev)
     for deprecated in settings.deprecations():
         typer.echo(f"skn-connector: warning: {settings.source}: {deprecated}", err=True)
     names = ", ".join(f"{a.name} ({a.use})" for a in settings.adapters)
@@ -355,11 +354,14 @@ def messages_show(
 ) -> None:
     """A message in its JSON form, with the messages it answers and that answer it (its
     thread); personal data masked unless --reveal."""
+    from .actor import Actor
     from .views import MessageNotFound, show_message
 
     with opened_store(config) as store:
         try:
-            document = show_message(store, referentienummer, reveal=reveal)
+            document = show_message(
+                store, referentienummer, reveal=Actor.at_the_command_line() if reveal else None
+            )
         except MessageNotFound:
             fail(
                 f"no message with Referentienummer {referentienummer!r}; "
@@ -435,17 +437,16 @@ def tasks_resolve(
     config: ConfigOption = None,
 ) -> None:
     """Resolve a task; for a proposal, the chosen answer goes out."""
-    import getpass
-
+    from .actor import Actor
     from .engine.pipeline import TaskError
-    from .service.daemon import connector
+    from .service.wiring import connector
 
     with user_errors():
         settings = load(config)
         with connector(settings, insecure_dev=True) as pipeline:
             try:
                 outcome = pipeline.resolve_task(
-                    task_id, choice=choice, note=note, user=getpass.getuser()
+                    task_id, choice=choice, note=note, actor=Actor.at_the_command_line()
                 )
             except TaskError as exc:
                 fail(str(exc))
@@ -559,7 +560,7 @@ def portal_import(
     config: ConfigOption = None,
 ) -> None:
     """Answer a portal download with the same adapters and policy as the system link."""
-    from .service.daemon import connector
+    from .service.wiring import connector
     from .wire.portal_csv import PortalCsvError
 
     with user_errors():
@@ -590,7 +591,7 @@ def portal_export(
     config: ConfigOption = None,
 ) -> None:
     """Write the answers waiting for the web portal to an upload file."""
-    from .service.daemon import connector
+    from .service.wiring import connector
 
     if message_type != "SaldoverzoekAntwoord":
         fail(f"--type {message_type} is not a portal file type we write; use SaldoverzoekAntwoord")
@@ -621,19 +622,18 @@ def new_adapter(
     typer.echo(f"wrote {len(written)} files under {written[0].parent}; see its README.md")
 
 
-def _operator_action(config: Path | None, action: Callable[[Pipeline, str], str]) -> None:
-    """Run one action of a person on the pipeline (``action(pipeline, user)``), print its
+def _operator_action(config: Path | None, action: Callable[[Pipeline, Actor], str]) -> None:
+    """Run one action of a person on the pipeline (``action(pipeline, actor)``), print its
     outcome; a refusal (TaskError) is a user error."""
-    import getpass
-
+    from .actor import Actor
     from .engine.pipeline import TaskError
-    from .service.daemon import connector
+    from .service.wiring import connector
 
     with user_errors():
         settings = load(config)
         with connector(settings, insecure_dev=True) as pipeline:
             try:
-                outcome = action(pipeline, getpass.getuser())
+                outcome = action(pipeline, Actor.at_the_command_line())
             except TaskError as exc:
                 fail(str(exc))
     typer.echo(outcome)
@@ -646,7 +646,7 @@ def quarantine_retry(
 ) -> None:
     """Try a quarantined message again, e.g. after an update; it stays if it still fails."""
     _operator_action(
-        config, lambda pipeline, user: pipeline.retry_quarantined(quarantine_id, user=user)
+        config, lambda pipeline, actor: pipeline.retry_quarantined(quarantine_id, actor=actor)
     )
 
 
@@ -658,7 +658,7 @@ def messages_replay(
     config: ConfigOption = None,
 ) -> None:
     """Work a failed or unexpected message again, with its retry counters reset."""
-    _operator_action(config, lambda pipeline, user: pipeline.replay(referentienummer, user=user))
+    _operator_action(config, lambda pipeline, actor: pipeline.replay(referentienummer, actor=actor))
 
 
 def main() -> None:

@@ -29,7 +29,8 @@ from .adapters.api import SampleDebtor, SamplePerson
 from .adapters.registry import resolve_adapter_class
 from .config import Settings, load_settings
 from .node.simulator import Simulator
-from .service.daemon import connector, run_once
+from .service.daemon import run_once
+from .service.wiring import connector
 from .store import Store, open_configured_store
 
 #: Fixed ids so that repeated demos look alike (synthetic, not real SKN participants).

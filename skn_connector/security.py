@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from cryptography import x509
 from sqlalchemy import func, select, text
 
-from .node.client import NodeTLSError
+from .node.client import NodeTLSError, TlsSetupError
 from .secrets import KEYRING_SERVICE, SECRET_PREFIX, env_var_name, is_secret_ref, secret_name
 from .store.db import AUDIT_HEAD_KEY, GENESIS_HASH, audit_hash
 from .store.schema import (
@@ -170,7 +170,7 @@ def certificate_expiry_days(settings: Settings, now: datetime | None = None) -> 
 
 
 def refuse_invalid_client_certificate(certificate: Path, now: datetime | None = None) -> None:
-    """Refuse to start with an expired or not yet valid client certificate (NodeTLSError).
+    """Refuse to start with an expired or not yet valid client certificate (TlsSetupError).
 
     A file that cannot be read passes here: ``build_ssl_context`` names that problem.
     """
@@ -180,7 +180,7 @@ def refuse_invalid_client_certificate(certificate: Path, now: datetime | None = 
         return
     status = certificate_status(cert, "the client certificate node.tls.certificate", now=now)
     if status.status == "fail":
-        raise NodeTLSError(f"{status.message}; install a renewed certificate at {certificate}")
+        raise TlsSetupError(f"{status.message}; install a renewed certificate at {certificate}")
 
 
 # -- doctor ---------------------------------------------------------------------------------
@@ -341,7 +341,7 @@ def _check_certificates(
 def _check_connection(report: DoctorReport, settings: Settings, insecure_dev: bool) -> None:
     from .node.client import NodeError
     from .secrets import SecretError
-    from .service.daemon import build_node_client
+    from .service.wiring import build_node_client
 
     try:
         client = build_node_client(settings, insecure_dev=insecure_dev)
@@ -379,7 +379,7 @@ def _check_store(report: DoctorReport, settings: Settings) -> None:
 def _check_adapters(report: DoctorReport, settings: Settings) -> None:
     from .adapters.registry import AdapterLoadError
     from .secrets import SecretError
-    from .service.daemon import build_adapters
+    from .service.wiring import build_adapters
 
     try:
         adapters = build_adapters(settings)
@@ -770,6 +770,8 @@ class PurgeReport:
     skipped_pending: int = 0
     #: conversations left alone because a task on them is still open
     skipped_open_tasks: int = 0
+    #: quarantined messages left alone because their task is still open
+    skipped_open_quarantine: int = 0
 
     @property
     def messages(self) -> int:
@@ -788,6 +790,10 @@ class PurgeReport:
             skipped.append(f"{self.skipped_pending} message(s) still pending")
         if self.skipped_open_tasks:
             skipped.append(f"{self.skipped_open_tasks} conversation(s) with an open task")
+        if self.skipped_open_quarantine:
+            skipped.append(
+                f"{self.skipped_open_quarantine} quarantined message(s) with an open task"
+            )
         return text + (f"; left alone: {', '.join(skipped)}" if skipped else "")
 
     def to_json(self) -> dict[str, Any]:
@@ -810,7 +816,8 @@ def purge_personal_data(
     Kept: Referentienummer, Berichttype, sha256 (in the row, and in the marker for a sent message),
     the conversation id, states, tasks and the audit trail, which gets one
     ``personal_data_purged`` entry per conversation (references only) and still verifies.
-    Messages still pending and conversations with an open task are left alone. On SQLite
+    Messages still pending, conversations with an open task and quarantined messages whose
+    task is open are left alone: a person still has to look at them. On SQLite
     the freed bytes are overwritten (secure_delete) and the write-ahead log truncated.
     """
     now = now or datetime.now(UTC)
@@ -890,8 +897,19 @@ def purge_personal_data(
                 .order_by(QuarantinedMessage.id)
             )
         )
+        # a person still has to look at these: kept, as a conversation with an open task is
+        still_open = set(
+            session.scalars(
+                select(Task.quarantine_id).where(
+                    Task.quarantine_id.is_not(None), Task.status == "open"
+                )
+            )
+        )
         for row in quarantined:
             if is_purged(row.raw):
+                continue
+            if row.id in still_open:
+                report.skipped_open_quarantine += 1
                 continue
             report.quarantined_messages += 1
             if not dry_run:

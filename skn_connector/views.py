@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from .actor import Actor
 from .security import is_purged
 from .store import Store
 from .store.schema import HoldRecord, InboxMessage, OutboxMessage, QuarantinedMessage, Task
@@ -171,10 +171,13 @@ def _shown(message: _Stored, *, reveal: bool) -> dict[str, Any]:
     return entry
 
 
-def show_message(store: Store, referentienummer: str, *, reveal: bool = False) -> dict[str, Any]:
-    """A received or sent message in its JSON form (personal data masked unless
-    ``reveal``), with its thread: the message it answers and the messages that answer it,
-    linked by CrossReferentienummer, oldest first."""
+def show_message(
+    store: Store, referentienummer: str, *, reveal: Actor | None = None
+) -> dict[str, Any]:
+    """A received or sent message in its JSON form, with its thread: the message it answers
+    and the messages that answer it, linked by CrossReferentienummer, oldest first.
+    Personal data is masked unless ``reveal`` names the person who asks for it in clear,
+    which is written to the audit trail."""
     with store.transaction() as session:
         conversation_id = (
             session.scalars(
@@ -191,17 +194,17 @@ def show_message(store: Store, referentienummer: str, *, reveal: bool = False) -
         if conversation_id is None:
             raise MessageNotFound(referentienummer)
         thread = _thread(_conversation_messages(session, conversation_id), referentienummer)
-        if reveal:
+        if reveal is not None:
             store.audit(
                 session,
                 "personal_data_revealed",
                 referentienummer=referentienummer,
-                user=getpass.getuser(),
+                actor=reveal.audit(),
             )
     return {
         "Referentienummer": referentienummer,
         "ConversatieReferentienummer": conversation_id,
-        "thread": [_shown(m, reveal=reveal) for m in thread],
+        "thread": [_shown(m, reveal=reveal is not None) for m in thread],
     }
 
 

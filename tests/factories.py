@@ -7,8 +7,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from skn_connector.actor import Actor
+
 CREDITOR = uuid.UUID("5b8f2a8e-7d1c-4c59-9a43-0d6c1e2b7a11")
 SHV = uuid.UUID("0c7d5e4f-3b2a-4198-8e76-5a4b3c2d1e0f")
+#: The person whose actions the tests take.
+TESTER = Actor(name="tester", via="cli", uid=1000)
 
 
 def elfproef_bsn(seed: int) -> str:

@@ -25,6 +25,7 @@ from skn_connector.store import Store, open_store
 from skn_connector.store.schema import Conversation, InboxMessage, QuarantinedMessage, Task
 
 from . import factories as f
+from .factories import TESTER
 
 CREDITOR = f.CREDITOR
 
@@ -302,7 +303,7 @@ def test_rule_7_a_persons_decision_is_sent(
     harness.deliver(proposal(harness.debtor, conversation, "7.00"))
     task = harness.tasks(conversation)[0]
     outcome = harness.pipeline.resolve_task(
-        task.id, choice=choice, note="te laag aanbod", user="tester"
+        task.id, choice=choice, note="te laag aanbod", actor=TESTER
     )
     assert "BetaalvoorstelAntwoord" in outcome
     run_once(harness.pipeline, max_wait=5)
@@ -310,7 +311,7 @@ def test_rule_7_a_persons_decision_is_sent(
     assert [m.get("Antwoord") for m in sent][-1] == answer
     assert harness.state(conversation) == state
     with pytest.raises(TaskError, match="resolved before"):
-        harness.pipeline.resolve_task(task.id, choice=choice, note=None, user="tester")
+        harness.pipeline.resolve_task(task.id, choice=choice, note=None, actor=TESTER)
 
 
 def test_rule_8_schuldregeling_akkoord(harness: Harness) -> None:

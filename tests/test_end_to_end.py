@@ -30,7 +30,8 @@ from skn_connector.demo import (
 )
 from skn_connector.node.certs import issue_certificate, make_ca, write_pem
 from skn_connector.node.simulator import Simulator
-from skn_connector.service.daemon import connector, run_once
+from skn_connector.service.daemon import run_once
+from skn_connector.service.wiring import connector
 from skn_connector.store import open_store
 from skn_connector.store.schema import InboxMessage, QuarantinedMessage
 

@@ -266,7 +266,7 @@ def test_a_message_decided_by_another_instance_meanwhile_is_not_answered_twice(
     import threading
 
     from skn_connector.config import load_settings
-    from skn_connector.service.daemon import connector
+    from skn_connector.service.wiring import connector
 
     with (
         _world(tmp_path, postgres_url, 1) as (node, config, requests),

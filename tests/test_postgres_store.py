@@ -22,7 +22,8 @@ from skn_connector.config import load_settings
 from skn_connector.demo import saldoverzoek_json, scenarios, write_config
 from skn_connector.node.simulator import Simulator
 from skn_connector.security import verify_audit
-from skn_connector.service.daemon import connector, run_once
+from skn_connector.service.daemon import run_once
+from skn_connector.service.wiring import connector
 from skn_connector.store import open_store
 from skn_connector.store.schema import Base, HoldRecord, InboxMessage, OutboxMessage
 
@@ -42,7 +43,7 @@ def test_migrations_match_the_models_on_postgresql(postgres_url: str) -> None:
                 )
             }
             revision = connection.execute(text("SELECT version_num FROM alembic_version"))
-            assert revision.scalar() == "0006"
+            assert revision.scalar() == "0007"
         assert "ix_audit_conversation_id" not in indexes
     finally:
         store.close()

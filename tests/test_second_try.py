@@ -17,6 +17,7 @@ from skn_connector.store.schema import InboxMessage, QuarantinedMessage
 from skn_connector.wire.soap import encode_message
 
 from . import factories as f
+from .factories import TESTER
 from .test_conversations import Harness, about, harness, new_conversation  # noqa: F401
 
 
@@ -38,12 +39,12 @@ def test_a_quarantined_message_accepted_on_retry_is_answered_once(harness: Harne
         session.add(kept)
         session.flush()
         kept_id = kept.id
-    assert "accepted" in harness.pipeline.retry_quarantined(kept_id, user="tester")
+    assert "accepted" in harness.pipeline.retry_quarantined(kept_id, actor=TESTER)
     run_once(harness.pipeline, max_wait=5)
     sent = harness.admin.get("/_admin/sent").json()
     assert [m["Berichtheader"]["Berichttype"] for m in sent] == ["SaldoverzoekAntwoord"]
     with pytest.raises(TaskError, match="resolved before"):
-        harness.pipeline.retry_quarantined(kept_id, user="tester")
+        harness.pipeline.retry_quarantined(kept_id, actor=TESTER)
 
 
 def test_a_retry_that_still_fails_keeps_the_message_with_the_new_reason(harness: Harness) -> None:
@@ -61,7 +62,7 @@ def test_a_retry_that_still_fails_keeps_the_message_with_the_new_reason(harness:
         session.add(kept)
         session.flush()
         kept_id = kept.id
-    assert "still cannot be accepted" in harness.pipeline.retry_quarantined(kept_id, user="t")
+    assert "still cannot be accepted" in harness.pipeline.retry_quarantined(kept_id, actor=TESTER)
     with harness.store.transaction() as session:
         row = session.get(QuarantinedMessage, kept_id)
         assert row is not None and row.status == "open" and "not well-formed" in row.reason
@@ -91,9 +92,9 @@ def test_replay_resets_a_failed_message_and_answers_it_once(harness: Harness) ->
         ).one()
         assert row.status == "failed" and row.attempts == 1
     harness.pipeline.decider.adapters = working  # the back-office is fixed
-    assert "pending again" in harness.pipeline.replay(referentienummer, user="tester")
+    assert "pending again" in harness.pipeline.replay(referentienummer, actor=TESTER)
     run_once(harness.pipeline, max_wait=5)
     sent = harness.admin.get("/_admin/sent").json()
     assert [m["Berichtheader"]["Berichttype"] for m in sent] == ["SaldoverzoekAntwoord"]
     with pytest.raises(TaskError, match="not replayed"):
-        harness.pipeline.replay(referentienummer, user="tester")
+        harness.pipeline.replay(referentienummer, actor=TESTER)

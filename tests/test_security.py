@@ -54,7 +54,8 @@ from skn_connector.security import (
     run_doctor,
     verify_audit,
 )
-from skn_connector.service.daemon import connector, run_once
+from skn_connector.service.daemon import run_once
+from skn_connector.service.wiring import connector
 from skn_connector.store import Store, open_store
 from skn_connector.store.schema import (
     AuditEntry,
@@ -355,13 +356,16 @@ def test_run_refuses_to_start_with_an_expired_client_certificate(
     with admin(node) as client:
         client.post("/_admin/messages", json=saldoverzoek()).raise_for_status()
         result = run_cli("run", "--once", "--config", str(config_file), "--max-wait", "5")
+        checked = run_cli("config", "check", "--config", str(config_file))
         stats = client.get("/_admin/stats").json()
-    assert result.returncode == 1
-    line = one_error_line(result.stderr)
+    # a setting to fix, found before the node is called: exit 2, from run and config check
     expired_on = (NOW - timedelta(3)).strftime("%Y-%m-%d")
-    assert line.startswith(
-        f"skn-connector: the client certificate node.tls.certificate expired on {expired_on}"
-    )
+    for refused in (result, checked):
+        assert refused.returncode == 2
+        line = one_error_line(refused.stderr)
+        assert line.startswith(
+            f"skn-connector: the client certificate node.tls.certificate expired on {expired_on}"
+        )
     # refused at start: no handshake reached the node
     assert stats["tls_refusals"] == 0 and stats["fetched"] == 0
 
@@ -869,9 +873,14 @@ def test_purge_replaces_old_ended_conversations_by_references(
     assert recent.messages == 0  # nothing is old yet
     age(store, 400)
     dry = purge_personal_data(store, retention_period(12), NOW, dry_run=True)
-    assert dry.conversations == len(ended) and dry.quarantined_messages == 1
+    # the quarantined message's task is still open: a person has to look at it first
+    assert dry.conversations == len(ended) and dry.quarantined_messages == 0
+    assert dry.skipped_open_quarantine == 1
     with store.transaction() as session:
         assert not any(is_purged(m.raw) for m in session.scalars(select(InboxMessage)))
+        [task] = session.scalars(select(Task).where(Task.kind == "quarantined"))
+        assert task.quarantine_id is not None
+        task.status = "resolved"
 
     report = purge_personal_data(store, retention_period(12), NOW)
     assert (report.conversations, report.inbox_messages, report.outbox_messages) == (

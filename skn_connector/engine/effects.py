@@ -3,13 +3,14 @@ idempotent effect after (the outbox pattern, applied to the back-office)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import itertools
 import json
 import logging
-import random
 import uuid
-from collections.abc import Callable, Mapping
-from datetime import date, datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -17,11 +18,15 @@ from sqlalchemy.orm import Session
 
 from ..adapters.api import AdapterError, Hold, MeasureCode, WriteOff
 from ..adapters.registry import LoadedAdapter
+from ..messages.privacy import personal_values
+from ..redaction import personal_values as in_hand
 from ..store import statements as sql
 from ..store.bulk import execute_many
 from ..store.db import Store
-from ..store.schema import HoldRecord, Task, WriteOffRecord
+from ..store.schema import HoldRecord, InboxMessage, WriteOffRecord
+from ..wire.soap import decode_message
 from .crashpoints import crashpoint
+from .failures import Failure, FinalTask, record_failure
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +47,6 @@ HOLD_REASONS = {
     "E14": "WSNP",
     "E20": "OVERLIJDEN",
 }
-
-
-def backoff(attempts: int, *, base: float = 30.0, cap: float = 3 * 3600.0) -> timedelta:
-    """Exponential backoff with jitter (half to full), capped; ``attempts`` counts from 1."""
-    delay = min(cap, base * 2 ** max(0, attempts - 1))
-    return timedelta(seconds=delay * (0.5 + random.random() / 2))
 
 
 # a hold's JSON columns take a few values over and over (the measures of a policy, a
@@ -228,13 +227,18 @@ class EffectRunner:
         """Apply or release each hold through its adapter, then mark those carried out in one
         transaction. A crash in between repeats the adapter calls: they are idempotent by
         hold id. Returns how many were carried out."""
+        records: dict[int, tuple[Hold, str, str]] = {}
+        unreadable: list[tuple[int, Exception]] = []
         with self.store.transaction() as session:
-            records = {
-                record.id: (hold_of(record), record.status, record.adapter)
-                for record in session.connection().execute(
-                    sql.HOLDS_TO_CARRY_OUT, {"ids": list(record_ids)}
-                )
-            }
+            for row in session.connection().execute(
+                sql.HOLDS_TO_CARRY_OUT, {"ids": list(record_ids)}
+            ):
+                try:
+                    records[row.id] = (hold_of(row), row.status, row.adapter)
+                except Exception as exc:  # a record one release wrote and this one cannot read
+                    unreadable.append((row.id, exc))
+        for record_id, error in unreadable:
+            self._fail(HoldRecord, record_id, Failure.of(error), False)
         batches: dict[tuple[str, str], list[tuple[int, Hold]]] = {}
         for record_id in record_ids:
             if record_id in records:
@@ -324,15 +328,15 @@ class EffectRunner:
             if len(results) != len(batch):
                 raise RuntimeError(f"{len(results)} results for {len(batch)} holds")
         except Exception:  # an adapter bug in the batch: one by one, so it hits one hold only
-            log.exception("adapter %s failed on a batch of %d holds", adapter_name, len(batch))
+            with self._about(hold.conversation_id for hold in holds):
+                log.exception("adapter %s failed on a batch of %d holds", adapter_name, len(batch))
             return one_by_one()
         crashpoint("after_effect")
         done = []
         for (record_id, hold), result in zip(batch, results, strict=True):
             if isinstance(result, AdapterError):
-                self._fail(
-                    HoldRecord, record_id, f"{type(result).__name__}: {result}", result.retryable
-                )
+                with self._about([hold.conversation_id]):
+                    self._fail(HoldRecord, record_id, Failure.of(result), result.retryable)
             else:
                 done.append((record_id, hold))
         return done
@@ -341,20 +345,21 @@ class EffectRunner:
         """One adapter call for one hold; a failure is recorded. True when it succeeded."""
         loaded = self.adapters.get(adapter_name)
         if loaded is None:
-            self._fail(HoldRecord, record_id, f"adapter {adapter_name!r} is not configured", False)
+            self._fail(HoldRecord, record_id, _not_configured(adapter_name), False)
             return False
-        try:
-            if status == "to_apply":
-                loaded.adapter.apply_hold(hold)
-            else:
-                loaded.adapter.release_hold(hold)
-        except AdapterError as exc:
-            self._fail(HoldRecord, record_id, f"{type(exc).__name__}: {exc}", exc.retryable)
-            return False
-        except Exception as exc:  # an adapter bug: keep the intent, tell a person
-            log.exception("adapter %s failed on hold %s", adapter_name, hold.hold_id)
-            self._fail(HoldRecord, record_id, f"{type(exc).__name__}", False)
-            return False
+        with self._about([hold.conversation_id]):
+            try:
+                if status == "to_apply":
+                    loaded.adapter.apply_hold(hold)
+                else:
+                    loaded.adapter.release_hold(hold)
+            except AdapterError as exc:
+                self._fail(HoldRecord, record_id, Failure.of(exc), exc.retryable)
+                return False
+            except Exception as exc:  # an adapter bug: keep the intent, tell a person
+                log.exception("adapter %s failed on hold %s", adapter_name, hold.hold_id)
+                self._fail(HoldRecord, record_id, Failure.of(exc), False)
+                return False
         crashpoint("after_effect")
         return True
 
@@ -374,23 +379,24 @@ class EffectRunner:
             )
         loaded = self.adapters.get(adapter_name)
         if loaded is None:
-            self._fail(
-                WriteOffRecord, record_id, f"adapter {adapter_name!r} is not configured", False
-            )
+            self._fail(WriteOffRecord, record_id, _not_configured(adapter_name), False)
             return 0
         from ..adapters.api import Debtor
 
-        try:
-            result = loaded.adapter.write_off(
-                Debtor(debtor_id=request.debtor_id, klantnummer_se=request.debtor_id), request
-            )
-        except AdapterError as exc:
-            self._fail(WriteOffRecord, record_id, f"{type(exc).__name__}: {exc}", exc.retryable)
-            return 0
-        except Exception as exc:
-            log.exception("adapter %s failed on write-off %s", adapter_name, request.write_off_id)
-            self._fail(WriteOffRecord, record_id, f"{type(exc).__name__}", False)
-            return 0
+        with self._about([request.conversation_id]):
+            try:
+                result = loaded.adapter.write_off(
+                    Debtor(debtor_id=request.debtor_id, klantnummer_se=request.debtor_id), request
+                )
+            except AdapterError as exc:
+                self._fail(WriteOffRecord, record_id, Failure.of(exc), exc.retryable)
+                return 0
+            except Exception as exc:
+                log.exception(
+                    "adapter %s failed on write-off %s", adapter_name, request.write_off_id
+                )
+                self._fail(WriteOffRecord, record_id, Failure.of(exc), False)
+                return 0
         with self.store.transaction() as session:
             record = session.get(WriteOffRecord, record_id)
             if record is None or record.status != "to_apply":
@@ -408,48 +414,55 @@ class EffectRunner:
             )
         return 1
 
+    @contextlib.contextmanager
+    def _about(self, conversations: Iterable[uuid.UUID | str]) -> Iterator[None]:
+        """While an effect of these conversations is carried out, an error text or a log line
+        about it is redacted of their messages' personal values (read only if needed)."""
+        ids = sorted({str(c) for c in conversations})
+
+        def values() -> Iterator[str]:
+            with self.store.transaction() as session:
+                raws = list(
+                    session.scalars(
+                        select(InboxMessage.raw).where(InboxMessage.conversation_id.in_(ids))
+                    )
+                )
+            for raw in raws:
+                with contextlib.suppress(Exception):  # a purged or unreadable message
+                    yield from personal_values(decode_message(raw).to_json())
+
+        with in_hand(lambda: list(itertools.chain(values()))):
+            yield
+
     def _fail(
         self,
         model: type[HoldRecord] | type[WriteOffRecord],
         record_id: int,
-        error: str,
+        failure: Failure,
         retryable: bool,
     ) -> None:
-        now = self.clock()
         with self.store.transaction() as session:
             record: Any = session.get(model, record_id)
             if record is None:
                 return
-            record.attempts += 1
-            record.last_error = error[:2000]
-            if retryable:
-                record.next_attempt_at = now + backoff(record.attempts)
-            else:
-                record.status = "failed"
-                session.add(
-                    Task(
-                        kind="effect_failed",
-                        conversation_id=record.conversation_id,
-                        referentienummer=None,
-                        reason=f"{model.__tablename__}: {error}"[:2000],
-                        created_at=now,
-                        due=None,
-                        status="open",
-                    )
-                )
-            self.store.audit(
+            record_failure(
+                self.store,
                 session,
-                "effect_failed",
-                conversation_id=record.conversation_id,
+                record,
+                failure,
+                retryable=retryable,
+                now=self.clock(),
+                event="effect_failed",
+                task=FinalTask(
+                    "effect_failed", f"{model.__tablename__} {record_id} was not carried out"
+                ),
                 table=model.__tablename__,
                 record=record_id,
-                error=error[:500],
-                retryable=retryable,
             )
-        log.warning(
-            "%s %s not carried out (%s): %s",
-            model.__tablename__,
-            record_id,
-            "will retry" if retryable else "a person must look",
-            error,
-        )
+
+
+def _not_configured(adapter_name: str) -> Failure:
+    return Failure.because(
+        "AdapterNotConfigured",
+        f"adapter {adapter_name!r} is not configured; add it to [[adapters]] or fix the record",
+    )

@@ -21,12 +21,15 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..actor import Actor
 from ..adapters.api import AdapterError, DebtorQuery
 from ..adapters.registry import LoadedAdapter
 from ..messages import CATALOG, Contactpersoon, GeenMedewerking, Message, SaldoverzoekAntwoord
+from ..messages.privacy import personal_values
 from ..node.client import (
     FetchedMessage,
     MessageboxEntry,
@@ -34,6 +37,7 @@ from ..node.client import (
     NodeRejected,
     NodeTLSError,
 )
+from ..redaction import personal_values as in_hand
 from ..store import statements as sql
 from ..store.bulk import execute_many
 from ..store.db import Store
@@ -47,13 +51,14 @@ from ..store.schema import (
     Task,
 )
 from ..wire.portal_csv import read_portal_download, saldoverzoek_from_portal, write_answer_csv
-from ..wire.soap import DecodeError, decode_message, encode_message
+from ..wire.soap import DecodeError, WireError, decode_message, encode_message
 from .answers import proposal_answer
 from .conversations import SAME, Rule, TransitionTable, UnexpectedMessage, event_name
 from .crashpoints import crashpoint
 from .deadlines import WorkingDays
 from .decisions import ConversationContext, CreditorFacts, Decider, Decision
-from .effects import EffectRunner, backoff
+from .effects import EffectRunner
+from .failures import Failure, FinalTask, record_failure, store_failure
 from .holds import HoldPlan, ReleasePlan, WriteOffPlan, plan_holds, plan_write_offs
 from .policy import Policy, load_policy
 
@@ -180,6 +185,14 @@ class TaskError(Exception):
 
 class PermanentFailure(Exception):
     """Processing cannot succeed by retrying; a person must look."""
+
+
+def _why_not_sendable(exc: Exception) -> str:
+    """A short reason why a person's text cannot travel in a message, without the text."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors(include_input=False, include_url=False)[0]
+        return str(first["msg"]).removeprefix("Value error, ")
+    return "it holds a character that XML cannot carry"
 
 
 class Pipeline:
@@ -481,18 +494,18 @@ class Pipeline:
         if same is not None:
             same.occurrences += 1
         else:
-            session.add(
-                QuarantinedMessage(
-                    node_message_id=node_message_id,
-                    referentienummer=referentienummer,
-                    raw=payload,
-                    sha256=digest,
-                    reason=reason,
-                    received_at=now,
-                    status="open",
-                    occurrences=1,
-                )
+            kept = QuarantinedMessage(
+                node_message_id=node_message_id,
+                referentienummer=referentienummer,
+                raw=payload,
+                sha256=digest,
+                reason=reason,
+                received_at=now,
+                status="open",
+                occurrences=1,
             )
+            session.add(kept)
+            session.flush()  # the entry's id, for its task
             self._add_task(
                 session,
                 "conflict" if referentienummer and "conflicting" in reason else "quarantined",
@@ -500,6 +513,7 @@ class Pipeline:
                 None,
                 referentienummer,
                 None,
+                quarantine_id=kept.id,
             )
         self.store.audit(session, "quarantined", referentienummer=referentienummer, reason=reason)
         log.warning("message %s quarantined: %s", referentienummer or node_message_id, reason)
@@ -599,6 +613,49 @@ class Pipeline:
                 results[inbox_id] = outcome
         if not decided:
             return [results[inbox_id] for inbox_id in inbox_ids]
+        done = self._commit_isolated(decided, results)
+        crashpoint("after_decision_commit")
+        for item, previous, state in done:
+            answer = item.decision.answer
+            answer_type = answer.BERICHTTYPE if answer is not None else None
+            results[item.inbox_id] = ("answered", answer_type)
+            log.info(
+                "processed %s %s: state %s -> %s, answer %s",
+                item.message.BERICHTTYPE,
+                item.referentienummer,
+                previous or self.table.initial,
+                state,
+                answer_type or "none",
+            )
+        return [results[inbox_id] for inbox_id in inbox_ids]
+
+    def _commit_isolated(
+        self, decided: list[_Decided], results: dict[int, tuple[str, str | None]]
+    ) -> list[tuple[_Decided, str | None, str]]:
+        """Commit a group of decisions together; when that fails for a reason of one of them
+        (a bug in recording its effects, a value its row cannot hold), commit them one by one,
+        so that only that one fails (with its reason and a task). A failure of the store
+        itself is raised: nothing was committed, and every message waits for the next round."""
+        try:
+            return self._commit_group(decided)
+        except Exception as exc:
+            if store_failure(exc):
+                raise
+            if len(decided) == 1:
+                item = decided[0]
+                with in_hand(lambda: personal_values(item.message.to_json())):
+                    log.exception("recording the decision on %s failed", item.referentienummer)
+                    self._record_failure(item.inbox_id, Failure.of(exc), retryable=False)
+                results[item.inbox_id] = ("failed", None)
+                return []
+        done = []
+        for item in decided:
+            done += self._commit_isolated([item], results)
+        return done
+
+    def _commit_group(self, decided: list[_Decided]) -> list[tuple[_Decided, str | None, str]]:
+        """Write the decisions in one transaction (a group commit). Returns each one written
+        with its (previous state, new state)."""
         now = self.clock()
         done: list[tuple[_Decided, str | None, str]] = []
         with self.store.transaction() as session:
@@ -625,20 +682,7 @@ class Pipeline:
                 )
                 done.append((item, previous, state))
             writes.execute(connection)
-        crashpoint("after_decision_commit")
-        for item, previous, state in done:
-            answer = item.decision.answer
-            answer_type = answer.BERICHTTYPE if answer is not None else None
-            results[item.inbox_id] = ("answered", answer_type)
-            log.info(
-                "processed %s %s: state %s -> %s, answer %s",
-                item.message.BERICHTTYPE,
-                item.referentienummer,
-                previous or self.table.initial,
-                state,
-                answer_type or "none",
-            )
-        return [results[inbox_id] for inbox_id in inbox_ids]
+        return done
 
     def _decide(
         self,
@@ -649,9 +693,30 @@ class Pipeline:
         state: str | None,
         klantnummer_se: str | None,
     ) -> _Decided | tuple[str, str | None]:
-        """Decode, route by the table, ask the adapters and check the decision; nothing is
-        committed but a failure or an unexpected message (each in its own transaction)."""
-        message = self._recall_decoded(referentienummer, raw) or decode_message(raw)
+        """Decode, route by the table, ask the adapters, check the decision and encode the
+        answer; nothing is committed but a failure or an unexpected message (each in its own
+        transaction). Whatever goes wrong with this one message is this message's failure,
+        with its reason and a task: it never stops the rest of the batch."""
+        try:
+            message = self._recall_decoded(referentienummer, raw) or decode_message(raw)
+        except Exception as exc:  # stored bytes a newer release no longer reads
+            log.warning("stored message %s can no longer be decoded", referentienummer)
+            self._record_failure(inbox_id, Failure.of(exc), retryable=False)
+            return "failed", None
+        with in_hand(lambda: personal_values(message.to_json())):
+            return self._decide_message(
+                inbox_id, message, referentienummer, conversation_id, state, klantnummer_se
+            )
+
+    def _decide_message(
+        self,
+        inbox_id: int,
+        message: Message,
+        referentienummer: str,
+        conversation_id: str,
+        state: str | None,
+        klantnummer_se: str | None,
+    ) -> _Decided | tuple[str, str | None]:
         module = message.berichtheader.module
         event = event_name(message.BERICHTTYPE, message)
         try:
@@ -666,15 +731,19 @@ class Pipeline:
                 context = ConversationContext(conversation_id, klantnummer_se)
             decision = self.decider.decide(message, context)
             self._check(rule, state or self.table.initial, decision)
+            crashpoint("after_adapter_calls")
+            # an answer built of back-office values that cannot be sent (a control character,
+            # an overlong text) fails here, as this message's failure
+            payload = encode_message(decision.answer) if decision.answer is not None else None
         except AdapterError as exc:
-            self._record_failure(inbox_id, exc, retryable=exc.retryable)
+            self._record_failure(inbox_id, Failure.of(exc), retryable=exc.retryable)
             return ("retry" if exc.retryable else "failed"), None
-        except Exception as exc:  # an adapter or rules bug: keep the message for a person
+        except Exception as exc:  # an adapter or rules bug, an answer that cannot be sent
+            if store_failure(exc):
+                raise  # the store, not this message: the round stops and the message waits
             log.exception("processing message %s failed unexpectedly", referentienummer)
-            self._record_failure(inbox_id, exc, retryable=False)
+            self._record_failure(inbox_id, Failure.of(exc), retryable=False)
             return "failed", None
-        crashpoint("after_adapter_calls")
-        payload = encode_message(decision.answer) if decision.answer is not None else None
         return _Decided(
             inbox_id, message, rule, decision, payload, referentienummer, conversation_id
         )
@@ -839,6 +908,7 @@ class Pipeline:
         due: date | None,
         *,
         hold_id: str | None = None,
+        quarantine_id: int | None = None,
     ) -> None:
         session.add(
             Task(
@@ -846,6 +916,7 @@ class Pipeline:
                 conversation_id=conversation_id,
                 referentienummer=referentienummer,
                 hold_id=hold_id,
+                quarantine_id=quarantine_id,
                 reason=reason,
                 created_at=self.clock(),
                 due=due,
@@ -853,34 +924,27 @@ class Pipeline:
             )
         )
 
-    def _record_failure(self, inbox_id: int, exc: Exception, *, retryable: bool) -> None:
-        now = self.clock()
-        reason = f"{type(exc).__name__}: {exc}"[:2000]
+    def _record_failure(self, inbox_id: int, failure: Failure, *, retryable: bool) -> None:
         with self.store.transaction() as session:
             row = session.get(InboxMessage, inbox_id)
             if row is None:
                 return
-            row.attempts += 1
-            row.last_error = reason
-            if retryable:
-                row.next_attempt_at = now + backoff(row.attempts)
-            else:
-                row.status = "failed"
-            self.store.audit(
+            record_failure(
+                self.store,
                 session,
-                "processing_failed",
-                conversation_id=row.conversation_id,
-                referentienummer=row.referentienummer,
+                row,
+                failure,
                 retryable=retryable,
-                attempts=row.attempts,
-                error=reason,
+                now=self.clock(),
+                event="processing_failed",
+                task=FinalTask(
+                    "processing_failed",
+                    f"{row.berichttype} {row.referentienummer} could not be processed; "
+                    "fix the cause, then 'messages replay' it",
+                    row.answer_due,
+                ),
+                referentienummer=row.referentienummer,
             )
-        log.warning(
-            "message %s not processed (%s): %s",
-            inbox_id,
-            "will retry" if retryable else "a person must look",
-            reason,
-        )
 
     def today(self) -> date:
         return self.clock().astimezone(AMSTERDAM).date()
@@ -1097,7 +1161,7 @@ class Pipeline:
                     InboxMessage.status == "pending",
                     InboxMessage.attempts > 0,
                     InboxMessage.received_at <= since,
-                    InboxMessage.last_error.like("BackOffice%"),
+                    InboxMessage.last_error_class.like("BackOffice%"),
                 )
             )
         )
@@ -1123,7 +1187,7 @@ class Pipeline:
 
     # -- people's decisions ----------------------------------------------------------------
 
-    def resolve_task(self, task_id: int, *, choice: str, note: str | None, user: str) -> str:
+    def resolve_task(self, task_id: int, *, choice: str, note: str | None, actor: Actor) -> str:
         """Resolve a task. For a proposal waiting for a person (kind ``beoordeling``) the
         choice is ``accept`` or ``reject`` and the answer goes to the outbox at once, in the
         same transaction as the state. Returns what was done, in one sentence."""
@@ -1141,9 +1205,9 @@ class Pipeline:
                 ).first()
                 request_raw = inbox.raw if inbox is not None else None
         if kind == "wsnp_einde":
-            return self._end_wsnp(task_id, choice, user)
+            return self._end_wsnp(task_id, choice, actor)
         if kind != "beoordeling":
-            return self._close_task(task_id, f"{choice}: {note}" if note else choice, user, None)
+            return self._close_task(task_id, choice, note, actor, None)
         if choice not in {"accept", "reject"}:
             raise TaskError("a proposal is resolved with --choice accept or --choice reject")
         if request_raw is None:
@@ -1152,15 +1216,23 @@ class Pipeline:
         klantnummer = getattr(request, "klantnummer_se", None)
         if not isinstance(klantnummer, str):
             raise TaskError(f"task {task_id}: the proposal carries no KlantnummerSE")
-        answer = proposal_answer(
-            request,
-            klantnummer_se=klantnummer,
-            accept=choice == "accept",
-            reden=note,
-            contact=self.creditor.contact,
-            now=self.clock(),
-        )
-        return self._close_task(task_id, choice, user, answer)
+        try:
+            answer = proposal_answer(
+                request,
+                klantnummer_se=klantnummer,
+                accept=choice == "accept",
+                reden=note,
+                contact=self.creditor.contact,
+                now=self.clock(),
+            )
+            payload = encode_message(answer)
+        except (ValidationError, WireError) as exc:
+            raise TaskError(
+                f"task {task_id}: the note cannot be sent as the answer's "
+                f"{'Toelichting' if choice == 'accept' else 'Reden'} ({_why_not_sendable(exc)}); "
+                "write it again without control characters"
+            ) from None
+        return self._close_task(task_id, choice, note, actor, (answer, payload))
 
     def _agreed_holds(
         self, module: str, resolution: str, klantnummer: str | None
@@ -1171,7 +1243,7 @@ class Pipeline:
         found = self.decider._found(DebtorQuery(klantnummer_se=klantnummer))
         return tuple(plan_holds(self.policy, "E06", found, self.today())[0])
 
-    def _end_wsnp(self, task_id: int, choice: str, user: str) -> str:
+    def _end_wsnp(self, task_id: int, choice: str, actor: Actor) -> str:
         """E15 (schone lei: write off, except criminal sanctions) or E15F (claims revive)."""
         if choice not in {"schone_lei", "zonder_schone_lei"}:
             raise TaskError(
@@ -1222,7 +1294,7 @@ class Pipeline:
                 "resolved",
                 choice,
                 now,
-                user[:64],
+                actor.label[:64],
             )
             self.store.audit(
                 session,
@@ -1231,7 +1303,7 @@ class Pipeline:
                 task=task_id,
                 kind="wsnp_einde",
                 choice=choice,
-                user=user,
+                actor=actor.audit(),
                 event="E15" if choice == "schone_lei" else "E15F",
             )
         return (
@@ -1239,7 +1311,16 @@ class Pipeline:
             f"{len(write_offs)} write-off(s) planned"
         )
 
-    def _close_task(self, task_id: int, resolution: str, user: str, answer: Message | None) -> str:
+    def _close_task(
+        self,
+        task_id: int,
+        choice: str,
+        note: str | None,
+        actor: Actor,
+        answered: tuple[Message, bytes] | None,
+    ) -> str:
+        resolution = f"{choice}: {note}" if note else choice
+        answer, payload = answered if answered is not None else (None, b"")
         now = self.clock()
         with self.store.transaction() as session:
             task = session.get(Task, task_id)
@@ -1254,7 +1335,7 @@ class Pipeline:
                     rule = self.table.rule_for("Beoordeling", module, state)
                 except UnexpectedMessage as exc:
                     raise TaskError(f"task {task_id} cannot be answered now: {exc}") from None
-                next_state = "AKKOORD_SE" if resolution == "accept" else "AFGEWEZEN_SE"
+                next_state = "AKKOORD_SE" if choice == "accept" else "AFGEWEZEN_SE"
                 self._check(rule, state or self.table.initial, Decision(answer, next_state))
                 assert conversation is not None  # rule_for found a rule from a real state
                 self.effects.record(
@@ -1270,7 +1351,7 @@ class Pipeline:
                                 hold_types=("H_PROPOSAL",),
                             ),
                         ),
-                        holds=self._agreed_holds(module, resolution, conversation.klantnummer_se),
+                        holds=self._agreed_holds(module, choice, conversation.klantnummer_se),
                     ),
                 )
                 conversation.state = next_state
@@ -1281,7 +1362,7 @@ class Pipeline:
                         conversation_id=conversation_id,
                         cross_referentienummer=task.referentienummer,
                         berichttype=answer.BERICHTTYPE,
-                        payload=encode_message(answer),
+                        payload=payload,
                         created_at=now,
                         status="pending",
                         attempts=0,
@@ -1291,7 +1372,7 @@ class Pipeline:
             task.status = "resolved"
             task.resolution = resolution[:2000]
             task.resolved_at = now
-            task.resolved_by = user[:64]
+            task.resolved_by = actor.label[:64]
             self.store.audit(
                 session,
                 "task_resolved",
@@ -1299,12 +1380,14 @@ class Pipeline:
                 referentienummer=task.referentienummer,
                 task=task_id,
                 kind=task.kind,
-                choice=resolution,
-                user=user,
+                # the note is free text: kept with the task, never in the audit trail
+                choice=choice,
+                note=bool(note),
+                actor=actor.audit(),
                 answer=str(answer.berichtheader.referentienummer) if answer else None,
             )
         if answer is not None:
-            return f"task {task_id} resolved: {answer.BERICHTTYPE} ({resolution}) is in the outbox"
+            return f"task {task_id} resolved: {answer.BERICHTTYPE} ({choice}) is in the outbox"
         return f"task {task_id} resolved"
 
     # -- deliver ---------------------------------------------------------------------------
@@ -1416,30 +1499,28 @@ class Pipeline:
                 execute_many(connection, sql.MARK_SENT, marks)
 
     def _record_delivery_failure(self, outbox_id: int, exc: NodeError) -> None:
-        now = self.clock()
         with self.store.transaction() as session:
             row = session.get(OutboxMessage, outbox_id)
             if row is None:
                 return
-            row.attempts += 1
-            row.last_error = str(exc)[:2000]
-            if exc.retryable:
-                row.next_attempt_at = now + backoff(row.attempts)
-            else:
-                row.status = "failed"
-            self.store.audit(
+            record_failure(
+                self.store,
                 session,
-                "delivery_failed",
-                conversation_id=row.conversation_id,
-                referentienummer=row.referentienummer,
+                row,
+                Failure.of(exc),
                 retryable=exc.retryable,
-                attempts=row.attempts,
-                error=str(exc)[:500],
+                now=self.clock(),
+                event="delivery_failed",
+                task=FinalTask(
+                    "delivery_failed",
+                    f"the node refused the {row.berichttype} {row.referentienummer}",
+                ),
+                referentienummer=row.referentienummer,
             )
 
     # -- a person's second try --------------------------------------------------------------
 
-    def retry_quarantined(self, quarantine_id: int, *, user: str) -> str:
+    def retry_quarantined(self, quarantine_id: int, *, actor: Actor) -> str:
         """Try a quarantined message again (after a fix of the catalog, the configuration or
         an adapter). Accepted: it goes to the inbox and is worked as if just fetched; not:
         it stays in quarantine with the reason of this try."""
@@ -1463,7 +1544,7 @@ class Pipeline:
                     session,
                     "quarantine_retry_refused",
                     record=quarantine_id,
-                    user=user,
+                    actor=actor.audit(),
                     reason=kept.reason,
                 )
                 return (
@@ -1497,13 +1578,13 @@ class Pipeline:
                 session,
                 "quarantine_retried",
                 record=quarantine_id,
-                user=user,
+                actor=actor.audit(),
                 outcome=outcome,
                 referentienummer=str(message.berichtheader.referentienummer),
             )
         return f"quarantined message {quarantine_id}: {outcome}"
 
-    def replay(self, referentienummer: str, *, user: str) -> str:
+    def replay(self, referentienummer: str, *, actor: Actor) -> str:
         """Work a received message again that failed or did not fit: its retry counters are
         reset and it is decided anew. An answered message is never replayed, so a replay
         cannot send a second answer."""
@@ -1523,7 +1604,7 @@ class Pipeline:
                 "replayed",
                 conversation_id=row.conversation_id,
                 referentienummer=referentienummer,
-                user=user,
+                actor=actor.audit(),
                 previous=previous,
             )
         return (

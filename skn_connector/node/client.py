@@ -105,6 +105,11 @@ class NodeTLSError(NodeError):
     retryable = False
 
 
+class TlsSetupError(NodeTLSError):
+    """The TLS settings cannot be used (a certificate or key file missing, unreadable, not
+    matching, expired): a configuration problem, found before the node is called."""
+
+
 class NodeRejected(NodeError):
     """The node refused the request (a SOAP Client fault, an HTTP 4xx): repeating will not help."""
 
@@ -154,9 +159,9 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
-        raise NodeTLSError(f"the {what} {path} does not exist") from None
+        raise TlsSetupError(f"the {what} {path} does not exist") from None
     except OSError as exc:
-        raise NodeTLSError(f"the {what} {path} cannot be read ({exc.strerror})") from None
+        raise TlsSetupError(f"the {what} {path} cannot be read ({exc.strerror})") from None
 
 
 def _load_key(path: Path, data: bytes, secret: bytes | None) -> PrivateKeyTypes:
@@ -164,14 +169,14 @@ def _load_key(path: Path, data: bytes, secret: bytes | None) -> PrivateKeyTypes:
         return serialization.load_pem_private_key(data, password=secret)
     except TypeError:
         if secret is None:
-            raise NodeTLSError(
+            raise TlsSetupError(
                 f"the private key file {path} is encrypted and no password is set"
             ) from None
         # a password was given for a key that is not encrypted: the key is usable as it is
         return _load_key(path, data, None)
     except ValueError:
         reason = "or the password is wrong" if secret is not None else "in PEM form"
-        raise NodeTLSError(
+        raise TlsSetupError(
             f"the private key file {path} holds no usable private key {reason}"
         ) from None
 
@@ -191,7 +196,7 @@ def build_ssl_context(
     """The client's TLS: our certificate and key, trusting only the CA certificates in ``trust``.
 
     TLS 1.2 at least, the node's certificate verified and its host name checked; the
-    system's trust store is not used. NodeTLSError names the file of any problem.
+    system's trust store is not used. TlsSetupError names the file of any problem.
     """
     cert_data = _read(certificate, "client certificate file")
     key_data = _read(private_key, "private key file")
@@ -199,17 +204,17 @@ def build_ssl_context(
     try:
         cert = x509.load_pem_x509_certificate(cert_data)
     except ValueError:
-        raise NodeTLSError(
+        raise TlsSetupError(
             f"the client certificate file {certificate} holds no PEM certificate"
         ) from None
     secret = password.encode("utf-8") if password is not None else None
     key = _load_key(private_key, key_data, secret)
     if _public_der(key.public_key()) != _public_der(cert.public_key()):
-        raise NodeTLSError(
+        raise TlsSetupError(
             f"the private key {private_key} does not match the certificate {certificate}"
         )
     if b"-----BEGIN CERTIFICATE-----" not in trust_data:
-        raise NodeTLSError(f"the trust file (node.tls.trust) {trust} holds no PEM certificate")
+        raise TlsSetupError(f"the trust file (node.tls.trust) {trust} holds no PEM certificate")
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -218,7 +223,7 @@ def build_ssl_context(
     try:
         context.load_verify_locations(cafile=str(trust))
     except ssl.SSLError as exc:
-        raise NodeTLSError(
+        raise TlsSetupError(
             f"the trust file (node.tls.trust) {trust} cannot be loaded ({_ssl_reason(exc)})"
         ) from None
 
@@ -228,7 +233,7 @@ def build_ssl_context(
     try:
         context.load_cert_chain(str(certificate), str(private_key), password=_password)
     except ssl.SSLError as exc:
-        raise NodeTLSError(
+        raise TlsSetupError(
             f"the client certificate {certificate} and key {private_key} cannot be loaded "
             f"({_ssl_reason(exc)})"
         ) from None

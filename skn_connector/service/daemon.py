@@ -1,117 +1,24 @@
-"""Building the connector from its settings, and running it: once, or as a daemon."""
+"""Running the connector: once (``run_once``), or as a daemon (``run_daemon``)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
-from ..adapters.registry import LoadedAdapter, load_adapters
 from ..config import Settings
-from ..engine.deadlines import WorkingDays
-from ..engine.pipeline import CreditorProfile, Delivery, Pipeline, RunSummary
-from ..engine.policy import load_policy
-from ..messages import Contactpersoon
-from ..node.client import NodeClient, NodeError, NodeTLSError, build_ssl_context
-from ..secrets import is_secret_ref, resolve_secret
-from ..security import refuse_invalid_client_certificate
-from ..store import Store, open_configured_store
+from ..engine.pipeline import Delivery, Pipeline, RunSummary
+from ..node.client import NodeError, NodeTLSError
 from ..store.lease import StoreLease
+from .wiring import connector
 
 log = logging.getLogger(__name__)
-
-
-def resolve_option_secrets(value: Any) -> Any:
-    """Adapter options may hold ``secret:NAME`` values; they are resolved only in memory."""
-    if isinstance(value, str) and is_secret_ref(value):
-        return resolve_secret(value)
-    if isinstance(value, dict):
-        return {k: resolve_option_secrets(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve_option_secrets(v) for v in value]
-    return value
-
-
-def build_node_client(settings: Settings, *, insecure_dev: bool = False) -> NodeClient:
-    node = settings.node
-    context = None
-    if node.tls is not None:
-        refuse_invalid_client_certificate(node.tls.certificate)
-        password = (
-            resolve_secret(node.tls.private_key_password) if node.tls.private_key_password else None
-        )
-        context = build_ssl_context(
-            node.tls.certificate, node.tls.private_key, node.tls.trust, password
-        )
-    timeout = httpx.Timeout(
-        connect=node.connect_timeout.total_seconds(),
-        read=node.read_timeout.total_seconds(),
-        write=node.read_timeout.total_seconds(),
-        pool=node.connect_timeout.total_seconds(),
-    )
-    return NodeClient(
-        node.url,
-        node.participant_id,
-        ssl_context=context,
-        timeout=timeout,
-        allow_insecure=insecure_dev,
-    )
-
-
-def build_adapters(settings: Settings) -> list[LoadedAdapter]:
-    return load_adapters(
-        (a.name, a.use, resolve_option_secrets(a.options)) for a in settings.adapters
-    )
-
-
-def creditor_profile(settings: Settings) -> CreditorProfile:
-    contact = settings.creditor.contact
-    return CreditorProfile(
-        participant_id=settings.node.participant_id,
-        vooraf_akkoord=settings.creditor.vooraf_akkoord,
-        contact=Contactpersoon(
-            naam=contact.naam, telefoonnummer=contact.telefoon, emailadres=contact.email
-        ),
-    )
-
-
-@contextmanager
-def connector(settings: Settings, *, insecure_dev: bool = False) -> Iterator[Pipeline]:
-    """The pipeline with its store, node client and adapters; all closed on exit."""
-    for deprecated in settings.deprecations():
-        log.warning("%s: %s", settings.source, deprecated)
-    adapters = build_adapters(settings)
-    store: Store | None = None
-    client: NodeClient | None = None
-    try:
-        store = open_configured_store(settings.store)
-        client = build_node_client(settings, insecure_dev=insecure_dev)
-        yield Pipeline(
-            store=store,
-            node=client,
-            adapters=adapters,
-            creditor=creditor_profile(settings),
-            working_days=WorkingDays(good_friday=settings.policy.good_friday),
-            answer_within_working_days=settings.policy.answer_within_working_days,
-            batch_size=settings.node.batch_size,
-            policy=load_policy(settings.creditor.kind, settings.creditor.covenant, settings.policy),
-            warn_at_working_days=settings.policy.warn_at_working_days,
-            outage_task_after=settings.policy.backoffice_outage_task_after,
-        )
-    finally:
-        if client is not None:
-            client.close()
-        for loaded in adapters:
-            loaded.adapter.close()
-        if store is not None:
-            store.close()
 
 
 #: How often a run through a long backlog looks at the deadlines.
@@ -242,8 +149,87 @@ class Standby:
         return held
 
 
+#: How long a stop waits for the running job to finish its step and commit; then the process
+#: exits anyway (every step commits on its own, so the next start resumes where it stopped).
+STOP_WAIT_SECONDS = 10.0
+
+
+class Jobs:
+    """The daemon's jobs: each a list of steps (poll, process, carry out, deliver), each step
+    on its own, so that one failing does not keep the others from running. A stop lets the
+    running step finish and commit, and starts no other."""
+
+    def __init__(self, pipeline: Pipeline, standby: Standby) -> None:
+        self.pipeline = pipeline
+        self.standby = standby
+        self.stopping = threading.Event()
+        #: held while a job runs: a stop waits for it
+        self.running = threading.Lock()
+
+    def _run(self, job: str, steps: tuple[tuple[str, Callable[[], object]], ...]) -> None:
+        with self.running:
+            if self.stopping.is_set() or not self.standby.may_work():
+                return
+            for name, step in steps:
+                if self.stopping.is_set():
+                    return
+                try:
+                    step()
+                except NodeError:
+                    pass  # logged once by the pipeline when the node goes down
+                except Exception:
+                    log.exception(
+                        "the %s step of the %s job failed; the other steps go on, and it runs "
+                        "again at the next interval",
+                        name,
+                        job,
+                    )
+
+    def _poll_until_empty(self) -> None:
+        while not self.stopping.is_set() and self.pipeline.poll() > 0:
+            self.pipeline.process_due()
+
+    def poll(self) -> None:
+        self._run(
+            "poll",
+            (
+                ("poll", self._poll_until_empty),
+                ("process", self.pipeline.process_due),
+                ("carry out", self.pipeline.carry_out),
+                ("deliver", self.pipeline.deliver_due),
+            ),
+        )
+
+    def deliver(self) -> None:
+        self._run(
+            "delivery",
+            (
+                ("process", self.pipeline.process_due),
+                ("carry out", self.pipeline.carry_out),
+                ("deliver", self.pipeline.deliver_due),
+            ),
+        )
+
+    def daily(self) -> None:
+        self._run(
+            "daily",
+            (
+                ("carry out", self.pipeline.carry_out),  # expires the holds whose end passed
+                ("watch deadlines", self.pipeline.watch_deadlines),
+            ),
+        )
+
+    def wait_for_the_running_job(self, timeout: float) -> bool:
+        """After a stop: whether the running job (if any) finished within ``timeout``."""
+        if self.running.acquire(timeout=timeout):
+            self.running.release()
+            return True
+        return False
+
+
 def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
-    """Run the scheduler until SIGINT or SIGTERM: poll jobs and delivery jobs."""
+    """Run the scheduler until SIGINT or SIGTERM: poll jobs and delivery jobs. A stop starts
+    no new job and lets the running one finish its step (at most STOP_WAIT_SECONDS)."""
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -255,37 +241,10 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
         scheduler = BlockingScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=1)}, timezone=UTC
         )
-        standby = Standby(lease)
-
-        def poll_job() -> None:
-            if not standby.may_work():
-                return
-            try:
-                while pipeline.poll() > 0:
-                    pipeline.process_due()
-                pipeline.process_due()
-                pipeline.carry_out()
-                pipeline.deliver_due()
-            except NodeError:
-                pass  # logged once by the pipeline when the node goes down
-            except Exception:
-                log.exception("the poll job failed; it runs again at the next interval")
-
-        def deliver_job() -> None:
-            if not standby.may_work():
-                return
-            try:
-                pipeline.process_due()
-                pipeline.carry_out()
-                pipeline.deliver_due()
-            except NodeError:
-                pass
-            except Exception:
-                log.exception("the delivery job failed; it runs again at the next interval")
-
+        jobs = Jobs(pipeline, Standby(lease))
         now = datetime.now(UTC)
         scheduler.add_job(
-            poll_job,
+            jobs.poll,
             "interval",
             id="poll",
             seconds=settings.node.poll_interval.total_seconds(),
@@ -293,21 +252,11 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
             max_instances=1,
             coalesce=True,
         )
-
-        def daily_job() -> None:
-            if not standby.may_work():
-                return
-            try:
-                pipeline.carry_out()  # expires the holds whose end has passed
-                pipeline.watch_deadlines()
-            except Exception:
-                log.exception("the daily job failed; it runs again tomorrow")
-
         scheduler.add_job(
-            daily_job, "cron", id="daily", hour=6, minute=0, max_instances=1, coalesce=True
+            jobs.daily, "cron", id="daily", hour=6, minute=0, max_instances=1, coalesce=True
         )
         scheduler.add_job(
-            deliver_job,
+            jobs.deliver,
             "interval",
             id="deliver",
             seconds=settings.node.deliver_interval.total_seconds(),
@@ -317,6 +266,7 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
 
         def stop(signum: int, _frame: Any) -> None:
             log.info("received %s; stopping after the running job", signal.Signals(signum).name)
+            jobs.stopping.set()
             scheduler.shutdown(wait=False)
 
         signal.signal(signal.SIGTERM, stop)
@@ -327,4 +277,16 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
             settings.node.deliver_interval,
         )
         scheduler.start()
+        if not jobs.wait_for_the_running_job(STOP_WAIT_SECONDS):
+            log.warning(
+                "the running job did not finish its step within %.0f s; exiting now, the next "
+                "start resumes it",
+                STOP_WAIT_SECONDS,
+            )
+            logging.shutdown()
+            os._exit(EXIT_STOPPED_UNFINISHED)
         log.info("skn-connector stopped")
+
+
+#: The exit code when a stop could not wait for the running job (systemd logs it).
+EXIT_STOPPED_UNFINISHED = 1

@@ -70,7 +70,9 @@ class InboxMessage(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: the last failure, redacted (no personal data), and its class
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error_class: Mapped[str | None] = mapped_column(String(64), nullable=True)
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     #: node (the system link) or portal (a web-portal CSV download)
@@ -127,7 +129,9 @@ class OutboxMessage(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: the last failure, redacted (no personal data), and its class
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error_class: Mapped[str | None] = mapped_column(String(64), nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     #: node: delivered by the connector; portal: exported to a CSV for the web portal
     channel: Mapped[str] = mapped_column(String(8), default="node", server_default="node")
@@ -146,6 +150,8 @@ class Task(Base):
     referentienummer: Mapped[str | None] = mapped_column(String(36), nullable=True)
     #: the hold the task is about (hold_not_applied), if any
     hold_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    #: the quarantined message the task is about (quarantined, conflict), if any
+    quarantine_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     due: Mapped[date | None] = mapped_column(Date, nullable=True)
@@ -183,7 +189,9 @@ class HoldRecord(Base):
     release_reason: Mapped[str | None] = mapped_column(String(128), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: the last failure, redacted (no personal data), and its class
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error_class: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -208,7 +216,9 @@ class WriteOffRecord(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: the last failure, redacted (no personal data), and its class
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error_class: Mapped[str | None] = mapped_column(String(64), nullable=True)
     result: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

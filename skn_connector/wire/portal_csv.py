@@ -40,6 +40,7 @@ from ..messages import (
 )
 from ..messages.common import TYPES_PER_MODULE
 from ..messages.schuldinventarisatie import SALDOVERZOEK_MODULES
+from .soap import NOT_XML as _NOT_XML
 
 # -- the format (documented where the SKN page is, provisional (P) where it is silent) -----
 
@@ -171,9 +172,6 @@ _AMOUNT = re.compile(r"[+-]?\d+(?:[.,]\d+)?")
 #: fractionDigits 2) leaves 12, and a longer number overflows the model's rounding.
 _AMOUNT_DIGITS = 12
 _DATE = re.compile(r"(\d{1,2})-(\d{1,2})-(\d{4})")
-#: Characters XML 1.0 cannot carry (controls but tab and line ends; U+FFFE, U+FFFF): a cell
-#: holding one would make a message that cannot be encoded.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 #: Columns A–R repeat on every row of one conversation in an answer file.
 _REPEATED = COLUMNS.index("Datum") + 1

@@ -414,14 +414,50 @@ def json_to_bytes(berichttype: str, data: Mapping[str, Any]) -> bytes:
     return "".join(out).encode("utf-8")
 
 
+#: Characters XML 1.0 cannot carry: controls but tab and line ends, lone surrogates, U+FFFE/F.
+#: A text holding one makes a message that cannot be encoded.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _unwritable(value: Any, path: str = "") -> tuple[str, str] | None:
+    """The element path of the first text XML cannot carry, and the character, or None."""
+    if isinstance(value, str):
+        bad = NOT_XML.search(value)
+        return (path, bad.group()) if bad else None
+    if isinstance(value, list):
+        items: Iterable[tuple[str, Any]] = (
+            (f"{path}[{index + 1}]", item) for index, item in enumerate(value)
+        )
+    elif isinstance(value, Mapping):
+        items = ((f"{path}/{name}" if path else name, item) for name, item in value.items())
+    else:
+        return None
+    for where, item in items:
+        found = _unwritable(item, where)
+        if found is not None:
+            return found
+    return None
+
+
 def encode_message(message: Message) -> bytes:
     """Serialise a message to its XML bytes, validated against its XSD.
 
     The bytes are written directly, then parsed and validated: what is validated is
     exactly what leaves this module.
     """
-    data = json_to_bytes(message.BERICHTTYPE, message.to_json())
-    root = parse_xml(data, what=f"outgoing {message.BERICHTTYPE}")
+    document = message.to_json()
+    data = json_to_bytes(message.BERICHTTYPE, document)
+    try:
+        root = parse_xml(data, what=f"outgoing {message.BERICHTTYPE}")
+    except WireError:
+        where = _unwritable(document)
+        if where is None:
+            raise
+        path, character = where
+        raise WireError(
+            f"{message.BERICHTTYPE}/{path} holds a character that XML cannot carry "
+            f"(U+{ord(character):04X}); the message cannot be sent"
+        ) from None
     schema = message_schema()
     if not schema.validate(root):
         raise WireError(

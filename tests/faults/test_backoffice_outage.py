@@ -35,7 +35,7 @@ from skn_connector.config import load_settings
 from skn_connector.engine.deadlines import WorkingDays
 from skn_connector.engine.pipeline import Pipeline
 from skn_connector.engine.policy import load_policy
-from skn_connector.service.daemon import build_adapters, build_node_client, creditor_profile
+from skn_connector.service.wiring import build_adapters, build_node_client, creditor_profile
 from skn_connector.store import open_store
 from skn_connector.store.schema import HoldRecord, InboxMessage, OutboxMessage, Task
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from skn_connector.config import load_settings
 from skn_connector.demo import CREDITOR_ID
 from skn_connector.messages import message_from_json
-from skn_connector.service.daemon import connector, run_once
+from skn_connector.service.daemon import run_once
+from skn_connector.service.wiring import connector
 from skn_connector.wire.soap import encode_message
 
 from .harness import World

@@ -22,7 +22,8 @@ from skn_connector.adapters.registry import resolve_adapter_class
 from skn_connector.config import load_settings
 from skn_connector.demo import CREDITOR_ID, saldoverzoek_json, scenarios, write_config
 from skn_connector.node.simulator import Simulator
-from skn_connector.service.daemon import connector, run_once
+from skn_connector.service.daemon import run_once
+from skn_connector.service.wiring import connector
 from skn_connector.store import open_store
 from skn_connector.store.schema import InboxMessage, QuarantinedMessage
 

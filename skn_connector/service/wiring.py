@@ -1,0 +1,172 @@
+"""Building the connector's parts from its settings, the same way for every command.
+
+``run`` and ``config check`` build the parts with the same functions: what ``config check``
+passes, ``run`` accepts. The parts that need only the settings are built first (the policy,
+our own profile, the working days), then the adapters and the node client (its TLS context
+from the certificate files), the store last: a configuration that is wrong is refused
+before anything is created.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from ..adapters.registry import LoadedAdapter, load_adapters
+from ..config import ConfigError, Settings
+from ..engine.deadlines import WorkingDays
+from ..engine.pipeline import CreditorProfile, Pipeline
+from ..engine.policy import Policy, PolicyError, load_policy
+from ..messages import Contactpersoon
+from ..node.client import NodeClient, build_ssl_context
+from ..secrets import is_secret_ref, resolve_secret
+from ..security import refuse_invalid_client_certificate
+from ..store import Store, open_configured_store
+from ..store.db import create_store_engine
+
+log = logging.getLogger(__name__)
+
+
+def resolve_option_secrets(value: Any) -> Any:
+    """Adapter options may hold ``secret:NAME`` values; they are resolved only in memory."""
+    if isinstance(value, str) and is_secret_ref(value):
+        return resolve_secret(value)
+    if isinstance(value, dict):
+        return {k: resolve_option_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_option_secrets(v) for v in value]
+    return value
+
+
+def build_node_client(settings: Settings, *, insecure_dev: bool = False) -> NodeClient:
+    node = settings.node
+    context = None
+    if node.tls is not None:
+        refuse_invalid_client_certificate(node.tls.certificate)
+        password = (
+            resolve_secret(node.tls.private_key_password) if node.tls.private_key_password else None
+        )
+        context = build_ssl_context(
+            node.tls.certificate, node.tls.private_key, node.tls.trust, password
+        )
+    timeout = httpx.Timeout(
+        connect=node.connect_timeout.total_seconds(),
+        read=node.read_timeout.total_seconds(),
+        write=node.read_timeout.total_seconds(),
+        pool=node.connect_timeout.total_seconds(),
+    )
+    return NodeClient(
+        node.url,
+        node.participant_id,
+        ssl_context=context,
+        timeout=timeout,
+        allow_insecure=insecure_dev,
+    )
+
+
+def build_adapters(settings: Settings) -> list[LoadedAdapter]:
+    return load_adapters(
+        (a.name, a.use, resolve_option_secrets(a.options)) for a in settings.adapters
+    )
+
+
+def creditor_profile(settings: Settings) -> CreditorProfile:
+    """Our side of every answer; ConfigError when ``[creditor.contact]`` cannot be sent."""
+    contact = settings.creditor.contact
+    try:
+        person = Contactpersoon(
+            naam=contact.naam, telefoonnummer=contact.telefoon, emailadres=contact.email
+        )
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        key = {"telefoonnummer": "telefoon", "emailadres": "email"}.get(
+            str(first["loc"][0]), str(first["loc"][0])
+        )
+        rule = {
+            "telefoon": "a telephone number of 6 to 20 digits, spaces and dashes, "
+            "optionally starting with +, e.g. 020 123 4567",
+            "email": "an e-mail address such as invordering@example.org",
+        }.get(key, str(first["msg"]))
+        raise ConfigError(
+            f"{settings.source or 'the configuration'}: creditor.contact.{key}: must be {rule}"
+        ) from None
+    return CreditorProfile(
+        participant_id=settings.node.participant_id,
+        vooraf_akkoord=settings.creditor.vooraf_akkoord,
+        contact=person,
+    )
+
+
+def build_policy(settings: Settings) -> Policy:
+    """The effective policy; ConfigError naming the override that is not valid."""
+    try:
+        return load_policy(settings.creditor.kind, settings.creditor.covenant, settings.policy)
+    except PolicyError as exc:
+        raise ConfigError(f"{settings.source or 'the configuration'}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What ``check_settings`` built, for ``config check`` to report."""
+
+    adapters: tuple[str, ...]
+    policy: Policy
+
+
+def check_settings(settings: Settings, *, insecure_dev: bool = False) -> Checked:
+    """Build every part ``run`` builds before it touches the node, and close them again:
+    the policy, our profile, the adapters, the node client with its TLS context, and the
+    store's engine (its URL and, for SQLite, its folder), without creating the store.
+    Raises what ``run`` would raise, with the same sentence."""
+    policy = build_policy(settings)
+    creditor_profile(settings)
+    adapters = build_adapters(settings)
+    try:
+        build_node_client(settings, insecure_dev=insecure_dev).close()
+        create_store_engine(
+            settings.store.url, sqlite_cache_mib=settings.store.sqlite_cache_mib
+        ).dispose()
+    finally:
+        for loaded in adapters:
+            loaded.adapter.close()
+    return Checked(tuple(a.name for a in adapters), policy)
+
+
+@contextmanager
+def connector(settings: Settings, *, insecure_dev: bool = False) -> Iterator[Pipeline]:
+    """The pipeline with its store, node client and adapters; all closed on exit."""
+    for deprecated in settings.deprecations():
+        log.warning("%s: %s", settings.source, deprecated)
+    policy = build_policy(settings)
+    creditor = creditor_profile(settings)
+    adapters = build_adapters(settings)
+    store: Store | None = None
+    client: NodeClient | None = None
+    try:
+        client = build_node_client(settings, insecure_dev=insecure_dev)
+        store = open_configured_store(settings.store)
+        yield Pipeline(
+            store=store,
+            node=client,
+            adapters=adapters,
+            creditor=creditor,
+            working_days=WorkingDays(good_friday=settings.policy.good_friday),
+            answer_within_working_days=settings.policy.answer_within_working_days,
+            batch_size=settings.node.batch_size,
+            policy=policy,
+            warn_at_working_days=settings.policy.warn_at_working_days,
+            outage_task_after=settings.policy.backoffice_outage_task_after,
+        )
+    finally:
+        if client is not None:
+            client.close()
+        for loaded in adapters:
+            loaded.adapter.close()
+        if store is not None:
+            store.close()
