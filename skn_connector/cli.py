@@ -143,7 +143,11 @@ def run(
     insecure_dev: Annotated[
         bool,
         typer.Option(
-            "--insecure-dev", help="Allow a plain http:// node URL (local simulator only)."
+            "--insecure-dev",
+            help=(
+                "Allow a plain http:// node URL to a loopback host (127.0.0.0/8, ::1 or "
+                "localhost): a local simulator only."
+            ),
         ),
     ] = False,
     max_wait: Annotated[

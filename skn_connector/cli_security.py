@@ -47,7 +47,11 @@ def doctor_command(
     insecure_dev: Annotated[
         bool,
         typer.Option(
-            "--insecure-dev", help="Allow a plain http:// node URL (local simulator only)."
+            "--insecure-dev",
+            help=(
+                "Allow a plain http:// node URL to a loopback host (127.0.0.0/8, ::1 or "
+                "localhost): a local simulator only."
+            ),
         ),
     ] = False,
 ) -> None:

@@ -97,6 +97,36 @@ def test_one_lease_per_sqlite_store_released_when_its_holder_dies(tmp_path: Path
         assert one.acquire() and two.acquire()  # another store, another lease
 
 
+def test_one_lease_per_sqlite_file_whatever_the_path_to_it(tmp_path: Path) -> None:
+    """The lease belongs to the database file, not to the path it was opened by: a store
+    opened through a symlink to the file or to its folder is the same store."""
+    real = tmp_path / "data"
+    real.mkdir()
+    database = real / "skn.db"
+    url = f"sqlite:///{database}"
+    (tmp_path / "link.db").symlink_to(database)
+    (tmp_path / "linked-folder").symlink_to(real, target_is_directory=True)
+    paths = [tmp_path / "link.db", tmp_path / "linked-folder" / "skn.db"]
+    stores = [open_store(url), *(open_store(f"sqlite:///{path}") for path in paths)]
+    try:
+        with StoreLease(stores[0]) as first:
+            assert first.acquire()
+            for store in stores[1:]:
+                with StoreLease(store) as other:
+                    assert not other.acquire()
+        holder = _holder(f"sqlite:///{paths[0]}")  # another process, through the link
+        try:
+            with StoreLease(stores[2]) as through_the_folder:
+                assert not through_the_folder.acquire()
+        finally:
+            _kill(holder)
+    finally:
+        for store in stores:
+            store.close()
+    assert sorted(p.name for p in real.iterdir() if p.suffix == ".lease") == ["skn.db.lease"]
+    assert not (tmp_path / "link.db.lease").exists()
+
+
 def test_one_lease_per_postgresql_store_released_when_its_holder_dies(
     postgres_url: str,
 ) -> None:

@@ -47,6 +47,46 @@ def test_plain_http_is_refused_unless_insecure_is_allowed() -> None:
     NodeClient("http://127.0.0.1:8450/skn", CREDITOR, ssl_context=None, allow_insecure=True).close()
 
 
+LOOPBACK_ONLY = (
+    "node.url uses plain http to a host that is not a loopback address; plain http is for a "
+    "local simulator on a loopback address (127.0.0.0/8, ::1 or localhost) only, so use "
+    "https with [node.tls]"
+)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.1/skn",
+        "http://example.org/skn",
+        "http://127.0.0.1.example.org/skn",
+        "http://[::ffff:10.0.0.1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://0.0.0.0:8450/skn",
+        "http://localhost.example.org/skn",
+    ],
+)
+def test_insecure_plain_http_is_refused_for_a_host_that_is_not_loopback(url: str) -> None:
+    with pytest.raises(NodeTLSError) as refused:
+        NodeClient(url, CREDITOR, ssl_context=None, allow_insecure=True)
+    assert str(refused.value) == LOOPBACK_ONLY
+    assert not refused.value.retryable
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8450/skn",
+        "http://127.1.2.3/",
+        "http://localhost:1/",
+        "http://LocalHost:1/",
+        "http://[::1]:80/",
+    ],
+)
+def test_insecure_plain_http_is_allowed_for_a_loopback_host(url: str) -> None:
+    NodeClient(url, CREDITOR, ssl_context=None, allow_insecure=True).close()
+
+
 def test_https_needs_a_tls_context_and_other_schemes_are_refused() -> None:
     with pytest.raises(NodeTLSError, match="no TLS context"):
         NodeClient(NODE_URL, CREDITOR, ssl_context=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -23,6 +24,8 @@ from skn_connector.wire.profile import OP_LIST, SERVICE_NS
 from skn_connector.wire.soap import SoapFault, decode_message, element, envelope, open_envelope
 
 from .factories import CREDITOR, SHV, saldoverzoek
+
+JSON = {"Content-Type": "application/json"}
 
 
 def test_list_fetch_confirm_send_cycle_over_mutual_tls(
@@ -253,7 +256,7 @@ def test_duplicate_rate_queues_a_confirmed_message_again(
 @pytest.mark.parametrize(
     ("method", "path", "kwargs", "status"),
     [
-        ("POST", "/_admin/messages", {"content": b"{not json"}, 400),
+        ("POST", "/_admin/messages", {"content": b"{not json", "headers": JSON}, 400),
         ("POST", "/_admin/messages", {"json": {"Berichtheader": {}}}, 422),
         ("POST", "/_admin/messages", {"json": [1, 2]}, 422),
         ("POST", "/_admin/raw", {"content": b"x"}, 400),
@@ -262,7 +265,7 @@ def test_duplicate_rate_queues_a_confirmed_message_again(
         ("POST", "/_admin/faults", {"json": {"explode": True}}, 422),
         ("POST", "/_admin/faults", {"json": {"latency_ms": "slow"}}, 422),
         ("POST", "/_admin/faults", {"json": {"seed": True}}, 422),
-        ("POST", "/_admin/faults", {"content": b""}, 400),
+        ("POST", "/_admin/faults", {"content": b"", "headers": JSON}, 400),
         ("GET", "/_admin/messagebox?ontvanger=x", {}, 400),
         ("GET", "/_admin/nothing", {}, 404),
         ("GET", "/skn", {}, 404),
@@ -282,6 +285,109 @@ def test_invalid_admin_input_is_answered_in_json_and_harmless(
         assert isinstance(body["error"], str) and body["error"]
     assert admin.get("/_admin/stats").status_code == 200
     assert admin.get("/_admin/faults").json()["error_rate"] == 0.0
+
+
+_FAULTS = json.dumps({"error_rate": 1.0}).encode()
+_PLAIN = {"Content-Type": "text/plain"}
+_EVIL = {"Origin": "http://evil.example"}
+_REBOUND = {"Host": "evil.example:{port}"}
+_RAW = f"/_admin/raw?ontvanger={CREDITOR}"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "headers", "status"),
+    [
+        # what a web page's form or fetch without a preflight may send: not JSON
+        ("POST", "/_admin/faults", _FAULTS, _PLAIN, 415),
+        ("POST", "/_admin/faults", _FAULTS, {}, 415),
+        ("POST", "/_admin/faults", _FAULTS, {"Content-Type": "application/jsonx"}, 415),
+        ("POST", "/_admin/messages", "message", _PLAIN, 415),
+        ("POST", "/_admin/messages", "message", {"Content-Type": "multipart/form-data"}, 415),
+        # a page's own Origin, or its own name rebound to 127.0.0.1 (DNS rebinding)
+        ("POST", "/_admin/faults", _FAULTS, {**_PLAIN, **_EVIL, **_REBOUND}, 403),
+        ("POST", "/_admin/faults", _FAULTS, {**JSON, **_EVIL}, 403),
+        ("POST", "/_admin/faults", _FAULTS, {**JSON, **_REBOUND}, 403),
+        ("POST", "/_admin/messages", "message", {**JSON, **_EVIL}, 403),
+        ("POST", "/_admin/messages", "message", {**JSON, **_REBOUND}, 403),
+        ("POST", _RAW, b"abc", _EVIL, 403),
+        ("POST", _RAW, b"abc", _REBOUND, 403),
+        ("POST", "/_admin/reset", b"", _EVIL, 403),
+        ("POST", "/_admin/reset", b"", {"Origin": "null"}, 403),
+        ("POST", "/_admin/reset", b"", {"Origin": "http://127.0.0.1:{other}"}, 403),
+        ("POST", "/_admin/reset", b"", {"Origin": "https://127.0.0.1:{port}"}, 403),
+        ("POST", "/_admin/reset", b"", {"Origin": "http://127.0.0.1.evil.example:{port}"}, 403),
+        ("POST", "/_admin/reset", b"", {"Host": "127.0.0.1:{other}"}, 403),
+        ("POST", "/_admin/reset", b"", {"Host": "127.0.0.1"}, 403),
+        ("GET", "/_admin/sent", b"", _REBOUND, 403),
+        ("GET", "/_admin/messagebox", b"", _EVIL, 403),
+    ],
+    ids=[
+        "faults-text-plain",
+        "faults-no-content-type",
+        "faults-not-quite-json",
+        "messages-text-plain",
+        "messages-multipart",
+        "faults-plain-foreign-origin-and-host",
+        "faults-foreign-origin",
+        "faults-foreign-host",
+        "messages-foreign-origin",
+        "messages-foreign-host",
+        "raw-foreign-origin",
+        "raw-foreign-host",
+        "reset-foreign-origin",
+        "reset-null-origin",
+        "reset-origin-other-port",
+        "reset-origin-https",
+        "reset-origin-lookalike",
+        "reset-host-other-port",
+        "reset-host-without-port",
+        "sent-foreign-host",
+        "messagebox-foreign-origin",
+    ],
+)
+def test_cross_site_requests_to_the_admin_api_are_refused_and_change_nothing(
+    method: str,
+    path: str,
+    body: bytes | str,
+    headers: dict[str, str],
+    status: int,
+    simulator: Simulator,
+    admin: httpx.Client,
+    queue_saldoverzoek: Callable[..., dict[str, Any]],
+) -> None:
+    queued = queue_saldoverzoek()
+    admin.post("/_admin/faults", json={"latency_ms": 1}).raise_for_status()
+    faults, messagebox = admin.get("/_admin/faults").json(), admin.get("/_admin/messagebox").json()
+    port = simulator.admin_port
+    content = json.dumps(saldoverzoek()).encode() if body == "message" else body
+    sent = {name: value.format(port=port, other=port + 7) for name, value in headers.items()}
+    response = admin.request(method, path, content=content, headers=sent)
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert isinstance(response.json()["error"], str) and response.json()["error"]
+    assert admin.get("/_admin/faults").json() == faults
+    assert admin.get("/_admin/messagebox").json() == messagebox
+    assert [entry["Id"] for entry in messagebox] == [queued["Id"]]
+
+
+def test_the_admin_api_takes_json_with_parameters_and_same_site_origins(
+    simulator: Simulator, admin: httpx.Client
+) -> None:
+    port = simulator.admin_port
+    faults = json.dumps({"latency_ms": 2}).encode()
+    charset = {"Content-Type": "Application/JSON; charset=utf-8"}
+    assert admin.post("/_admin/faults", content=faults, headers=charset).status_code == 200
+    for origin, host in [
+        (f"http://127.0.0.1:{port}", f"127.0.0.1:{port}"),
+        (f"http://localhost:{port}", f"localhost:{port}"),
+        (f"http://LOCALHOST:{port}", f"LocalHost:{port}"),
+    ]:
+        headers = {**JSON, "Origin": origin, "Host": host}
+        response = admin.post("/_admin/faults", content=faults, headers=headers)
+        assert response.status_code == 200, response.text
+    raw = admin.post("/_admin/raw", params={"ontvanger": str(CREDITOR)}, content=b"abc")
+    assert raw.status_code == 201  # raw bytes: any content type
+    assert admin.get("/_admin/faults").json()["latency_ms"] == 2
 
 
 def test_an_invalid_message_is_refused_with_its_errors(admin: httpx.Client) -> None:

@@ -10,6 +10,7 @@ the caller does (with tenacity), because only the caller knows what is safe to r
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import ssl
 import time
@@ -260,6 +261,23 @@ def _one_line(text: str, limit: int = MAX_REASON) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_LOOPBACK_NETWORKS: Final = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a URL's host is this machine: an address in 127.0.0.0/8, ``::1``, or the name
+    ``localhost``. Only a literal address or that one name counts: any other name could
+    resolve anywhere, and an IPv4-mapped IPv6 address is left out rather than reasoned about.
+    """
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in _LOOPBACK_NETWORKS)
+
+
 # -- the client --------------------------------------------------------------------------
 
 
@@ -277,7 +295,8 @@ class NodeClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         """``ssl_context`` from ``build_ssl_context`` (required for https unless a test
-        ``transport`` is given); ``allow_insecure`` permits a plain-http URL (a local simulator).
+        ``transport`` is given); ``allow_insecure`` permits a plain-http URL to a loopback host
+        (a local simulator).
         """
         try:
             parsed = httpx.URL(url)
@@ -287,6 +306,12 @@ class NodeClient:
             if not allow_insecure:
                 raise NodeTLSError(
                     "node.url uses plain http; use https or --insecure-dev for a local simulator"
+                )
+            if not is_loopback_host(parsed.host):
+                raise NodeTLSError(
+                    "node.url uses plain http to a host that is not a loopback address; plain "
+                    "http is for a local simulator on a loopback address (127.0.0.0/8, ::1 or "
+                    "localhost) only, so use https with [node.tls]"
                 )
         elif parsed.scheme == "https":
             if ssl_context is None and transport is None:

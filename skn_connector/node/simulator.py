@@ -4,7 +4,10 @@ The SOAP service speaks the provisional wire protocol of ``wire/profile.py`` (SO
 HTTP POST to ``/skn``), in HTTPS with a required client certificate when a TLS directory is
 given. The admin API (plain HTTP, always bound to 127.0.0.1) plays the other side of the
 network: it queues messages for a participant, shows what the connector sent, and injects
-faults. State lives in memory, one messagebox per participant, behind one lock.
+faults. It answers programs on this machine, not web pages in a browser there: a JSON body
+needs ``Content-Type: application/json`` (415 otherwise), and a foreign ``Origin`` or a
+``Host`` other than 127.0.0.1 or localhost at its port is refused (403). State lives in
+memory, one messagebox per participant, behind one lock.
 
 Fault modes (``POST /_admin/faults``) apply to SOAP requests, each drawn independently:
 ``latency_ms`` delays every request; ``timeout_rate`` hangs before the request is processed
@@ -951,7 +954,7 @@ class _SoapHandler(_Handler):
 
 
 class _AdminHandler(_Handler):
-    """The admin API: JSON in, JSON out, on loopback."""
+    """The admin API: JSON in, JSON out, on loopback, for programs on this machine only."""
 
     def do_GET(self) -> None:
         self._route("GET")
@@ -978,6 +981,8 @@ class _AdminHandler(_Handler):
         body = self.read_body()
         if body is None:
             return
+        if not self._from_this_machine():
+            return
         parts = urlsplit(self.path)
         methods = self.ROUTES.get(parts.path.rstrip("/") or "/")
         if methods is None:
@@ -997,7 +1002,44 @@ class _AdminHandler(_Handler):
             logger.debug("the admin API failed", exc_info=True)
             self.send_json(500, {"error": "the simulator failed to handle this request"})
 
+    def _from_this_machine(self) -> bool:
+        """Whether the request may be from a program on this machine, else answered 403.
+
+        A web page open in a developer's browser can reach 127.0.0.1 too: its requests carry
+        the page's Origin, and a page whose own name was rebound to 127.0.0.1 (DNS
+        rebinding) sends its own name as the Host. Programs (curl, httpx) send no Origin.
+        """
+        port = self.srv.server_address[1]
+        hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
+        if (self.headers.get("Host") or "").strip().lower() not in hosts:
+            self._refuse(
+                f"the admin API answers only requests addressed to 127.0.0.1:{port} or "
+                f"localhost:{port} (the Host header)"
+            )
+            return False
+        origin = self.headers.get("Origin")
+        if origin is not None and origin.strip().lower() not in {f"http://{h}" for h in hosts}:
+            self._refuse(
+                f"the admin API refuses requests from web pages; send no Origin header, or "
+                f"http://127.0.0.1:{port} or http://localhost:{port}"
+            )
+            return False
+        return True
+
+    def _refuse(self, sentence: str) -> None:
+        # the refused headers are not logged: they are whatever the other side chose
+        logger.warning("refused an admin request that may come from a web page (HTTP 403)")
+        self.send_json(403, {"error": sentence})
+
     def _json(self, body: bytes) -> tuple[bool, Any]:
+        """The body as JSON, or False after answering why not. Every route that takes JSON
+        reads its body here, so each one requires the JSON content type: a web page can
+        send text/plain or a form cross-site without asking, but not application/json."""
+        if self.headers.get_content_type() != "application/json":
+            self.send_json(
+                415, {"error": "send the request body as JSON, with Content-Type: application/json"}
+            )
+            return False, None
         try:
             return True, json.loads(body)
         except (ValueError, RecursionError) as exc:

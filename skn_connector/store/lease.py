@@ -7,8 +7,9 @@ The instance that holds the store's lease works; any other stands by (the daemon
 - PostgreSQL, where several instances may share a store for availability: a session-level
   advisory lock on a connection kept for the purpose. The server releases it when that
   connection ends, also when the holder's machine dies (after the TCP keepalive).
-- SQLite, one machine's file: an exclusive ``flock`` on a file beside the database. The
-  operating system releases it when the holding process ends, however it ends.
+- SQLite, one machine's file: an exclusive ``flock`` on a file beside the database (its
+  real path, symlinks resolved). The operating system releases it when the holding process
+  ends, however it ends.
 
 A store in memory (tests) belongs to one process and always grants the lease.
 """
@@ -39,6 +40,12 @@ _STILL_HELD = text(
 )
 
 
+def lease_path(database: str) -> Path:
+    """The lease file of a SQLite database: beside the real file, so that every path to it
+    (through a symlink to the file or to a folder on the way) gives the same lease."""
+    return Path(f"{os.path.realpath(database)}.lease")
+
+
 class StoreLease:
     """The lease on one store. ``acquire()`` takes it if it is free and says whether this
     instance holds it (again: a lost PostgreSQL connection loses the lease and it is taken
@@ -53,7 +60,7 @@ class StoreLease:
         if self._dialect == "sqlite":
             database = store.engine.url.database
             if database and database != ":memory:" and not database.startswith("file:"):
-                self.path = Path(f"{database}.lease")
+                self.path = lease_path(database)
 
     def acquire(self) -> bool:
         if self._dialect == "postgresql":
