@@ -8,11 +8,30 @@ import re
 # nine digits standing alone; not inside a UUID or another identifier (hex and letters around)
 _BSN_LIKE = re.compile(r"(?<![0-9A-Za-z])\d{9}(?![0-9A-Za-z])")
 _IBAN_LIKE = re.compile(r"\b[A-Z]{2}\d{2}[A-Z]{4}\d{10}\b")
+_EMAIL_LIKE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+# An identifier shown in clear may carry a BSN or an IBAN behind a prefix of letters
+# ("KB111222333"), so there only digits around end them; a UUID, whose hex can hold nine
+# digits in a row, is left whole.
+_BSN_IN_IDENTIFIER = re.compile(r"(?<!\d)\d{9}(?!\d)")
+_IBAN_IN_IDENTIFIER = re.compile(r"[A-Z]{2}\d{2}[A-Z]{4}\d{10}(?!\d)")
+_UUID = re.compile(r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}")
 
 
 def redact(text: str) -> str:
-    """Mask BSN-like (nine digits) and IBAN-like strings."""
+    """Mask e-mail addresses, BSN-like (nine digits) and IBAN-like strings."""
+    # e-mail first: an address may hold nine digits, and its rest would stay otherwise
+    text = _EMAIL_LIKE.sub("[E-MAIL]", text)
     return _IBAN_LIKE.sub("[IBAN]", _BSN_LIKE.sub("[BSN]", text))
+
+
+def mask_in_identifier(value: str, mask: str) -> str:
+    """``value`` with each e-mail address, BSN-like number and IBAN in it replaced by ``mask``."""
+    if _UUID.fullmatch(value):
+        return value
+    for pattern in (_EMAIL_LIKE, _IBAN_IN_IDENTIFIER, _BSN_IN_IDENTIFIER):
+        value = pattern.sub(mask, value)
+    return value
 
 
 class RedactingFilter(logging.Filter):
