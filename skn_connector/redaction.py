@@ -2,7 +2,7 @@
 
 Two kinds of masking, applied together by ``redact``:
 
-- patterns: what looks like a BSN or an IBAN, wherever it appears;
+- patterns: what looks like a BSN, an IBAN or an e-mail address, wherever it appears;
 - the personal values of the message being worked: while the pipeline works a message it
   names that message's names, addresses and free text (``personal_values``), so that an
   adapter's exception quoting the debtor's name is masked too, though no pattern knows a
@@ -25,6 +25,14 @@ from contextvars import ContextVar
 # nine digits standing alone; not inside a UUID or another identifier (hex and letters around)
 _BSN_LIKE = re.compile(r"(?<![0-9A-Za-z])\d{9}(?![0-9A-Za-z])")
 _IBAN_LIKE = re.compile(r"\b[A-Z]{2}\d{2}[A-Z]{4}\d{10}\b")
+_EMAIL_LIKE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+# An identifier shown in clear may carry a BSN or an IBAN behind a prefix of letters
+# ("KB111222333"), so there only digits around end them; a UUID, whose hex can hold nine
+# digits in a row, is left whole.
+_BSN_IN_IDENTIFIER = re.compile(r"(?<!\d)\d{9}(?!\d)")
+_IBAN_IN_IDENTIFIER = re.compile(r"[A-Z]{2}\d{2}[A-Z]{4}\d{10}(?!\d)")
+_UUID = re.compile(r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}")
 #: What a personal value of the message in hand is replaced with.
 PERSONAL = "[PERSOONSGEGEVEN]"
 #: Values shorter than this are not masked as such (a house number, an initial): they would
@@ -69,13 +77,24 @@ def personal_values(source: Callable[[], Iterable[str]]) -> Iterator[None]:
 
 
 def redact(text: str) -> str:
-    """Mask BSN-like (nine digits) and IBAN-like strings, and the personal values of the
-    message in hand."""
+    """Mask the personal values of the message in hand, e-mail addresses, BSN-like (nine
+    digits) and IBAN-like strings."""
     for values in _IN_HAND.get():
         pattern = values.pattern()
         if pattern is not None:
             text = pattern.sub(PERSONAL, text)
+    # e-mail first: an address may hold nine digits, and its rest would stay otherwise
+    text = _EMAIL_LIKE.sub("[E-MAIL]", text)
     return _IBAN_LIKE.sub("[IBAN]", _BSN_LIKE.sub("[BSN]", text))
+
+
+def mask_in_identifier(value: str, mask: str) -> str:
+    """``value`` with each e-mail address, BSN-like number and IBAN in it replaced by ``mask``."""
+    if _UUID.fullmatch(value):
+        return value
+    for pattern in (_EMAIL_LIKE, _IBAN_IN_IDENTIFIER, _BSN_IN_IDENTIFIER):
+        value = pattern.sub(mask, value)
+    return value
 
 
 def error_text(exc: BaseException, *, limit: int = 2000) -> tuple[str, str]:

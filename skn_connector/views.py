@@ -10,52 +10,15 @@ from typing import Any
 from sqlalchemy import select
 
 from .actor import Actor
+from .masking import mask_personal_data
 from .security import is_purged
 from .store import Store
 from .store.schema import HoldRecord, InboxMessage, OutboxMessage, QuarantinedMessage, Task
 from .wire.soap import decode_message
 
-#: Element names whose values are personal data of the client or partner.
-PERSONAL_KEYS = frozenset(
-    {
-        # free text may name anyone or anything: masked too
-        "Toelichting",
-        "Reden",
-        "Omschrijving",
-        "Voorletters",
-        "Voornamen",
-        "Voorvoegsel",
-        "Achternaam",
-        "Geboortedatum",
-        "Bsn",
-        "Straatnaam",
-        "Huisnummer",
-        "Huisletter",
-        "Huisnummertoevoeging",
-        "AanduidingBijHuisnummer",
-        "Postcode",
-        "Woonplaats",
-        "Woonbootverwijzing",
-        "Woonwagenverwijzing",
-        "Document",
-    }
-)
-MASK = "***"
-
 
 class MessageNotFound(LookupError):
     pass
-
-
-def mask_personal_data(document: Any) -> Any:
-    if isinstance(document, dict):
-        return {
-            key: MASK if key in PERSONAL_KEYS else mask_personal_data(value)
-            for key, value in document.items()
-        }
-    if isinstance(document, list):
-        return [mask_personal_data(item) for item in document]
-    return document
 
 
 def list_messages(store: Store, limit: int = 50) -> list[dict[str, Any]]:

@@ -100,25 +100,32 @@ def _claim_entry(claim: Claim, shv_number: str | None) -> OpgegevenVordering:
 def match_claims(
     shv_numbers: Sequence[str], claims: Sequence[Claim]
 ) -> tuple[list[OpgegevenVordering], list[Claim]]:
-    """One entry per invoice number the SHV listed; the claims it did not list stay apart."""
+    """One entry per distinct invoice number the SHV listed, in the order first listed; the
+    claims it did not list stay apart.
+
+    A number listed again, also when written otherwise ("2024.000101", "2024-000101 "), is
+    the same claim: its first listing answers it, and a repeat gets no entry of its own
+    (it would otherwise be reported as a claim unknown to us, or twice).
+    """
     by_number: dict[str, Claim] = {}
     for claim in claims:
         by_number.setdefault(normalise_factuurnummer(claim.factuurnummer), claim)
-    used: set[str] = set()
+    listed: set[str] = set()
     entries: list[OpgegevenVordering] = []
     for number in shv_numbers:
         key = normalise_factuurnummer(number)
-        found = by_number.get(key)
-        if found is None or key in used:
-            entries.append(
-                OpgegevenVordering(
-                    schuldtype="onbekende schuld bij SE", factuurnummer_se_volgens_shv=number
-                )
-            )
+        if key in listed:
             continue
-        used.add(key)
-        entries.append(_claim_entry(found, number))
-    unmatched = [c for c in claims if normalise_factuurnummer(c.factuurnummer) not in used]
+        listed.add(key)
+        found = by_number.get(key)
+        entries.append(
+            _claim_entry(found, number)
+            if found is not None
+            else OpgegevenVordering(
+                schuldtype="onbekende schuld bij SE", factuurnummer_se_volgens_shv=number
+            )
+        )
+    unmatched = [c for c in claims if normalise_factuurnummer(c.factuurnummer) not in listed]
     return entries, unmatched
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from ..adapters.api import AdapterError, Hold, MeasureCode, WriteOff
 from ..adapters.registry import LoadedAdapter
-from ..messages.privacy import personal_values
+from ..masking import personal_values
 from ..redaction import personal_values as in_hand
 from ..store import statements as sql
 from ..store.bulk import execute_many

@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 from ..actor import Actor
 from ..adapters.api import AdapterError, DebtorQuery
 from ..adapters.registry import LoadedAdapter
+from ..masking import personal_values
 from ..messages import CATALOG, Contactpersoon, GeenMedewerking, Message, SaldoverzoekAntwoord
-from ..messages.privacy import personal_values
 from ..node.client import (
     FetchedMessage,
     MessageboxEntry,
