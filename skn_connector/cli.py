@@ -75,13 +75,13 @@ def user_errors() -> Iterator[None]:
     """Configuration and setup problems end in one sentence and exit code 2."""
     from .adapters.registry import AdapterLoadError
     from .config import ConfigError
-    from .node.client import NodeTLSError, TlsSetupError
+    from .node.client import NodeSetupError, NodeTLSError
     from .secrets import SecretError
     from .store.db import StoreError
 
     try:
         yield
-    except (ConfigError, SecretError, AdapterLoadError, StoreError, TlsSetupError) as exc:
+    except (ConfigError, SecretError, AdapterLoadError, StoreError, NodeSetupError) as exc:
         fail(str(exc))
     except NodeTLSError as exc:  # the node's TLS refused us: a failure in the work
         fail(str(exc), EXIT_FAILURE)

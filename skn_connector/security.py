@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from cryptography import x509
 from sqlalchemy import func, select, text
 
-from .node.client import NodeTLSError, TlsSetupError
+from .node.client import NodeSetupError, NodeTLSError
 from .secrets import KEYRING_SERVICE, SECRET_PREFIX, env_var_name, is_secret_ref, secret_name
 from .store.db import AUDIT_HEAD_KEY, GENESIS_HASH, audit_hash
 from .store.schema import (
@@ -170,7 +170,7 @@ def certificate_expiry_days(settings: Settings, now: datetime | None = None) -> 
 
 
 def refuse_invalid_client_certificate(certificate: Path, now: datetime | None = None) -> None:
-    """Refuse to start with an expired or not yet valid client certificate (TlsSetupError).
+    """Refuse to start with an expired or not yet valid client certificate (NodeSetupError).
 
     A file that cannot be read passes here: ``build_ssl_context`` names that problem.
     """
@@ -180,7 +180,7 @@ def refuse_invalid_client_certificate(certificate: Path, now: datetime | None = 
         return
     status = certificate_status(cert, "the client certificate node.tls.certificate", now=now)
     if status.status == "fail":
-        raise TlsSetupError(f"{status.message}; install a renewed certificate at {certificate}")
+        raise NodeSetupError(f"{status.message}; install a renewed certificate at {certificate}")
 
 
 # -- doctor ---------------------------------------------------------------------------------

@@ -106,9 +106,10 @@ class NodeTLSError(NodeError):
     retryable = False
 
 
-class TlsSetupError(NodeTLSError):
-    """The TLS settings cannot be used (a certificate or key file missing, unreadable, not
-    matching, expired): a configuration problem, found before the node is called."""
+class NodeSetupError(NodeTLSError):
+    """The node's settings cannot be used (its URL; a certificate or key file missing,
+    unreadable, not matching, expired): a configuration problem, found before the node is
+    called. A NodeTLSError, as it was before it had a class of its own."""
 
 
 class NodeRejected(NodeError):
@@ -160,9 +161,9 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
-        raise TlsSetupError(f"the {what} {path} does not exist") from None
+        raise NodeSetupError(f"the {what} {path} does not exist") from None
     except OSError as exc:
-        raise TlsSetupError(f"the {what} {path} cannot be read ({exc.strerror})") from None
+        raise NodeSetupError(f"the {what} {path} cannot be read ({exc.strerror})") from None
 
 
 def _load_key(path: Path, data: bytes, secret: bytes | None) -> PrivateKeyTypes:
@@ -170,14 +171,14 @@ def _load_key(path: Path, data: bytes, secret: bytes | None) -> PrivateKeyTypes:
         return serialization.load_pem_private_key(data, password=secret)
     except TypeError:
         if secret is None:
-            raise TlsSetupError(
+            raise NodeSetupError(
                 f"the private key file {path} is encrypted and no password is set"
             ) from None
         # a password was given for a key that is not encrypted: the key is usable as it is
         return _load_key(path, data, None)
     except ValueError:
         reason = "or the password is wrong" if secret is not None else "in PEM form"
-        raise TlsSetupError(
+        raise NodeSetupError(
             f"the private key file {path} holds no usable private key {reason}"
         ) from None
 
@@ -197,7 +198,7 @@ def build_ssl_context(
     """The client's TLS: our certificate and key, trusting only the CA certificates in ``trust``.
 
     TLS 1.2 at least, the node's certificate verified and its host name checked; the
-    system's trust store is not used. TlsSetupError names the file of any problem.
+    system's trust store is not used. NodeSetupError names the file of any problem.
     """
     cert_data = _read(certificate, "client certificate file")
     key_data = _read(private_key, "private key file")
@@ -205,17 +206,17 @@ def build_ssl_context(
     try:
         cert = x509.load_pem_x509_certificate(cert_data)
     except ValueError:
-        raise TlsSetupError(
+        raise NodeSetupError(
             f"the client certificate file {certificate} holds no PEM certificate"
         ) from None
     secret = password.encode("utf-8") if password is not None else None
     key = _load_key(private_key, key_data, secret)
     if _public_der(key.public_key()) != _public_der(cert.public_key()):
-        raise TlsSetupError(
+        raise NodeSetupError(
             f"the private key {private_key} does not match the certificate {certificate}"
         )
     if b"-----BEGIN CERTIFICATE-----" not in trust_data:
-        raise TlsSetupError(f"the trust file (node.tls.trust) {trust} holds no PEM certificate")
+        raise NodeSetupError(f"the trust file (node.tls.trust) {trust} holds no PEM certificate")
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -224,7 +225,7 @@ def build_ssl_context(
     try:
         context.load_verify_locations(cafile=str(trust))
     except ssl.SSLError as exc:
-        raise TlsSetupError(
+        raise NodeSetupError(
             f"the trust file (node.tls.trust) {trust} cannot be loaded ({_ssl_reason(exc)})"
         ) from None
 
@@ -234,7 +235,7 @@ def build_ssl_context(
     try:
         context.load_cert_chain(str(certificate), str(private_key), password=_password)
     except ssl.SSLError as exc:
-        raise TlsSetupError(
+        raise NodeSetupError(
             f"the client certificate {certificate} and key {private_key} cannot be loaded "
             f"({_ssl_reason(exc)})"
         ) from None
@@ -301,27 +302,29 @@ class NodeClient:
         try:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, TypeError):
-            raise NodeError("node.url is not a valid URL") from None
+            raise NodeSetupError("node.url is not a valid URL") from None
         if parsed.scheme == "http":
             if not allow_insecure:
-                raise NodeTLSError(
+                raise NodeSetupError(
                     "node.url uses plain http; use https or --insecure-dev for a local simulator"
                 )
             if not is_loopback_host(parsed.host):
-                raise NodeTLSError(
+                raise NodeSetupError(
                     "node.url uses plain http to a host that is not a loopback address; plain "
                     "http is for a local simulator on a loopback address (127.0.0.0/8, ::1 or "
                     "localhost) only, so use https with [node.tls]"
                 )
         elif parsed.scheme == "https":
             if ssl_context is None and transport is None:
-                raise NodeTLSError(
+                raise NodeSetupError(
                     "node.url uses https but no TLS context is configured (node.tls settings)"
                 )
         else:
-            raise NodeError(f"node.url must be an https URL, not {parsed.scheme or 'relative'}")
+            raise NodeSetupError(
+                f"node.url must be an https URL, not {parsed.scheme or 'relative'}"
+            )
         if not parsed.host:
-            raise NodeError("node.url has no host")
+            raise NodeSetupError("node.url has no host")
         self._url = url
         #: whether the node offers the batched operations: None until the first try
         self._batched: bool | None = None
