@@ -234,6 +234,23 @@ def _secret_refs(value: Any) -> Iterator[str]:
             yield from _secret_refs(item)
 
 
+def _check_what_run_builds(report: DoctorReport, settings: Settings, insecure_dev: bool) -> None:
+    """The parts run builds, built as config check builds them: what passes, run takes."""
+    from .adapters.registry import AdapterLoadError
+    from .config import ConfigError
+    from .node.client import NodeSetupError
+    from .secrets import SecretError
+    from .service.wiring import check_settings
+    from .store.db import StoreError
+
+    try:
+        check_settings(settings, insecure_dev=insecure_dev)
+    except (ConfigError, SecretError, AdapterLoadError, StoreError, NodeSetupError) as exc:
+        report.add("settings", "fail", f"run would refuse this configuration: {exc}")
+    else:
+        report.add("settings", "ok", "run takes this configuration (as config check does)")
+
+
 def _check_credentials(report: DoctorReport, settings: Settings) -> None:
     from .node.client import _load_key, _public_der, build_ssl_context
     from .secrets import SecretError, resolve_secret
@@ -431,6 +448,7 @@ def run_doctor(
     )
     for deprecated in settings.deprecations():
         report.add("settings", "warn", deprecated)
+    _check_what_run_builds(report, settings, insecure_dev)
     _check_credentials(report, settings)
     _check_certificates(report, settings, now, warn_days)
     _check_connection(report, settings, insecure_dev)

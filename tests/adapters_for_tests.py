@@ -1,8 +1,14 @@
-"""Adapters that break the contract on purpose, for the registry's load-time checks."""
+"""Adapters that break the contract on purpose: for the registry's load-time checks, and a
+careless plugin whose errors quote the debtor, for the redaction scan."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from skn_gemeentebelastingen.adapter import GemeentebelastingenAdapter
+
 from skn_connector.adapters.api import (
+    BackOfficeUnavailable,
     BaseAdapter,
     Capability,
     Claim,
@@ -66,3 +72,51 @@ class ProposalDesk(BaseAdapter):
         if lowest >= self.options.manual_from:
             return ProposalAssessment(decision="manual", reason="between the thresholds")
         return ProposalAssessment(decision="reject", reason="percentage below policy")
+
+
+class LeakyTaxes(GemeentebelastingenAdapter):
+    """The municipal-tax adapter with the bugs of a careless plugin: its errors quote the
+    debtor. A lookup of ``keyerror_bsn`` fails as ``cache[query.bsn]`` would (a KeyError
+    holding the BSN); a lookup without invoice numbers (a Kennisgeving) fails with the name,
+    BSN and an IBAN in its text; every hold is refused with the debtor's name, BSN and IBAN
+    from its own database."""
+
+    name = "leaky-taxes"
+
+    class Options(GemeentebelastingenAdapter.Options):
+        keyerror_bsn: str
+        iban: str
+
+    options: Options
+
+    def find_debtor(self, query: DebtorQuery) -> Debtor | None:
+        if query.bsn == self.options.keyerror_bsn:
+            cache: dict[str, Debtor] = {}
+            return cache[query.bsn]
+        if not query.factuurnummers:
+            raise RuntimeError(
+                f"no cache entry for {query.achternaam} (BSN {query.bsn}), "
+                f"rekening {self.options.iban}"
+            )
+        return super().find_debtor(query)
+
+    def _refusal(self, hold: Any) -> BackOfficeUnavailable:
+        import sqlite3
+
+        path = self.options.database_url.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as db:
+            row = db.execute(
+                "SELECT voornamen, achternaam, bsn FROM debiteuren WHERE debiteur_id = ?",
+                (int(hold.debtor_id),),
+            ).fetchone()
+        voornamen, achternaam, bsn = row
+        return BackOfficeUnavailable(
+            f"opschorting geweigerd voor {voornamen} {achternaam} ({bsn}), "
+            f"rekening {self.options.iban}"
+        )
+
+    def apply_hold(self, hold: Any) -> Any:
+        raise self._refusal(hold)
+
+    def apply_holds(self, holds: Any) -> list[Any]:
+        return [self._refusal(hold) for hold in holds]

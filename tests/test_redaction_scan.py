@@ -483,3 +483,92 @@ def test_the_masked_message_view_hides_free_text(tmp_path: Path, node: Simulator
         store.close()
     assert len(shown) == 3  # the Saldoverzoek, its answer, the StatusberichtSHV
     assert find_canaries(shown) == []
+
+
+# -- error paths: a careless adapter, through the daemon ------------------------------------
+
+
+def test_errors_that_quote_the_debtor_leak_none_through_the_daemon(
+    tmp_path: Path, node: Simulator
+) -> None:
+    """An adapter whose exceptions hold the BSN, the name and an IBAN (a KeyError on the BSN,
+    a RuntimeError and a refused hold quoting the debtor), run by the daemon with debug
+    logging: none of it in the logs, stdout, stderr, the audit trail, the store's error
+    columns, the tasks or any --json listing."""
+    import signal
+    import time
+
+    sample = resolve_adapter_class("gemeentebelastingen").create_sample(tmp_path / "backoffice")
+    sample, debtor = canaryfy(sample)
+    options = {**sample.options, "keyerror_bsn": UNKNOWN.bsn, "iban": IBAN}
+    config = write_config(tmp_path, node, options)
+    text = config.read_text().replace(
+        'use = "gemeentebelastingen"', 'use = "tests.adapters_for_tests:LeakyTaxes"'
+    )
+    config.write_text(text.replace('poll_interval = "1m"', 'poll_interval = "1s"'))
+    kennisgeving = f.kennisgeving()
+    kennisgeving["Klant"] = klant(KNOWN)
+    kennisgeving["Adres"] = adres(KNOWN)
+    messages = [
+        saldoverzoek(UNKNOWN, ("2024.123456.01",)),  # KeyError holding the BSN
+        kennisgeving,  # a RuntimeError with the name, BSN and IBAN
+        saldoverzoek(KNOWN, debtor.factuurnummers),  # answered; its hold refused, quoting all
+    ]
+    database = tmp_path / "skn-connector.db"
+
+    def recorded() -> list[str]:
+        if not database.exists():
+            return []
+        try:
+            with sqlite3.connect(str(database)) as db:
+                return [e for (e,) in db.execute("SELECT event FROM audit")]
+        except sqlite3.OperationalError:  # being created
+            return []
+
+    with httpx.Client(base_url=node.admin_url, timeout=10) as admin:
+        for message in messages:
+            assert admin.post("/_admin/messages", json=message).status_code == 201
+        daemon = subprocess.Popen(
+            [CLI, "run", "-v", "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not (
+                recorded().count("processing_failed") == 2 and "effect_failed" in recorded()
+            ):
+                assert time.monotonic() < deadline, recorded()
+                time.sleep(0.3)
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            stdout, stderr = daemon.communicate(timeout=30)
+        sent = admin.get("/_admin/sent").json()
+    assert daemon.returncode == 0, stderr[-3000:]
+    assert [m["Berichtheader"]["Berichttype"] for m in sent] == ["SaldoverzoekAntwoord"]
+    # the errors happened, with the debtor in their text, and were recorded: not vacuous
+    assert "KeyError" in stderr and "RuntimeError" in stderr and "Traceback" in stderr
+    with sqlite3.connect(str(database)) as db:
+        errors = [
+            e for (e,) in db.execute("SELECT last_error FROM inbox WHERE last_error IS NOT NULL")
+        ]
+        errors += [
+            e for (e,) in db.execute("SELECT last_error FROM holds WHERE last_error IS NOT NULL")
+        ]
+        classes = {
+            c
+            for (c,) in db.execute(
+                "SELECT last_error_class FROM inbox WHERE last_error_class IS NOT NULL"
+            )
+        }
+    assert classes == {"KeyError", "RuntimeError"} and len(errors) == 3
+    assert all("[BSN]" in e or "[PERSOONSGEGEVEN]" in e for e in errors), errors
+    stored = message_bytes(database)
+    for value in (KNOWN.bsn, KNOWN.achternaam, UNKNOWN.bsn):
+        assert value.encode() in stored, f"positive control: {value} not in the messages"
+    texts = [("daemon stdout", stdout), ("daemon stderr", stderr)]
+    texts += list(store_texts(database))
+    texts += views(config)
+    assert find_canaries(texts) == []

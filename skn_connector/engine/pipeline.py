@@ -738,7 +738,10 @@ class Pipeline:
         except AdapterError as exc:
             self._record_failure(inbox_id, Failure.of(exc), retryable=exc.retryable)
             return ("retry" if exc.retryable else "failed"), None
-        except Exception as exc:  # an adapter or rules bug, an answer that cannot be sent
+        except WireError as exc:  # the answer cannot be sent: its reason names the element
+            self._record_failure(inbox_id, Failure.of(exc), retryable=False)
+            return "failed", None
+        except Exception as exc:  # an adapter or rules bug
             if store_failure(exc):
                 raise  # the store, not this message: the round stops and the message waits
             log.exception("processing message %s failed unexpectedly", referentienummer)

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -61,6 +62,14 @@ def create_store_engine(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -
     except ArgumentError:
         raise StoreError(f"store.url {url!r} is not a database URL") from None
     if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            folder = Path(database).parent
+            if not folder.is_dir():
+                raise StoreError(
+                    f"store.url: the folder {folder} of the store does not exist; create it "
+                    "(readable by the connector's user only) or correct store.url"
+                )
         engine = create_engine(parsed, connect_args={"timeout": 30})
         event.listen(
             engine,
