@@ -84,3 +84,50 @@ def test_a_download_with_one_bad_row_is_refused_whole(harness: Harness, tmp_path
     assert caught.value.errors and all(e.startswith("row 3, column H") for e in caught.value.errors)
     with harness.store.transaction() as session:
         assert session.scalar(select(func.count()).select_from(InboxMessage)) == 0
+
+
+def test_an_answer_the_upload_file_cannot_carry_waits_alone(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """One answer whose value the CSV cannot carry (the part separator in a bailiff's name)
+    no longer stops the export of the others: it waits, with a task for a person."""
+    import sqlite3
+
+    from skn_connector.store.schema import Task
+
+    options = harness.pipeline.adapters[0].adapter.options
+    backoffice = options.database_url.removeprefix("sqlite:///")  # type: ignore[attr-defined]
+    with sqlite3.connect(backoffice) as db:
+        db.execute(
+            "UPDATE aanslagen SET status = 'overgedragen', overgedragen_aan = ? "
+            "WHERE aanslagnummer = ?",
+            ("Deurwaarders | Noord", harness.debtor.factuurnummers[0]),
+        )
+    known = download_row(
+        conversation=str(uuid.uuid4()),
+        klant=klant_cell(harness),
+        adres=adres_cell(harness),
+        klantnummer_se=harness.debtor.klantnummer_se,
+        type_schuldregeling="SB",
+        invoices="|".join(harness.debtor.factuurnummers),
+    )
+    stranger = download_row(
+        conversation=str(uuid.uuid4()),
+        referentie="6c1f0a52-8a43-4f8e-9d55-0c2b9a7e0009",
+        klant=f"M|Q.|Quinten||Onbekend-Voorbeeld|14-03-1979|{elfproef_bsn(77)}",
+    )
+    download = write_download(tmp_path / "saldoverzoeken.csv", [known, stranger])
+    assert harness.pipeline.import_portal(download) == {"accepted": 2}
+    harness.pipeline.process_due()
+    upload = tmp_path / "antwoorden.csv"
+    assert harness.pipeline.export_portal(upload) == 1
+    [(_, answer)] = read_answer_csv(upload)
+    assert answer["KlantOnbekend"] is True
+    with harness.store.transaction() as session:
+        statuses = sorted(
+            o.status
+            for o in session.scalars(select(OutboxMessage).where(OutboxMessage.channel == "portal"))
+        )
+        [task] = session.scalars(select(Task).where(Task.kind == "export_failed"))
+    assert statuses == ["failed", "sent"]
+    assert "part 1 contains '|'" in task.reason

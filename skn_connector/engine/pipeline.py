@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import tempfile
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
@@ -987,26 +988,30 @@ class Pipeline:
                     .order_by(OutboxMessage.id)
                 )
             )
-        pairs = []
-        for _, payload, raw in rows:
-            request, answer = decode_message(raw), decode_message(payload)
-            if isinstance(answer, GeenMedewerking):
-                # the portal's layout says "Klant onbekend = Ja" where the system link
-                # answers GeenMedewerking KLANT_ONBEKEND
-                answer = SaldoverzoekAntwoord(
-                    berichtheader=answer.berichtheader.model_copy(
-                        update={"berichttype": "SaldoverzoekAntwoord"}
-                    ),
-                    contactpersoon=answer.contactpersoon,
-                    klant_onbekend=True,
-                    standaard_akkoord=False,
-                    datum=self.today(),
-                )
-            pairs.append((request, answer))
-        write_answer_csv(pairs, path)  # type: ignore[arg-type]
+        pairs: list[tuple[Any, Any]] = []
+        written: list[int] = []
+        left: list[tuple[int, Failure]] = []
+        conversations: set[str] = set()
+        with tempfile.TemporaryDirectory() as scratch:
+            for outbox_id, payload, raw in rows:
+                try:
+                    pair = self._portal_pair(raw, payload)
+                    # a conversation's second answer waits for the next file; an answer the
+                    # format cannot carry waits for a person, and the rest are written
+                    conversation = str(pair[0].berichtheader.conversatie_referentienummer)
+                    if conversation in conversations:
+                        continue
+                    write_answer_csv([pair], Path(scratch) / "one.csv")
+                except (ValueError, DecodeError) as exc:
+                    left.append((outbox_id, Failure.of(exc)))
+                    continue
+                conversations.add(conversation)
+                pairs.append(pair)
+                written.append(outbox_id)
+        write_answer_csv(pairs, path)
         now = self.clock()
         with self.store.transaction() as session:
-            for outbox_id, _, _ in rows:
+            for outbox_id in written:
                 row = session.get(OutboxMessage, outbox_id)
                 if row is not None and row.status == "pending":
                     row.status, row.sent_at = "sent", now
@@ -1017,7 +1022,42 @@ class Pipeline:
                         referentienummer=row.referentienummer,
                         file=path.name,
                     )
+            for outbox_id, failure in left:
+                row = session.get(OutboxMessage, outbox_id)
+                if row is not None and row.status == "pending":
+                    record_failure(
+                        self.store,
+                        session,
+                        row,
+                        failure,
+                        retryable=False,
+                        now=now,
+                        event="export_failed",
+                        task=FinalTask(
+                            "export_failed",
+                            f"the answer {row.referentienummer} cannot be written to the "
+                            "portal file; answer it in the portal by hand",
+                        ),
+                        referentienummer=row.referentienummer,
+                    )
         return len(pairs)
+
+    def _portal_pair(self, raw: bytes, payload: bytes) -> tuple[Any, Any]:
+        """A portal question and its answer as the upload file takes them."""
+        request, answer = decode_message(raw), decode_message(payload)
+        if isinstance(answer, GeenMedewerking):
+            # the portal's layout says "Klant onbekend = Ja" where the system link
+            # answers GeenMedewerking KLANT_ONBEKEND
+            answer = SaldoverzoekAntwoord(
+                berichtheader=answer.berichtheader.model_copy(
+                    update={"berichttype": "SaldoverzoekAntwoord"}
+                ),
+                contactpersoon=answer.contactpersoon,
+                klant_onbekend=True,
+                standaard_akkoord=False,
+                datum=self.today(),
+            )
+        return request, answer
 
     # -- holds, write-offs, deadlines ------------------------------------------------------
 
