@@ -361,19 +361,70 @@ def _check_connection(report: DoctorReport, settings: Settings, insecure_dev: bo
 
 
 def _check_store(report: DoctorReport, settings: Settings) -> None:
-    from .store.db import StoreError, open_configured_store
+    """The store as it is, opened without creating or migrating it: its schema revision
+    against the code's, SQLite's quick check of the file, and the audit trail."""
+    from .store.db import connect_store, sqlite_path
+    from .store.errors import StoreError
 
+    path = sqlite_path(settings.store.url)
+    if path is not None and not path.exists():
+        report.add(
+            "store", "ok", f"the store {path} does not exist yet; the first start creates it"
+        )
+        return
     try:
-        store = open_configured_store(settings.store)
+        store = connect_store(settings.store.url, sqlite_cache_mib=settings.store.sqlite_cache_mib)
     except StoreError as exc:
         report.add("store", "fail", str(exc))
         return
     try:
-        report.add("store", "ok", "the store opens and its schema is up to date")
-        audit = verify_audit(store)
-        report.add("store", "ok" if audit.ok else "fail", audit.summary())
+        if _check_store_schema(report, store):
+            audit = verify_audit(store)
+            report.add("store", "ok" if audit.ok else "fail", audit.summary())
+    except StoreError as exc:  # the store failed while it was checked
+        report.add("store", "fail", str(exc))
     finally:
         store.close()
+
+
+def _check_store_schema(report: DoctorReport, store: Store) -> bool:
+    """The schema revision and (SQLite) the file's integrity; True when the audit trail can
+    be checked next."""
+    from .store.db import integrity_problems, newer_release, schema_revision
+    from .store.errors import damaged, store_name
+
+    name = store_name(store.engine.url)
+    with store.engine.connect() as connection:
+        revision = schema_revision(connection)
+    if not revision.known:
+        report.add("store", "fail", str(newer_release(store.engine.url, revision)))
+        return False
+    if revision.current is None:
+        report.add("store", "ok", f"{name} is empty; the first start creates its tables")
+        return False
+    if store.engine.dialect.name == "sqlite":
+        problems = integrity_problems(store)
+        if problems:
+            report.add(
+                "store",
+                "fail",
+                f"{damaged(store.engine.url)}; SQLite's quick_check found "
+                f"{len(problems)}{'+' if len(problems) >= 10 else ''} problem(s)",
+            )
+            return False
+        report.add("store", "ok", f"{name} passes SQLite's quick_check")
+    if revision.behind:
+        report.add(
+            "store",
+            "warn",
+            f"{name} is at schema revision {revision.current}, this release's newest is "
+            f"{revision.head}: the next start migrates it (back it up first)",
+        )
+        return False
+    report.add(
+        "store", "ok", f"{name} opens; its schema is at the newest revision, {revision.head}"
+    )
+    return True
 
 
 def _check_adapters(report: DoctorReport, settings: Settings) -> None:

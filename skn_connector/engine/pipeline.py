@@ -37,6 +37,7 @@ from ..node.client import (
 from ..store import statements as sql
 from ..store.bulk import execute_many
 from ..store.db import Store
+from ..store.errors import StoreError
 from ..store.schema import (
     Conversation,
     HoldRecord,
@@ -669,6 +670,8 @@ class Pipeline:
         except AdapterError as exc:
             self._record_failure(inbox_id, exc, retryable=exc.retryable)
             return ("retry" if exc.retryable else "failed"), None
+        except StoreError:  # the store's fault, not the message's: it stays pending
+            raise
         except Exception as exc:  # an adapter or rules bug: keep the message for a person
             log.exception("processing message %s failed unexpectedly", referentienummer)
             self._record_failure(inbox_id, exc, retryable=False)

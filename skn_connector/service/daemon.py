@@ -23,6 +23,7 @@ from ..node.client import NodeClient, NodeError, NodeTLSError, build_ssl_context
 from ..secrets import is_secret_ref, resolve_secret
 from ..security import refuse_invalid_client_certificate
 from ..store import Store, open_configured_store
+from ..store.errors import StoreError
 from ..store.lease import StoreLease
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,8 @@ def run_once(pipeline: Pipeline, *, max_wait: float = 120.0) -> RunSummary:
                     pipeline.settle_delivery(sending.result(), summary)
                 except NodeTLSError as exc:
                     summary.errors.append(str(exc))
+                except StoreError as exc:  # the round's own error says it too
+                    log.error("recording the last batch of answers sent failed: %s", exc)
                 except Exception:  # the round's own error is the one to raise; this one is logged
                     log.exception("recording the last batch of answers sent failed")
             if in_flight:
@@ -230,6 +233,9 @@ class Standby:
     def may_work(self) -> bool:
         try:
             held = self.lease.acquire()
+        except StoreError as exc:
+            log.error("%s (not working this round)", exc)
+            held = False
         except Exception:
             log.exception("the store's lease could not be checked; not working this round")
             held = False
@@ -268,6 +274,8 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
                 pipeline.deliver_due()
             except NodeError:
                 pass  # logged once by the pipeline when the node goes down
+            except StoreError as exc:
+                log.error("%s (the poll job runs again at the next interval)", exc)
             except Exception:
                 log.exception("the poll job failed; it runs again at the next interval")
 
@@ -280,6 +288,8 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
                 pipeline.deliver_due()
             except NodeError:
                 pass
+            except StoreError as exc:
+                log.error("%s (the delivery job runs again at the next interval)", exc)
             except Exception:
                 log.exception("the delivery job failed; it runs again at the next interval")
 
@@ -300,6 +310,8 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
             try:
                 pipeline.carry_out()  # expires the holds whose end has passed
                 pipeline.watch_deadlines()
+            except StoreError as exc:
+                log.error("%s (the daily job runs again tomorrow)", exc)
             except Exception:
                 log.exception("the daily job failed; it runs again tomorrow")
 
