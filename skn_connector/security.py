@@ -365,12 +365,17 @@ def _check_store(report: DoctorReport, settings: Settings) -> None:
     against the code's, SQLite's quick check of the file, and the audit trail."""
     from .store.db import connect_store, sqlite_path
     from .store.errors import StoreError
+    from .store.identity import missing_store
 
     path = sqlite_path(settings.store.url)
     if path is not None and not path.exists():
-        report.add(
-            "store", "ok", f"the store {path} does not exist yet; the first start creates it"
-        )
+        refusal = missing_store(path)
+        if refusal is not None:
+            report.add("store", "fail", str(refusal))
+        else:
+            report.add(
+                "store", "ok", f"the store {path} does not exist yet; the first start creates it"
+            )
         return
     try:
         store = connect_store(settings.store.url, sqlite_cache_mib=settings.store.sqlite_cache_mib)
@@ -378,7 +383,7 @@ def _check_store(report: DoctorReport, settings: Settings) -> None:
         report.add("store", "fail", str(exc))
         return
     try:
-        if _check_store_schema(report, store):
+        if _check_store_schema(report, store, path):
             audit = verify_audit(store)
             report.add("store", "ok" if audit.ok else "fail", audit.summary())
     except StoreError as exc:  # the store failed while it was checked
@@ -387,15 +392,22 @@ def _check_store(report: DoctorReport, settings: Settings) -> None:
         store.close()
 
 
-def _check_store_schema(report: DoctorReport, store: Store) -> bool:
-    """The schema revision and (SQLite) the file's integrity; True when the audit trail can
-    be checked next."""
+def _check_store_schema(report: DoctorReport, store: Store, database: Path | None) -> bool:
+    """The schema revision and, for a SQLite ``database``, that it is the store that worked
+    here and the file's integrity; True when the audit trail can be checked next."""
     from .store.db import integrity_problems, newer_release, schema_revision
     from .store.errors import damaged, store_name
+    from .store.identity import other_store, read_store_id, recorded_id
 
     name = store_name(store.engine.url)
     with store.engine.connect() as connection:
         revision = schema_revision(connection)
+        store_id = read_store_id(connection)
+    if database is not None:
+        refusal = other_store(database, store_id, recorded_id(database))
+        if refusal is not None:
+            report.add("store", "fail", str(refusal))
+            return False
     if not revision.known:
         report.add("store", "fail", str(newer_release(store.engine.url, revision)))
         return False

@@ -23,9 +23,11 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..config import SQLITE_CACHE_MIB, StoreSettings
+from . import identity
 from .bulk import execute_many
 from .errors import StoreError as StoreError  # re-exported: where callers look for it
 from .errors import StoreFault, store_name, translate
+from .identity import ensure_store_id
 from .schema import AuditEntry, Meta
 
 #: The meta key of the audit trail's head: the hash of its last entry
@@ -133,8 +135,9 @@ def newer_release(url: URL, revision: SchemaRevision) -> StoreError:
     )
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent); a store made by a newer release
+def migrate(engine: Engine, *, preferred_id: str | None = None) -> str:
+    """Bring the schema to the newest revision (idempotent) and give a store without an id
+    one (``preferred_id`` if given); returns the store's id. A store made by a newer release
     is refused before anything is changed."""
     config = _alembic_config()
     with engine.begin() as connection:
@@ -147,6 +150,7 @@ def migrate(engine: Engine) -> None:
             raise newer_release(engine.url, revision)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+        return ensure_store_id(connection, preferred_id)
 
 
 _MIGRATION_KEY = int.from_bytes(b"skn-migr", "big", signed=True)
@@ -277,10 +281,17 @@ def audit_hash(
 
 
 def open_store(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -> Store:
-    """Open (and migrate) the store at ``url``."""
+    """Open (and migrate) the store at ``url``. A SQLite store is created on the first start
+    only: a missing one the connector has worked with is refused (see ``identity``)."""
+    database = sqlite_path(url)
+    if database is not None and (refusal := identity.missing_store(database)) is not None:
+        raise refusal
     engine = create_store_engine(url, sqlite_cache_mib=sqlite_cache_mib)
     try:
-        migrate(engine)
+        recorded = identity.recorded_id(database) if database is not None else None
+        store_id = migrate(engine, preferred_id=recorded)
+        if database is not None:
+            _settle_marker(database, store_id, recorded)
     except StoreError:
         engine.dispose()
         raise
@@ -305,6 +316,14 @@ def sqlite_path(url: str) -> Path | None:
     if database.startswith("file:"):  # a URI names the file after its scheme, with options
         return None
     return Path(database)
+
+
+def _settle_marker(database: Path, store_id: str, recorded: str | None) -> None:
+    """Refuse another store in the database's place; write the marker it lacks."""
+    if (refusal := identity.other_store(database, store_id, recorded)) is not None:
+        raise refusal
+    if recorded is None:
+        identity.write_marker(database, store_id)
 
 
 def connect_store(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -> Store:
