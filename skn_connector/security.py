@@ -13,6 +13,7 @@ import hashlib
 import math
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,8 +24,15 @@ from cryptography import x509
 from sqlalchemy import func, select, text
 
 from .node.client import NodeTLSError
-from .secrets import KEYRING_SERVICE, SECRET_PREFIX, env_var_name, is_secret_ref, secret_name
-from .store.db import AUDIT_HEAD_KEY, GENESIS_HASH, audit_hash
+from .secrets import (
+    KEYRING_SERVICE,
+    SECRET_PREFIX,
+    env_var_name,
+    is_secret_ref,
+    secret_file,
+    secret_name,
+)
+from .store.db import AUDIT_HEAD_KEY, GENESIS_HASH, audit_hash, sqlite_path
 from .store.schema import (
     AuditEntry,
     Conversation,
@@ -316,6 +324,18 @@ def _check_credentials(report: DoctorReport, settings: Settings) -> None:
     report.add("credentials", "ok", "the TLS context (certificate, key, trust) loads")
 
 
+def _check_permissions(report: DoctorReport, settings: Settings) -> None:
+    exposed = exposed_files(settings)
+    for sentence in exposed:
+        report.add("permissions", "warn", sentence)
+    if not exposed:
+        report.add(
+            "permissions",
+            "ok",
+            "no private key, secret file, store or configuration is open to group or others",
+        )
+
+
 def _check_certificates(
     report: DoctorReport, settings: Settings, now: datetime, warn_days: int
 ) -> None:
@@ -495,11 +515,90 @@ def run_doctor(
     for deprecated in settings.deprecations():
         report.add("settings", "warn", deprecated)
     _check_credentials(report, settings)
+    _check_permissions(report, settings)
     _check_certificates(report, settings, now, warn_days)
     _check_connection(report, settings, insecure_dev)
     _check_store(report, settings)
     _check_adapters(report, settings)
     return report
+
+
+# -- files others may read or change -----------------------------------------------------
+
+#: Readable by group or others; writable by them.
+_READABLE_BY_OTHERS: Final = stat.S_IRGRP | stat.S_IROTH
+_WRITABLE_BY_OTHERS: Final = stat.S_IWGRP | stat.S_IWOTH
+
+
+def exposed_files(settings: Settings) -> list[str]:
+    """One sentence for each file that others may read or change though they should not,
+    naming it and the fix (``chmod 600 PATH``): the private key, the file of a
+    ``secret:NAME`` and the SQLite store with its -wal and -shm files readable by group or
+    others, as ssh refuses an open private key; the configuration writable by them (it
+    names the adapters that are loaded and the node that is trusted), or readable while
+    ``store.url`` holds a password. Files that cannot be looked at are left out: the other
+    checks name them. ``doctor`` warns with these; ``run`` logs them at start."""
+    found: list[str] = []
+    tls = settings.node.tls
+    if tls is not None:
+        found += _open_to_read(tls.private_key, "the private key node.tls.private_key")
+    for reference in _settings_secret_refs(settings):
+        file = secret_file(reference)
+        if file is not None:
+            found += _open_to_read(file, f"the file of {reference}")
+    database = sqlite_path(settings.store.url)
+    if database is not None:
+        for suffix in ("", "-wal", "-shm"):
+            found += _open_to_read(Path(f"{database}{suffix}"), "the store")
+    if settings.source is not None:
+        found += _exposed_configuration(settings.source, settings.store.url)
+    return found
+
+
+def _settings_secret_refs(settings: Settings) -> list[str]:
+    references = [r for adapter in settings.adapters for r in _secret_refs(adapter.options)]
+    tls = settings.node.tls
+    if tls is not None and tls.private_key_password:
+        references.insert(0, tls.private_key_password)
+    return list(dict.fromkeys(references))  # each once, in the order of the file
+
+
+def _mode(path: Path) -> int | None:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
+
+
+def _open_to_read(path: Path, what: str) -> list[str]:
+    mode = _mode(path)
+    if mode is None or not mode & _READABLE_BY_OTHERS:
+        return []
+    return [f"{what} {path} is readable by group or others (mode {mode:04o}): chmod 600 {path}"]
+
+
+def _exposed_configuration(path: Path, store_url: str) -> list[str]:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    mode = _mode(path)
+    if mode is None:
+        return []
+    if mode & _WRITABLE_BY_OTHERS:
+        return [
+            f"the configuration {path} can be changed by group or others (mode {mode:04o}): "
+            f"chmod 600 {path}"
+        ]
+    try:
+        has_password = make_url(store_url).password is not None
+    except ArgumentError:
+        has_password = False
+    if has_password and mode & _READABLE_BY_OTHERS:
+        return [
+            f"the configuration {path} holds the password of store.url and is readable by "
+            f"group or others (mode {mode:04o}): chmod 600 {path}"
+        ]
+    return []
 
 
 # -- the keyring ----------------------------------------------------------------------------
@@ -990,6 +1089,7 @@ __all__ = [
     "certificate_expiry_days",
     "certificate_status",
     "certificate_statuses",
+    "exposed_files",
     "is_purged",
     "purge_personal_data",
     "purged_marker",

@@ -21,7 +21,7 @@ from ..engine.policy import load_policy
 from ..messages import Contactpersoon
 from ..node.client import NodeClient, NodeError, NodeTLSError, build_ssl_context
 from ..secrets import is_secret_ref, resolve_secret
-from ..security import refuse_invalid_client_certificate
+from ..security import exposed_files, refuse_invalid_client_certificate
 from ..store import Store, open_configured_store
 from ..store.errors import StoreError
 from ..store.lease import StoreLease
@@ -88,6 +88,8 @@ def connector(settings: Settings, *, insecure_dev: bool = False) -> Iterator[Pip
     """The pipeline with its store, node client and adapters; all closed on exit."""
     for deprecated in settings.deprecations():
         log.warning("%s: %s", settings.source, deprecated)
+    for exposed in exposed_files(settings):
+        log.warning("%s", exposed)
     adapters = build_adapters(settings)
     store: Store | None = None
     client: NodeClient | None = None

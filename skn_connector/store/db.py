@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -286,6 +287,8 @@ def open_store(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -> Store:
     database = sqlite_path(url)
     if database is not None and (refusal := identity.missing_store(database)) is not None:
         raise refusal
+    if database is not None:
+        _create_private_file(database)
     engine = create_store_engine(url, sqlite_cache_mib=sqlite_cache_mib)
     try:
         recorded = identity.recorded_id(database) if database is not None else None
@@ -316,6 +319,16 @@ def sqlite_path(url: str) -> Path | None:
     if database.startswith("file:"):  # a URI names the file after its scheme, with options
         return None
     return Path(database)
+
+
+def _create_private_file(database: Path) -> None:
+    """Create a new store's file readable and writable by its owner only (0600, whatever the
+    umask): SQLite gives the -wal and -shm files it makes beside it the database file's
+    mode, and all three hold personal data. The connector creates no folders."""
+    # there already (or made by another instance meanwhile); or a problem SQLite names
+    # when it opens the file (no such folder, a folder it may not write)
+    with contextlib.suppress(OSError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _settle_marker(database: Path, store_id: str, recorded: str | None) -> None:
