@@ -340,7 +340,8 @@ def _settle_marker(database: Path, store_id: str, recorded: str | None) -> None:
 
 
 def connect_store(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -> Store:
-    """The store at ``url`` as it is, not migrated: for checks that must not change it."""
+    """The store at ``url`` as it is, not migrated: for checks that must not change it.
+    SQLite creates a missing file when it connects: look whether it is there first."""
     return Store(create_store_engine(url, sqlite_cache_mib=sqlite_cache_mib))
 
 
