@@ -72,16 +72,19 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Configuration and setup problems end in one sentence and exit code 2."""
+    """Configuration and setup problems end in one sentence and exit code 2; a fault of the
+    store or the node's TLS in one sentence and exit code 1."""
     from .adapters.registry import AdapterLoadError
     from .config import ConfigError
     from .node.client import NodeSetupError, NodeTLSError
     from .secrets import SecretError
-    from .store.db import StoreError
+    from .store.errors import StoreError
 
     try:
         yield
-    except (ConfigError, SecretError, AdapterLoadError, StoreError, NodeSetupError) as exc:
+    except StoreError as exc:
+        fail(str(exc), exc.exit_code)
+    except (ConfigError, SecretError, AdapterLoadError, NodeSetupError) as exc:
         fail(str(exc))
     except NodeTLSError as exc:  # the node's TLS refused us: a failure in the work
         fail(str(exc), EXIT_FAILURE)
@@ -303,15 +306,16 @@ def plugins_list(as_json: JsonOption = False) -> None:
 
 @contextmanager
 def opened_store(config: Path | None) -> Iterator[Any]:
+    """The configured store; its faults while the command works end in one sentence too."""
     with user_errors():
         settings = load(config)
         from .store import open_configured_store
 
         store = open_configured_store(settings.store)
-    try:
-        yield store
-    finally:
-        store.close()
+        try:
+            yield store
+        finally:
+            store.close()
 
 
 @messages_app.command("list")

@@ -197,10 +197,10 @@ def retention_purge(
             retention = getattr(settings, "retention", None)
             months = getattr(retention, "personal_data_months", DEFAULT_RETENTION_MONTHS)
         store = open_configured_store(settings.store)
-    try:
-        report = purge_personal_data(store, retention_period(int(months)), dry_run=dry_run)
-    finally:
-        store.close()
+        try:
+            report = purge_personal_data(store, retention_period(int(months)), dry_run=dry_run)
+        finally:
+            store.close()
     if as_json:
         print_json({**report.to_json(), "months": months})
     else:

@@ -58,16 +58,28 @@ def _from_keyring(name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def secret_file(reference: str) -> Path | None:
+    """The file the value of ``secret:NAME`` is read from, when it comes from a file (the
+    environment is looked at first)."""
+    name = secret_name(reference)
+    if env_var_name(name) in os.environ:
+        return None
+    for directory in _credential_dirs():
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def resolve_secret(reference: str) -> str:
     """The value of ``secret:NAME``; SecretError names where it was looked for."""
     name = secret_name(reference)
     env = env_var_name(name)
     if env in os.environ:
         return os.environ[env]
-    for directory in _credential_dirs():
-        candidate = directory / name
-        if candidate.is_file():
-            return candidate.read_text(encoding="utf-8").rstrip("\r\n")
+    file = secret_file(reference)
+    if file is not None:
+        return file.read_text(encoding="utf-8").rstrip("\r\n")
     value = _from_keyring(name)
     if value is not None:
         return value

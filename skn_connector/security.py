@@ -13,6 +13,7 @@ import hashlib
 import math
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,8 +24,15 @@ from cryptography import x509
 from sqlalchemy import func, select, text
 
 from .node.client import NodeSetupError, NodeTLSError
-from .secrets import KEYRING_SERVICE, SECRET_PREFIX, env_var_name, is_secret_ref, secret_name
-from .store.db import AUDIT_HEAD_KEY, GENESIS_HASH, audit_hash
+from .secrets import (
+    KEYRING_SERVICE,
+    SECRET_PREFIX,
+    env_var_name,
+    is_secret_ref,
+    secret_file,
+    secret_name,
+)
+from .store.db import AUDIT_HEAD_KEY, GENESIS_HASH, audit_hash, sqlite_path
 from .store.schema import (
     AuditEntry,
     Conversation,
@@ -333,6 +341,18 @@ def _check_credentials(report: DoctorReport, settings: Settings) -> None:
     report.add("credentials", "ok", "the TLS context (certificate, key, trust) loads")
 
 
+def _check_permissions(report: DoctorReport, settings: Settings) -> None:
+    exposed = exposed_files(settings)
+    for sentence in exposed:
+        report.add("permissions", "warn", sentence)
+    if not exposed:
+        report.add(
+            "permissions",
+            "ok",
+            "no private key, secret file, store or configuration is open to group or others",
+        )
+
+
 def _check_certificates(
     report: DoctorReport, settings: Settings, now: datetime, warn_days: int
 ) -> None:
@@ -378,19 +398,82 @@ def _check_connection(report: DoctorReport, settings: Settings, insecure_dev: bo
 
 
 def _check_store(report: DoctorReport, settings: Settings) -> None:
-    from .store.db import StoreError, open_configured_store
+    """The store as it is, opened without creating or migrating it: its schema revision
+    against the code's, SQLite's quick check of the file, and the audit trail."""
+    from .store.db import connect_store, sqlite_path
+    from .store.errors import StoreError
+    from .store.identity import missing_store
 
+    path = sqlite_path(settings.store.url)
+    if path is not None and not path.exists():
+        refusal = missing_store(path)
+        if refusal is not None:
+            report.add("store", "fail", str(refusal))
+        else:
+            report.add(
+                "store", "ok", f"the store {path} does not exist yet; the first start creates it"
+            )
+        return
     try:
-        store = open_configured_store(settings.store)
+        store = connect_store(settings.store.url, sqlite_cache_mib=settings.store.sqlite_cache_mib)
     except StoreError as exc:
         report.add("store", "fail", str(exc))
         return
     try:
-        report.add("store", "ok", "the store opens and its schema is up to date")
-        audit = verify_audit(store)
-        report.add("store", "ok" if audit.ok else "fail", audit.summary())
+        if _check_store_schema(report, store, path):
+            audit = verify_audit(store)
+            report.add("store", "ok" if audit.ok else "fail", audit.summary())
+    except StoreError as exc:  # the store failed while it was checked
+        report.add("store", "fail", str(exc))
     finally:
         store.close()
+
+
+def _check_store_schema(report: DoctorReport, store: Store, database: Path | None) -> bool:
+    """The schema revision and, for a SQLite ``database``, that it is the store that worked
+    here and the file's integrity; True when the audit trail can be checked next."""
+    from .store.db import integrity_problems, newer_release, schema_revision
+    from .store.errors import damaged, store_name
+    from .store.identity import other_store, read_store_id, recorded_id
+
+    name = store_name(store.engine.url)
+    with store.engine.connect() as connection:
+        revision = schema_revision(connection)
+        store_id = read_store_id(connection)
+    if database is not None:
+        refusal = other_store(database, store_id, recorded_id(database))
+        if refusal is not None:
+            report.add("store", "fail", str(refusal))
+            return False
+    if not revision.known:
+        report.add("store", "fail", str(newer_release(store.engine.url, revision)))
+        return False
+    if revision.current is None:
+        report.add("store", "ok", f"{name} is empty; the first start creates its tables")
+        return False
+    if store.engine.dialect.name == "sqlite":
+        problems = integrity_problems(store)
+        if problems:
+            report.add(
+                "store",
+                "fail",
+                f"{damaged(store.engine.url)}; SQLite's quick_check found "
+                f"{len(problems)}{'+' if len(problems) >= 10 else ''} problem(s)",
+            )
+            return False
+        report.add("store", "ok", f"{name} passes SQLite's quick_check")
+    if revision.behind:
+        report.add(
+            "store",
+            "warn",
+            f"{name} is at schema revision {revision.current}, this release's newest is "
+            f"{revision.head}: the next start migrates it (back it up first)",
+        )
+        return False
+    report.add(
+        "store", "ok", f"{name} opens; its schema is at the newest revision, {revision.head}"
+    )
+    return True
 
 
 def _check_adapters(report: DoctorReport, settings: Settings) -> None:
@@ -450,11 +533,90 @@ def run_doctor(
         report.add("settings", "warn", deprecated)
     _check_what_run_builds(report, settings, insecure_dev)
     _check_credentials(report, settings)
+    _check_permissions(report, settings)
     _check_certificates(report, settings, now, warn_days)
     _check_connection(report, settings, insecure_dev)
     _check_store(report, settings)
     _check_adapters(report, settings)
     return report
+
+
+# -- files others may read or change -----------------------------------------------------
+
+#: Readable by group or others; writable by them.
+_READABLE_BY_OTHERS: Final = stat.S_IRGRP | stat.S_IROTH
+_WRITABLE_BY_OTHERS: Final = stat.S_IWGRP | stat.S_IWOTH
+
+
+def exposed_files(settings: Settings) -> list[str]:
+    """One sentence for each file that others may read or change though they should not,
+    naming it and the fix (``chmod 600 PATH``): the private key, the file of a
+    ``secret:NAME`` and the SQLite store with its -wal and -shm files readable by group or
+    others, as ssh refuses an open private key; the configuration writable by them (it
+    names the adapters that are loaded and the node that is trusted), or readable while
+    ``store.url`` holds a password. Files that cannot be looked at are left out: the other
+    checks name them. ``doctor`` warns with these; ``run`` logs them at start."""
+    found: list[str] = []
+    tls = settings.node.tls
+    if tls is not None:
+        found += _open_to_read(tls.private_key, "the private key node.tls.private_key")
+    for reference in _settings_secret_refs(settings):
+        file = secret_file(reference)
+        if file is not None:
+            found += _open_to_read(file, f"the file of {reference}")
+    database = sqlite_path(settings.store.url)
+    if database is not None:
+        for suffix in ("", "-wal", "-shm"):
+            found += _open_to_read(Path(f"{database}{suffix}"), "the store")
+    if settings.source is not None:
+        found += _exposed_configuration(settings.source, settings.store.url)
+    return found
+
+
+def _settings_secret_refs(settings: Settings) -> list[str]:
+    references = [r for adapter in settings.adapters for r in _secret_refs(adapter.options)]
+    tls = settings.node.tls
+    if tls is not None and tls.private_key_password:
+        references.insert(0, tls.private_key_password)
+    return list(dict.fromkeys(references))  # each once, in the order of the file
+
+
+def _mode(path: Path) -> int | None:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
+
+
+def _open_to_read(path: Path, what: str) -> list[str]:
+    mode = _mode(path)
+    if mode is None or not mode & _READABLE_BY_OTHERS:
+        return []
+    return [f"{what} {path} is readable by group or others (mode {mode:04o}): chmod 600 {path}"]
+
+
+def _exposed_configuration(path: Path, store_url: str) -> list[str]:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    mode = _mode(path)
+    if mode is None:
+        return []
+    if mode & _WRITABLE_BY_OTHERS:
+        return [
+            f"the configuration {path} can be changed by group or others (mode {mode:04o}): "
+            f"chmod 600 {path}"
+        ]
+    try:
+        has_password = make_url(store_url).password is not None
+    except ArgumentError:
+        has_password = False
+    if has_password and mode & _READABLE_BY_OTHERS:
+        return [
+            f"the configuration {path} holds the password of store.url and is readable by "
+            f"group or others (mode {mode:04o}): chmod 600 {path}"
+        ]
+    return []
 
 
 # -- the keyring ----------------------------------------------------------------------------
@@ -963,6 +1125,7 @@ __all__ = [
     "certificate_expiry_days",
     "certificate_status",
     "certificate_statuses",
+    "exposed_files",
     "is_purged",
     "purge_personal_data",
     "purged_marker",

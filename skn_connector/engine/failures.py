@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from ..redaction import error_text
 from ..store.db import Store
+from ..store.errors import StoreError
 from ..store.schema import Task
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,10 @@ def backoff(attempts: int, *, base: float = 30.0, cap: float = 3 * 3600.0) -> ti
 
 def store_failure(exc: BaseException) -> bool:
     """Whether ``exc`` is the store failing (disk full, read-only, damaged, the connection
-    lost) rather than a fault of the one item being written (a value its row cannot hold)."""
+    lost: a StoreError with its sentence, or a driver error the store did not name) rather
+    than a fault of the one item being written (a value its row cannot hold)."""
+    if isinstance(exc, StoreError):
+        return True
     return isinstance(exc, DBAPIError) and not isinstance(exc, IntegrityError | DataError)
 
 

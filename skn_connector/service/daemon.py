@@ -15,6 +15,7 @@ from typing import Any
 from ..config import Settings
 from ..engine.pipeline import Delivery, Pipeline, RunSummary
 from ..node.client import NodeError, NodeTLSError
+from ..store.errors import StoreError
 from ..store.lease import StoreLease
 from .wiring import connector
 
@@ -46,6 +47,8 @@ def run_once(pipeline: Pipeline, *, max_wait: float = 120.0) -> RunSummary:
                     pipeline.settle_delivery(sending.result(), summary)
                 except NodeTLSError as exc:
                     summary.errors.append(str(exc))
+                except StoreError as exc:  # the round's own error says it too
+                    log.error("recording the last batch of answers sent failed: %s", exc)
                 except Exception:  # the round's own error is the one to raise; this one is logged
                     log.exception("recording the last batch of answers sent failed")
             if in_flight:
@@ -137,6 +140,9 @@ class Standby:
     def may_work(self) -> bool:
         try:
             held = self.lease.acquire()
+        except StoreError as exc:
+            log.error("%s (not working this round)", exc)
+            held = False
         except Exception:
             log.exception("the store's lease could not be checked; not working this round")
             held = False
@@ -177,6 +183,9 @@ class Jobs:
                     step()
                 except NodeError:
                     pass  # logged once by the pipeline when the node goes down
+                except StoreError as exc:  # its sentence says what to do; no traceback
+                    log.error("%s (the %s job runs again at the next interval)", exc, job)
+                    return  # the other steps need the store too
                 except Exception:
                     log.exception(
                         "the %s step of the %s job failed; the other steps go on, and it runs "

@@ -26,7 +26,7 @@ from ..engine.policy import Policy, PolicyError, load_policy
 from ..messages import Contactpersoon
 from ..node.client import NodeClient, build_ssl_context
 from ..secrets import is_secret_ref, resolve_secret
-from ..security import refuse_invalid_client_certificate
+from ..security import exposed_files, refuse_invalid_client_certificate
 from ..store import Store, open_configured_store
 from ..store.db import create_store_engine
 
@@ -143,6 +143,8 @@ def connector(settings: Settings, *, insecure_dev: bool = False) -> Iterator[Pip
     """The pipeline with its store, node client and adapters; all closed on exit."""
     for deprecated in settings.deprecations():
         log.warning("%s: %s", settings.source, deprecated)
+    for exposed in exposed_files(settings):
+        log.warning("%s", exposed)
     policy = build_policy(settings)
     creditor = creditor_profile(settings)
     adapters = build_adapters(settings)

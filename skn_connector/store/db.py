@@ -1,11 +1,14 @@
-"""Opening the store: engine settings per database, migrations to the newest revision."""
+"""Opening the store: engine settings per database, migrations to the newest revision, and
+the driver's errors as sentences (``errors.translate``)."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
+import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -13,23 +16,25 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, bindparam, create_engine, event, insert, select, text, update
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..config import SQLITE_CACHE_MIB, StoreSettings
+from . import identity
 from .bulk import execute_many
+from .errors import StoreError as StoreError  # re-exported: where callers look for it
+from .errors import StoreFault, store_name, translate
+from .identity import ensure_store_id
 from .schema import AuditEntry, Meta
 
 #: The meta key of the audit trail's head: the hash of its last entry
 AUDIT_HEAD_KEY = "audit_head"
 
 GENESIS_HASH = "0" * 64
-
-
-class StoreError(Exception):
-    """The store cannot be opened or used; the message says what to fix."""
 
 
 #: Pages the WAL may hold before SQLite copies them into the database file (its default is
@@ -78,26 +83,83 @@ def create_store_engine(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -
                 dbapi_connection, cache_mib=sqlite_cache_mib
             ),
         )
-        return engine
-    if parsed.get_backend_name() == "postgresql":
+    elif parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True)
-    raise StoreError(f"store.url uses {parsed.get_backend_name()!r}; use sqlite or postgresql")
+        engine = create_engine(parsed, pool_pre_ping=True)
+    else:
+        raise StoreError(f"store.url uses {parsed.get_backend_name()!r}; use sqlite or postgresql")
+    _translate_errors(engine, parsed)
+    return engine
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+def _translate_errors(engine: Engine, url: URL) -> None:
+    """Every error of ``engine`` that a person can act on is raised as the sentence saying
+    what to do (a StoreError), wherever the work meets it."""
+
+    def sentence(context: ExceptionContext) -> BaseException | None:
+        if context.is_pre_ping:  # the pool reconnects by itself
+            return None
+        return translate(context.original_exception, url)
+
+    event.listen(engine, "handle_error", sentence)
+
+
+def _alembic_config() -> Config:
     config = Config()
     script_dir = resources.files("skn_connector.store") / "migrations"
     config.set_main_option("script_location", str(script_dir))
+    return config
+
+
+@dataclass(frozen=True)
+class SchemaRevision:
+    """The store's schema revision against the newest the code knows."""
+
+    #: None: no schema yet (a new, empty store)
+    current: str | None
+    head: str
+    #: the code knows ``current`` (a store made by a newer release it does not)
+    known: bool
+
+    @property
+    def behind(self) -> bool:
+        return self.known and self.current is not None and self.current != self.head
+
+
+def schema_revision(connection: Connection) -> SchemaRevision:
+    script = ScriptDirectory.from_config(_alembic_config())
+    head = script.get_current_head()
+    assert head is not None, "the store's migrations have one head"
+    current = MigrationContext.configure(connection).get_current_revision()
+    known = current is None or current in {rev.revision for rev in script.walk_revisions()}
+    return SchemaRevision(current, head, known)
+
+
+def newer_release(url: URL, revision: SchemaRevision) -> StoreError:
+    return StoreError(
+        f"{store_name(url)} was made by a newer release of skn-connector (schema revision "
+        f"{revision.current}; this release knows up to {revision.head}): install that release "
+        "or a later one, or restore a backup taken before the upgrade"
+    )
+
+
+def migrate(engine: Engine, *, preferred_id: str | None = None) -> str:
+    """Bring the schema to the newest revision (idempotent) and give a store without an id
+    one (``preferred_id`` if given); returns the store's id. A store made by a newer release
+    is refused before anything is changed."""
+    config = _alembic_config()
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             # instances starting together on a new store migrate one after the other (the
             # lock ends with this transaction); the second finds the schema at head
             connection.execute(_MIGRATION_LOCK, {"key": _MIGRATION_KEY})
+        revision = schema_revision(connection)
+        if not revision.known:
+            raise newer_release(engine.url, revision)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+        return ensure_store_id(connection, preferred_id)
 
 
 _MIGRATION_KEY = int.from_bytes(b"skn-migr", "big", signed=True)
@@ -228,14 +290,86 @@ def audit_hash(
 
 
 def open_store(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -> Store:
-    """Open (and migrate) the store at ``url``."""
+    """Open (and migrate) the store at ``url``. A SQLite store is created on the first start
+    only: a missing one the connector has worked with is refused (see ``identity``)."""
+    database = sqlite_path(url)
+    if database is not None and (refusal := identity.missing_store(database)) is not None:
+        raise refusal
+    if database is not None:
+        _create_private_file(database)
     engine = create_store_engine(url, sqlite_cache_mib=sqlite_cache_mib)
     try:
-        migrate(engine)
+        recorded = identity.recorded_id(database) if database is not None else None
+        store_id = migrate(engine, preferred_id=recorded)
+        if database is not None:
+            _settle_marker(database, store_id, recorded)
+    except StoreError:
+        engine.dispose()
+        raise
     except Exception as exc:
         engine.dispose()
-        raise StoreError(f"the store at store.url cannot be opened or migrated: {exc}") from None
+        raise StoreFault(
+            f"{store_name(engine.url)} cannot be opened or migrated: {_reason(exc)}"
+        ) from None
     return Store(engine)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite store; None for a store in memory, on PostgreSQL, or a URL that
+    is not one (``create_store_engine`` names that problem)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in {"", ":memory:"}:
+        return None
+    if database.startswith("file:"):  # a URI names the file after its scheme, with options
+        return None
+    return Path(database)
+
+
+def _create_private_file(database: Path) -> None:
+    """Create a new store's file readable and writable by its owner only (0600, whatever the
+    umask): SQLite gives the -wal and -shm files it makes beside it the database file's
+    mode, and all three hold personal data. The connector creates no folders."""
+    # there already (or made by another instance meanwhile); or a problem SQLite names
+    # when it opens the file (no such folder, a folder it may not write)
+    with contextlib.suppress(OSError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _settle_marker(database: Path, store_id: str, recorded: str | None) -> None:
+    """Refuse another store in the database's place; write the marker it lacks."""
+    if (refusal := identity.other_store(database, store_id, recorded)) is not None:
+        raise refusal
+    if recorded is None:
+        identity.write_marker(database, store_id)
+
+
+def connect_store(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -> Store:
+    """The store at ``url`` as it is, not migrated: for checks that must not change it.
+    SQLite creates a missing file when it connects: look whether it is there first."""
+    return Store(create_store_engine(url, sqlite_cache_mib=sqlite_cache_mib))
+
+
+def integrity_problems(store: Store, *, limit: int = 10) -> list[str]:
+    """What SQLite's quick check finds wrong in the store's file (at most ``limit``); a store
+    on PostgreSQL has its server's own checks. A file too damaged to check raises the
+    StoreFault saying it is damaged."""
+    if store.engine.dialect.name != "sqlite":
+        return []
+    with store.engine.connect() as connection:
+        rows = connection.exec_driver_sql(f"PRAGMA quick_check({int(limit)})").scalars().all()
+    return [str(row) for row in rows if row != "ok"]
+
+
+def _reason(exc: BaseException) -> str:
+    """An error's first line, without the SQL SQLAlchemy adds to a driver's error."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    return lines[0][:300]
 
 
 def open_configured_store(settings: StoreSettings) -> Store:
