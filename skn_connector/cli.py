@@ -446,14 +446,14 @@ def tasks_resolve(
 ) -> None:
     """Resolve a task; for a proposal, the chosen answer goes out."""
     from .actor import Actor
-    from .engine.pipeline import TaskError
+    from .engine.tasks import TaskError
     from .service.wiring import connector
 
     with user_errors():
         settings = load(config)
         with connector(settings, insecure_dev=True) as pipeline:
             try:
-                outcome = pipeline.resolve_task(
+                outcome = pipeline.tasks.resolve(
                     task_id, choice=choice, note=note, actor=Actor.at_the_command_line()
                 )
             except TaskError as exc:
@@ -575,7 +575,7 @@ def portal_import(
         settings = load(config)
         with connector(settings, insecure_dev=True) as pipeline:
             try:
-                outcomes = pipeline.import_portal(file)
+                outcomes = pipeline.portal.import_download(file)
             except PortalCsvError as exc:
                 typer.echo(f"skn-connector: {file} is refused whole:", err=True)
                 for error in exc.errors:
@@ -607,7 +607,7 @@ def portal_export(
         settings = load(config)
         with connector(settings, insecure_dev=True) as pipeline:
             try:
-                count = pipeline.export_portal(out)
+                count = pipeline.portal.export(out)
             except ValueError as exc:
                 fail(f"{out}: {exc}")
     typer.echo(f"{out}: {count} answer(s) written; upload it in the web portal")
@@ -634,7 +634,7 @@ def _operator_action(config: Path | None, action: Callable[[Pipeline, Actor], st
     """Run one action of a person on the pipeline (``action(pipeline, actor)``), print its
     outcome; a refusal (TaskError) is a user error."""
     from .actor import Actor
-    from .engine.pipeline import TaskError
+    from .engine.tasks import TaskError
     from .service.wiring import connector
 
     with user_errors():

@@ -60,7 +60,7 @@ def doctor_command(
     Exit 0 when nothing failed (warnings are shown), 1 when a check failed.
     """
     from .cli import config_path, print_json
-    from .security import run_doctor
+    from .operations.doctor import run_doctor
 
     report = run_doctor(config_path(config), insecure_dev=insecure_dev)
     if as_json:
@@ -95,10 +95,12 @@ def secrets_set(
     """Store a secret in the system keyring; the value is read from standard input
     (prompted without echo on a terminal), never from the command line."""
     from .cli import fail
-    from .secrets import SECRET_PREFIX, SecretError, secret_name
-    from .security import (
+    from .secrets import (
+        SECRET_PREFIX,
         KeyringFailed,
         KeyringUnavailable,
+        SecretError,
+        secret_name,
         shadowing_source,
         store_secret_in_keyring,
     )
@@ -144,7 +146,7 @@ def audit_verify(
 ) -> None:
     """Recompute the audit trail's hash chain; exit 1 naming the first entry that fails."""
     from .cli import fail, opened_store, print_json
-    from .security import AuditHead, verify_audit
+    from .store.audit import AuditHead, verify_audit
 
     anchor = None
     if expect_head is not None:
@@ -187,7 +189,7 @@ def retention_purge(
     """Replace the personal data of ended conversations and old quarantined messages by
     references (Referentienummer, type, sha256, conversation)."""
     from .cli import load, print_json, user_errors
-    from .security import DEFAULT_RETENTION_MONTHS, purge_personal_data, retention_period
+    from .engine.retention import DEFAULT_RETENTION_MONTHS, purge_personal_data, retention_period
     from .store import open_configured_store
 
     with user_errors():

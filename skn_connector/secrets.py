@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 SECRET_PREFIX = "secret:"
 KEYRING_SERVICE = "skn-connector"
@@ -87,3 +89,90 @@ def resolve_secret(reference: str) -> str:
         f"secret {name!r} not found: set {env}, or put a file {name!r} in $CREDENTIALS_DIRECTORY "
         "or $SKN_SECRETS_DIR, or store it in the system keyring"
     )
+
+
+def secret_refs(value: Any) -> Iterator[str]:
+    """Every ``secret:NAME`` reference in a value of the settings (options nest)."""
+    if isinstance(value, str) and is_secret_ref(value):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from secret_refs(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from secret_refs(item)
+
+
+# -- the keyring ----------------------------------------------------------------------------
+
+
+class KeyringUnavailable(Exception):
+    """No usable system keyring here; the message says what to use instead."""
+
+
+class KeyringFailed(Exception):
+    """The keyring is there but did not store the secret."""
+
+
+def _instead(name: str) -> str:
+    return (
+        f"set the environment variable {env_var_name(name)} or put a file {name!r} in "
+        "$CREDENTIALS_DIRECTORY (systemd LoadCredential=) or $SKN_SECRETS_DIR instead"
+    )
+
+
+def store_secret_in_keyring(name: str, value: str) -> str:
+    """Store ``value`` as the secret ``name`` (checked as ``secret:NAME``) in the system keyring
+    and read it back; returns the backend's name. KeyringUnavailable when there is no usable
+    keyring (the package missing, a headless server), KeyringFailed when storing fails."""
+    secret_name(SECRET_PREFIX + name)
+    try:
+        import keyring  # type: ignore[import-not-found,unused-ignore]
+        from keyring.backends import fail  # type: ignore[import-not-found,unused-ignore]
+        from keyring.errors import (  # type: ignore[import-not-found,unused-ignore]
+            KeyringError,
+            NoKeyringError,
+        )
+    except ImportError:
+        raise KeyringUnavailable(
+            "the keyring package is not installed (pip install 'skn-connector[keyring]'); "
+            + _instead(name)
+        ) from None
+    backend = keyring.get_keyring()
+    backend_name = str(getattr(backend, "name", type(backend).__name__))
+    if isinstance(backend, fail.Keyring):
+        raise KeyringUnavailable(f"no system keyring backend is available here; {_instead(name)}")
+
+    def _safe(exc: BaseException) -> str:
+        return str(exc).replace(value, "***") if value else str(exc)
+
+    try:
+        keyring.set_password(KEYRING_SERVICE, name, value)
+        stored = keyring.get_password(KEYRING_SERVICE, name)
+    except NoKeyringError:
+        raise KeyringUnavailable(
+            f"no system keyring backend is available here; {_instead(name)}"
+        ) from None
+    except (KeyringError, RuntimeError, OSError) as exc:
+        raise KeyringFailed(
+            f"the system keyring ({backend_name}) did not store secret {name!r} "
+            f"({type(exc).__name__}: {_safe(exc)[:200]}); {_instead(name)}"
+        ) from None
+    if stored != value:
+        raise KeyringFailed(
+            f"the system keyring ({backend_name}) did not give secret {name!r} back as stored; "
+            + _instead(name)
+        )
+    return backend_name
+
+
+def shadowing_source(name: str) -> str | None:
+    """Where a value for ``name`` is found before the keyring, if anywhere (it wins)."""
+    env = env_var_name(name)
+    if env in os.environ:
+        return f"the environment variable {env}"
+    for variable in ("CREDENTIALS_DIRECTORY", "SKN_SECRETS_DIR"):
+        directory = os.environ.get(variable)
+        if directory and (Path(directory) / name).is_file():
+            return f"the file {name!r} in ${variable}"
+    return None

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import select
 
 from .actor import Actor
+from .engine.retention import is_purged
 from .masking import mask_personal_data
-from .security import is_purged
 from .store import Store
 from .store.schema import HoldRecord, InboxMessage, OutboxMessage, QuarantinedMessage, Task
 from .wire.soap import decode_message

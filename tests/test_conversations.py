@@ -16,7 +16,8 @@ from sqlalchemy import select
 from skn_connector.adapters.api import SampleBackOffice, SampleDebtor
 from skn_connector.adapters.registry import load_adapters, resolve_adapter_class
 from skn_connector.engine.conversations import TableError, TransitionTable
-from skn_connector.engine.pipeline import CreditorProfile, Pipeline, TaskError
+from skn_connector.engine.pipeline import CreditorProfile, Pipeline
+from skn_connector.engine.tasks import TaskError
 from skn_connector.messages import CATALOG, Contactpersoon
 from skn_connector.node.client import NodeClient, build_ssl_context
 from skn_connector.node.simulator import Simulator
@@ -302,7 +303,7 @@ def test_rule_7_a_persons_decision_is_sent(
     conversation = saldo_given(harness)
     harness.deliver(proposal(harness.debtor, conversation, "7.00"))
     task = harness.tasks(conversation)[0]
-    outcome = harness.pipeline.resolve_task(
+    outcome = harness.pipeline.tasks.resolve(
         task.id, choice=choice, note="te laag aanbod", actor=TESTER
     )
     assert "BetaalvoorstelAntwoord" in outcome
@@ -311,7 +312,7 @@ def test_rule_7_a_persons_decision_is_sent(
     assert [m.get("Antwoord") for m in sent][-1] == answer
     assert harness.state(conversation) == state
     with pytest.raises(TaskError, match="resolved before"):
-        harness.pipeline.resolve_task(task.id, choice=choice, note=None, actor=TESTER)
+        harness.pipeline.tasks.resolve(task.id, choice=choice, note=None, actor=TESTER)
 
 
 def test_rule_8_schuldregeling_akkoord(harness: Harness) -> None:

@@ -163,7 +163,7 @@ def test_e07_proposal_waiting_for_a_person_is_held_until_the_decision(world: Wor
     assert world.backoffice_holds()[proposal_hold["hold_id"]] == "applied"
     [task] = [t for t in world.tasks() if t["kind"] == "beoordeling"]
     assert "outside the criteria" in task["reason"]
-    world.pipeline.resolve_task(task["id"], choice="reject", note="looptijd te lang", actor=TESTER)
+    world.pipeline.tasks.resolve(task["id"], choice="reject", note="looptijd te lang", actor=TESTER)
     run_once(world.pipeline, max_wait=5)
     assert world.backoffice_holds()[proposal_hold["hold_id"]] == "released"
     sent = world.admin.get("/_admin/sent", params={"conversation": conversation}).json()
@@ -177,7 +177,7 @@ def test_heroverweging_is_answered(world: World) -> None:
     message["Looptijd"] = 36
     world.send(message)
     [task] = [t for t in world.tasks() if t["kind"] == "beoordeling"]
-    world.pipeline.resolve_task(task["id"], choice="reject", note="te lang", actor=TESTER)
+    world.pipeline.tasks.resolve(task["id"], choice="reject", note="te lang", actor=TESTER)
     run_once(world.pipeline, max_wait=5)
     sent = world.send(proposal(world, conversation, "20.00", kind="Heroverweging"))
     assert [m["Antwoord"] for m in sent] == ["AKKOORD"]
@@ -272,7 +272,7 @@ def test_e14_e15_wsnp(world: World, choice: str, written: bool) -> None:
     assert {"BESLAG_BANK", "GIJZELING"} <= set(wsnp["lift"])
     bewind(world, "WSNP", "EINDE", conversation)
     [task] = [t for t in world.tasks() if t["kind"] == "wsnp_einde"]
-    world.pipeline.resolve_task(task["id"], choice=choice, note=None, actor=TESTER)
+    world.pipeline.tasks.resolve(task["id"], choice=choice, note=None, actor=TESTER)
     run_once(world.pipeline, max_wait=5)
     assert world.backoffice_holds() == {wsnp["hold_id"]: "released"}
     assert bool(world.written_off()) is written

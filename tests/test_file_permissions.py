@@ -21,7 +21,7 @@ from skn_connector.adapters.api import SampleBackOffice
 from skn_connector.adapters.registry import resolve_adapter_class
 from skn_connector.demo import saldoverzoek_json, scenarios, write_config
 from skn_connector.node.simulator import Simulator
-from skn_connector.security import run_doctor
+from skn_connector.operations.doctor import run_doctor
 from skn_connector.store import open_store
 
 from .test_security import encrypt_client_key

@@ -100,7 +100,7 @@ def test_a_proposal_a_person_decides_is_answered_naming_it(world: World) -> None
     assert sent == []
     [task] = [t for t in world.tasks() if t["kind"] == "beoordeling"]
     assert task["referentienummer"] == asked
-    world.pipeline.resolve_task(task["id"], choice="reject", note="te lang", actor=TESTER)
+    world.pipeline.tasks.resolve(task["id"], choice="reject", note="te lang", actor=TESTER)
     run_once(world.pipeline, max_wait=5)
     answer = _the_one_answer(world, question, world.admin.get("/_admin/sent").json(), asked)
     assert answer["Antwoord"] == "NIET_AKKOORD"
@@ -139,7 +139,7 @@ def test_an_incoming_cross_reference_is_kept_and_shown_as_one_thread(world: Worl
     question["Looptijd"] = 36
     asked, _ = _queue(world, question)
     [task] = [t for t in world.tasks() if t["kind"] == "beoordeling"]
-    world.pipeline.resolve_task(task["id"], choice="reject", note="te lang", actor=TESTER)
+    world.pipeline.tasks.resolve(task["id"], choice="reject", note="te lang", actor=TESTER)
     run_once(world.pipeline, max_wait=5)
     refusal = _the_one_answer(world, question, world.admin.get("/_admin/sent").json(), asked)
     refused = refusal["Berichtheader"]["Referentienummer"]

@@ -252,13 +252,13 @@ def test_a_hold_the_back_office_did_not_take_for_a_working_day_is_a_task(
     deliver(world, pipeline, about(f.kennisgeving(), world["debtor"], new_conversation()))
     [hold] = list_holds(world["store"])
     assert hold["status"] == "to_apply"
-    assert pipeline.watch_deadlines() == 0  # the same day: retries, no alarm yet
+    assert pipeline.watch.deadlines() == 0  # the same day: retries, no alarm yet
     world["clock"].now += timedelta(hours=3)
-    assert pipeline.watch_deadlines() == 0  # down for 3 hours: below the outage setting (4 h)
+    assert pipeline.watch.deadlines() == 0  # down for 3 hours: below the outage setting (4 h)
     world["clock"].now += timedelta(hours=21)  # Monday 2 March -> Tuesday: one working day
     # the hold is not taken for a working day, and the back-office is down for over 4 hours
-    assert pipeline.watch_deadlines() == 2
-    assert pipeline.watch_deadlines() == 0  # once per hold, once per outage
+    assert pipeline.watch.deadlines() == 2
+    assert pipeline.watch.deadlines() == 0  # once per hold, once per outage
     from skn_connector.views import list_tasks
 
     tasks = list_tasks(world["store"])
@@ -296,10 +296,10 @@ def test_a_node_not_polled_for_three_working_days_is_a_task(world: dict[str, Any
     assert _last_poll(store) == (first - timedelta(hours=1)).isoformat()
 
     clock.now = first + timedelta(days=2)  # Wednesday: two working days
-    assert pipeline.watch_deadlines() == 0
+    assert pipeline.watch.deadlines() == 0
     clock.now = first + timedelta(days=3)  # Thursday: three
-    assert pipeline.watch_deadlines() == 1
-    assert pipeline.watch_deadlines() == 0  # once while it is open
+    assert pipeline.watch.deadlines() == 1
+    assert pipeline.watch.deadlines() == 0  # once while it is open
     [task] = [t for t in list_tasks(store) if t["kind"] == "node_not_polled"]
     assert task["reason"] == (
         "the node was last polled on 2026-03-02; it deletes messages after 5 working days"

@@ -43,12 +43,12 @@ def test_a_good_download_is_answered_and_exported(harness: Harness, tmp_path: Pa
         klant=f"M|Q.|Quinten||Onbekend-Voorbeeld|14-03-1979|{elfproef_bsn(77)}",
     )
     download = write_download(tmp_path / "saldoverzoeken.csv", [known, stranger])
-    assert harness.pipeline.import_portal(download) == {"accepted": 2}
+    assert harness.pipeline.portal.import_download(download) == {"accepted": 2}
     harness.pipeline.process_due()
     # nothing goes to the node for the portal channel
     assert harness.pipeline.deliver_due() == 0
     upload = tmp_path / "antwoorden.csv"
-    assert harness.pipeline.export_portal(upload) == 2
+    assert harness.pipeline.portal.export(upload) == 2
     answers = read_answer_csv(upload)
     by_conversation = {q["KlantnummerSHV"] + str(i): a for i, (q, a) in enumerate(answers)}
     known_answer, stranger_answer = (a for _, a in answers)
@@ -59,8 +59,8 @@ def test_a_good_download_is_answered_and_exported(harness: Harness, tmp_path: Pa
     assert stranger_answer["KlantOnbekend"] is True
     assert len(by_conversation) == 2
     # exported once: a second export holds nothing, and re-importing the download is harmless
-    assert harness.pipeline.export_portal(tmp_path / "again.csv") == 0
-    assert harness.pipeline.import_portal(download) == {"known": 2}
+    assert harness.pipeline.portal.export(tmp_path / "again.csv") == 0
+    assert harness.pipeline.portal.import_download(download) == {"known": 2}
     with harness.store.transaction() as session:
         assert session.scalar(select(func.count()).select_from(InboxMessage)) == 2
         assert (
@@ -80,7 +80,7 @@ def test_a_download_with_one_bad_row_is_refused_whole(harness: Harness, tmp_path
     )
     download = write_download(tmp_path / "saldoverzoeken.csv", [good, bad])
     with pytest.raises(PortalCsvError) as caught:
-        harness.pipeline.import_portal(download)
+        harness.pipeline.portal.import_download(download)
     assert caught.value.errors and all(e.startswith("row 3, column H") for e in caught.value.errors)
     with harness.store.transaction() as session:
         assert session.scalar(select(func.count()).select_from(InboxMessage)) == 0
@@ -117,10 +117,10 @@ def test_an_answer_the_upload_file_cannot_carry_waits_alone(
         klant=f"M|Q.|Quinten||Onbekend-Voorbeeld|14-03-1979|{elfproef_bsn(77)}",
     )
     download = write_download(tmp_path / "saldoverzoeken.csv", [known, stranger])
-    assert harness.pipeline.import_portal(download) == {"accepted": 2}
+    assert harness.pipeline.portal.import_download(download) == {"accepted": 2}
     harness.pipeline.process_due()
     upload = tmp_path / "antwoorden.csv"
-    assert harness.pipeline.export_portal(upload) == 1
+    assert harness.pipeline.portal.export(upload) == 1
     [(_, answer)] = read_answer_csv(upload)
     assert answer["KlantOnbekend"] is True
     with harness.store.transaction() as session:

@@ -21,10 +21,10 @@ from skn_connector.adapters.registry import resolve_adapter_class
 from skn_connector.config import load_settings
 from skn_connector.demo import saldoverzoek_json, scenarios, write_config
 from skn_connector.node.simulator import Simulator
-from skn_connector.security import verify_audit
 from skn_connector.service.daemon import run_once
 from skn_connector.service.wiring import connector
 from skn_connector.store import open_store
+from skn_connector.store.audit import verify_audit
 from skn_connector.store.schema import Base, HoldRecord, InboxMessage, OutboxMessage
 
 from .factories import store_on

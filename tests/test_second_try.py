@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from skn_connector.adapters.api import BackOfficeRejected
-from skn_connector.engine.pipeline import TaskError
+from skn_connector.engine.tasks import TaskError
 from skn_connector.messages import message_from_json
 from skn_connector.service.daemon import run_once
 from skn_connector.store.schema import InboxMessage, QuarantinedMessage

@@ -29,7 +29,19 @@ from skn_connector.cli_security import audit_app, doctor_command, retention_app,
 from skn_connector.config import load_settings
 from skn_connector.demo import saldoverzoek_json, scenarios, write_config
 from skn_connector.engine.conversations import TransitionTable
+from skn_connector.engine.retention import (
+    FINAL_STATES,
+    is_purged,
+    purge_personal_data,
+    retention_period,
+)
 from skn_connector.messages import CATALOG
+from skn_connector.node.certificates import (
+    certificate_days_left,
+    certificate_expiry_days,
+    certificate_status,
+    refuse_invalid_client_certificate,
+)
 from skn_connector.node.certs import (
     issue_certificate,
     load_certificate,
@@ -39,24 +51,12 @@ from skn_connector.node.certs import (
 )
 from skn_connector.node.client import NodeTLSError
 from skn_connector.node.simulator import Simulator
+from skn_connector.operations.doctor import run_doctor
 from skn_connector.secrets import KEYRING_SERVICE, resolve_secret
-from skn_connector.security import (
-    AUDIT_HEAD_KEY,
-    FINAL_STATES,
-    AuditHead,
-    certificate_days_left,
-    certificate_expiry_days,
-    certificate_status,
-    is_purged,
-    purge_personal_data,
-    refuse_invalid_client_certificate,
-    retention_period,
-    run_doctor,
-    verify_audit,
-)
 from skn_connector.service.daemon import run_once
 from skn_connector.service.wiring import connector
 from skn_connector.store import Store, open_store
+from skn_connector.store.audit import AUDIT_HEAD_KEY, AuditHead, verify_audit
 from skn_connector.store.schema import (
     AuditEntry,
     Conversation,
@@ -604,7 +604,7 @@ def test_a_changed_entry_is_named(trail: Store) -> None:
 
 
 def test_a_changed_entry_with_its_hash_recomputed_breaks_the_next_link(trail: Store) -> None:
-    from skn_connector.store.db import audit_hash
+    from skn_connector.store.audit import audit_hash
 
     with trail.transaction() as session:
         entry = session.get(AuditEntry, 4)
@@ -688,7 +688,7 @@ def test_a_recorded_head_that_matches_verifies(trail: Store) -> None:
     report = verify_audit(trail)
     assert report.ok and report.head_recorded
     # an entry appended behind the connector's back (the head not moved along)
-    from skn_connector.store.db import audit_hash
+    from skn_connector.store.audit import audit_hash
 
     with trail.transaction() as session:
         at = datetime.now(UTC)
@@ -741,7 +741,7 @@ def test_a_recorded_head_of_only_a_hash(trail: Store) -> None:
 
 
 def test_an_external_anchor_catches_a_rewritten_tail(trail: Store) -> None:
-    from skn_connector.store.db import audit_hash
+    from skn_connector.store.audit import audit_hash
 
     head = verify_audit(trail).head
     assert head is not None

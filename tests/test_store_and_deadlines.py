@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from skn_connector.config import SQLITE_CACHE_MIB
 from skn_connector.engine.deadlines import WorkingDays
 from skn_connector.store import open_store
-from skn_connector.store.db import GENESIS_HASH
+from skn_connector.store.audit import GENESIS_HASH
 from skn_connector.store.schema import AuditEntry, Base
 
 

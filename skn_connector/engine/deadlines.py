@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import functools
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import holidays
+
+#: The Netherlands' time: a working day is a day there.
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+def dutch_day(clock: Callable[[], datetime]) -> date:
+    """Today in the Netherlands, by ``clock``."""
+    return clock().astimezone(AMSTERDAM).date()
+
 
 #: Holidays of the Algemene termijnenwet art. 3 as the ``holidays`` package names them.
 _ATW_NAMES = {

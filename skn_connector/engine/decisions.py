@@ -36,7 +36,7 @@ from ..messages import (
     StatusberichtSHV,
 )
 from .answers import geen_medewerking, kennisgeving_answer, proposal_answer, saldo_answer
-from .conversations import SAME
+from .conversations import SAME, Rule
 from .holds import Found, HoldPlan, ReleasePlan, WriteOffPlan, plan_holds, plan_write_offs
 from .policy import Policy
 
@@ -513,3 +513,17 @@ def _proposal_of(request: Betaalvoorstel | Heroverweging) -> Proposal:
             for v in request.vorderingen
         ),
     )
+
+
+class PermanentFailure(Exception):
+    """Processing cannot succeed by retrying; a person must look."""
+
+
+def check_decision(rule: Rule, current: str, decision: Decision) -> None:
+    """Refuse a decision the transition table's rule does not allow (PermanentFailure)."""
+    if not rule.allows(current, decision.state):
+        raise PermanentFailure(f"rule {rule.number} does not allow {current} -> {decision.state}")
+    if decision.answer is not None and decision.answer.BERICHTTYPE not in rule.answers:
+        raise PermanentFailure(
+            f"rule {rule.number} does not allow the answer {decision.answer.BERICHTTYPE}"
+        )

@@ -12,25 +12,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import tempfile
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..actor import Actor
-from ..adapters.api import AdapterError, DebtorQuery
+from ..adapters.api import AdapterError
 from ..adapters.registry import LoadedAdapter
 from ..masking import personal_values
-from ..messages import CATALOG, Contactpersoon, GeenMedewerking, Message, SaldoverzoekAntwoord
+from ..messages import CATALOG, Contactpersoon, Message
 from ..node.client import (
     FetchedMessage,
     MessageboxEntry,
@@ -44,30 +40,25 @@ from ..store.bulk import execute_many
 from ..store.db import Store
 from ..store.schema import (
     Conversation,
-    HoldRecord,
     InboxMessage,
     Meta,
     OutboxMessage,
     QuarantinedMessage,
-    Task,
 )
-from ..wire.portal_csv import read_portal_download, saldoverzoek_from_portal, write_answer_csv
 from ..wire.soap import DecodeError, WireError, decode_message, encode_message
-from .answers import proposal_answer
 from .conversations import SAME, Rule, TransitionTable, UnexpectedMessage, event_name
 from .crashpoints import crashpoint
-from .deadlines import WorkingDays
-from .decisions import ConversationContext, CreditorFacts, Decider, Decision
+from .deadlines import AMSTERDAM, WorkingDays, dutch_day
+from .decisions import ConversationContext, CreditorFacts, Decider, Decision, check_decision
 from .effects import EffectRunner
 from .failures import Failure, FinalTask, record_failure, store_failure
-from .holds import HoldPlan, ReleasePlan, WriteOffPlan, plan_holds, plan_write_offs
 from .policy import Policy, load_policy
+from .portal import PortalDesk
+from .tasks import TaskDesk, TaskError, add_task
+from .watch import Watch
 
 log = logging.getLogger(__name__)
 
-#: The sender of messages taken from a portal download (the CSV names no sender) (P).
-PORTAL_SENDER = uuid.UUID("00000000-0000-4000-8000-00000000504c")
-AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 #: How often the time of the last poll is written (as meta ``last_poll``). It answers "has
 #: the node been polled in the last working days?"; written on every poll it was a commit
 #: of its own each round. A clock that went back writes it at once.
@@ -180,28 +171,12 @@ class _DecisionWrites:
                 rows.clear()
 
 
-class TaskError(Exception):
-    """A task cannot be resolved as asked; the message says why, in one sentence."""
-
-
-class PermanentFailure(Exception):
-    """Processing cannot succeed by retrying; a person must look."""
-
-
-def _why_not_sendable(exc: Exception) -> str:
-    """A short reason why a person's text cannot travel in a message, without the text."""
-    if isinstance(exc, ValidationError):
-        first = exc.errors(include_input=False, include_url=False)[0]
-        return str(first["msg"]).removeprefix("Value error, ")
-    return "it holds a character that XML cannot carry"
-
-
 class Pipeline:
     def __init__(
         self,
         *,
         store: Store,
-        node: NodePort,
+        node: NodePort | None,
         adapters: Sequence[LoadedAdapter],
         creditor: CreditorProfile,
         working_days: WorkingDays | None = None,
@@ -219,8 +194,6 @@ class Pipeline:
         self.creditor = creditor
         self.table = table or TransitionTable.load(known_events=CATALOG)
         self.policy = policy or load_policy("overig", "geen")
-        self.warn_at = warn_at_working_days
-        self.outage_task_after = outage_task_after
         self.decider = Decider(
             self.adapters,
             CreditorFacts(creditor.contact, creditor.vooraf_akkoord),
@@ -235,9 +208,31 @@ class Pipeline:
         self.clock = clock
         self._node_down = False
         self._last_poll_written: datetime | None = None
-        #: messages decoded at intake, by Referentienummer, so that processing them soon after need
-        #: not decode them again (bounded: the oldest are forgotten; used once)
+        #: messages decoded at intake, by Referentienummer, so that processing them soon after
+        #: need not decode them again (bounded: the oldest are forgotten; used once)
         self._decoded: OrderedDict[str, tuple[bytes, Message]] = OrderedDict()
+        #: a person's decisions on tasks
+        self.tasks = TaskDesk(
+            store=store,
+            decider=self.decider,
+            effects=self.effects,
+            table=self.table,
+            policy=self.policy,
+            contact=creditor.contact,
+            clock=clock,
+        )
+        #: the deadlines and outages watched
+        self.watch = Watch(
+            store=store,
+            working_days=self.working_days,
+            warn_at_working_days=warn_at_working_days,
+            outage_task_after=outage_task_after,
+            clock=clock,
+        )
+        #: the web-portal CSV: downloads in, upload files out
+        self.portal = PortalDesk(
+            store=store, participant_id=creditor.participant_id, intake=self.intake, clock=clock
+        )
 
     # -- fetch, store, confirm ------------------------------------------------------------
 
@@ -250,20 +245,21 @@ class Pipeline:
         message is confirmed only after its commit.
         """
         summary = summary if summary is not None else RunSummary()
-        entries = self._node_call(self.node.list_messages, self.batch_size)
+        node = self._the_node()
+        entries = self._node_call(node.list_messages, self.batch_size)
         polled = self.clock()
         last = self._last_poll_written
         if last is None or not timedelta(0) <= polled - last < LAST_POLL_EVERY:
             self._remember("last_poll", polled.isoformat())
             self._last_poll_written = polled
-        fetch_many = getattr(self.node, "fetch_many", None)
-        confirm_many = getattr(self.node, "confirm_many", None)
+        fetch_many = getattr(node, "fetch_many", None)
+        confirm_many = getattr(node, "confirm_many", None)
         waiting = [entry.id for entry in entries]
         while waiting:
             if fetch_many is not None and confirm_many is not None:
                 fetched: list[FetchedMessage] = self._node_call(fetch_many, waiting)
             else:
-                fetched = [self._node_call(self.node.fetch, waiting[0])]
+                fetched = [self._node_call(node.fetch, waiting[0])]
             waiting = waiting[len(fetched) :]
             crashpoint("after_fetch")
             outcomes = self.intake_many([(f.id, f.payload) for f in fetched])
@@ -279,9 +275,14 @@ class Pipeline:
             if confirm_many is not None and fetch_many is not None:
                 self._node_call(confirm_many, [f.id for f in fetched])
             else:
-                self._node_call(self.node.confirm, fetched[0].id)
+                self._node_call(node.confirm, fetched[0].id)
             crashpoint("after_confirm")
         return len(entries)
+
+    def _the_node(self) -> NodePort:
+        if self.node is None:  # a pipeline for a person's actions decides; it does not fetch
+            raise RuntimeError("this pipeline has no node client: it cannot poll or deliver")
+        return self.node
 
     def _node_call(self, operation: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -507,8 +508,9 @@ class Pipeline:
             )
             session.add(kept)
             session.flush()  # the entry's id, for its task
-            self._add_task(
+            add_task(
                 session,
+                self.clock(),
                 "conflict" if referentienummer and "conflicting" in reason else "quarantined",
                 f"message kept in quarantine: {reason}"[:2000],
                 None,
@@ -731,7 +733,7 @@ class Pipeline:
             else:
                 context = ConversationContext(conversation_id, klantnummer_se)
             decision = self.decider.decide(message, context)
-            self._check(rule, state or self.table.initial, decision)
+            check_decision(rule, state or self.table.initial, decision)
             crashpoint("after_adapter_calls")
             # an answer built of back-office values that cannot be sent (a control character,
             # an overlong text) fails here, as this message's failure
@@ -814,8 +816,9 @@ class Pipeline:
                 }
             )
         for task in decision.tasks:
-            self._add_task(
+            add_task(
                 session,
+                self.clock(),
                 task.kind,
                 task.reason,
                 conversation_id,
@@ -867,16 +870,6 @@ class Pipeline:
                 arrangement,
             )
 
-    def _check(self, rule: Rule, current: str, decision: Decision) -> None:
-        if not rule.allows(current, decision.state):
-            raise PermanentFailure(
-                f"rule {rule.number} does not allow {current} -> {decision.state}"
-            )
-        if decision.answer is not None and decision.answer.BERICHTTYPE not in rule.answers:
-            raise PermanentFailure(
-                f"rule {rule.number} does not allow the answer {decision.answer.BERICHTTYPE}"
-            )
-
     def _mark_unexpected(self, inbox_id: int, reason: str) -> None:
         with self.store.transaction() as session:
             row = session.get(InboxMessage, inbox_id)
@@ -885,8 +878,9 @@ class Pipeline:
             row.status = "unexpected"
             row.last_error = reason
             row.processed_at = self.clock()
-            self._add_task(
+            add_task(
                 session,
+                self.clock(),
                 "unexpected_message",
                 reason,
                 row.conversation_id,
@@ -901,32 +895,6 @@ class Pipeline:
                 reason=reason,
             )
         log.warning("message %s kept for a person: %s", inbox_id, reason)
-
-    def _add_task(
-        self,
-        session: Session,
-        kind: str,
-        reason: str,
-        conversation_id: str | None,
-        referentienummer: str | None,
-        due: date | None,
-        *,
-        hold_id: str | None = None,
-        quarantine_id: int | None = None,
-    ) -> None:
-        session.add(
-            Task(
-                kind=kind,
-                conversation_id=conversation_id,
-                referentienummer=referentienummer,
-                hold_id=hold_id,
-                quarantine_id=quarantine_id,
-                reason=reason,
-                created_at=self.clock(),
-                due=due,
-                status="open",
-            )
-        )
 
     def _record_failure(self, inbox_id: int, failure: Failure, *, retryable: bool) -> None:
         with self.store.transaction() as session:
@@ -951,113 +919,7 @@ class Pipeline:
             )
 
     def today(self) -> date:
-        return self.clock().astimezone(AMSTERDAM).date()
-
-    # -- the web-portal CSV (creditors without a system link) ------------------------------
-
-    def import_portal(self, path: Path) -> dict[str, int]:
-        """Take a portal download of Saldoverzoeken into the inbox as the node's messages would
-        be; the same adapters and policy answer them. All-or-nothing: a file with an error is
-        refused whole (PortalCsvError) before anything is stored."""
-        requests = read_portal_download(path)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        outcomes: Counter[str] = Counter()
-        for request in requests:
-            message = saldoverzoek_from_portal(
-                request, ontvanger=self.creditor.participant_id, afzender=PORTAL_SENDER
-            )
-            outcomes[
-                self.intake(
-                    f"portal:{digest}:{request.row}", encode_message(message), channel="portal"
-                )
-            ] += 1
-        return dict(outcomes)
-
-    def export_portal(self, path: Path) -> int:
-        """Write the answers waiting for the portal to an upload file; mark them exported only
-        after the file is written. Returns how many answers the file holds."""
-        with self.store.transaction() as session:
-            rows = list(
-                session.execute(
-                    select(OutboxMessage.id, OutboxMessage.payload, InboxMessage.raw)
-                    .join(
-                        InboxMessage,
-                        InboxMessage.referentienummer == OutboxMessage.cross_referentienummer,
-                    )
-                    .where(OutboxMessage.status == "pending", OutboxMessage.channel == "portal")
-                    .order_by(OutboxMessage.id)
-                )
-            )
-        pairs: list[tuple[Any, Any]] = []
-        written: list[int] = []
-        left: list[tuple[int, Failure]] = []
-        conversations: set[str] = set()
-        with tempfile.TemporaryDirectory() as scratch:
-            for outbox_id, payload, raw in rows:
-                try:
-                    pair = self._portal_pair(raw, payload)
-                    # a conversation's second answer waits for the next file; an answer the
-                    # format cannot carry waits for a person, and the rest are written
-                    conversation = str(pair[0].berichtheader.conversatie_referentienummer)
-                    if conversation in conversations:
-                        continue
-                    write_answer_csv([pair], Path(scratch) / "one.csv")
-                except (ValueError, DecodeError) as exc:
-                    left.append((outbox_id, Failure.of(exc)))
-                    continue
-                conversations.add(conversation)
-                pairs.append(pair)
-                written.append(outbox_id)
-        write_answer_csv(pairs, path)
-        now = self.clock()
-        with self.store.transaction() as session:
-            for outbox_id in written:
-                row = session.get(OutboxMessage, outbox_id)
-                if row is not None and row.status == "pending":
-                    row.status, row.sent_at = "sent", now
-                    self.store.audit(
-                        session,
-                        "exported",
-                        conversation_id=row.conversation_id,
-                        referentienummer=row.referentienummer,
-                        file=path.name,
-                    )
-            for outbox_id, failure in left:
-                row = session.get(OutboxMessage, outbox_id)
-                if row is not None and row.status == "pending":
-                    record_failure(
-                        self.store,
-                        session,
-                        row,
-                        failure,
-                        retryable=False,
-                        now=now,
-                        event="export_failed",
-                        task=FinalTask(
-                            "export_failed",
-                            f"the answer {row.referentienummer} cannot be written to the "
-                            "portal file; answer it in the portal by hand",
-                        ),
-                        referentienummer=row.referentienummer,
-                    )
-        return len(pairs)
-
-    def _portal_pair(self, raw: bytes, payload: bytes) -> tuple[Any, Any]:
-        """A portal question and its answer as the upload file takes them."""
-        request, answer = decode_message(raw), decode_message(payload)
-        if isinstance(answer, GeenMedewerking):
-            # the portal's layout says "Klant onbekend = Ja" where the system link
-            # answers GeenMedewerking KLANT_ONBEKEND
-            answer = SaldoverzoekAntwoord(
-                berichtheader=answer.berichtheader.model_copy(
-                    update={"berichttype": "SaldoverzoekAntwoord"}
-                ),
-                contactpersoon=answer.contactpersoon,
-                klant_onbekend=True,
-                standaard_akkoord=False,
-                datum=self.today(),
-            )
-        return request, answer
+        return dutch_day(self.clock)
 
     # -- holds, write-offs, deadlines ------------------------------------------------------
 
@@ -1073,365 +935,6 @@ class Pipeline:
                 session.add(Meta(key=key, value=value))
             else:
                 row.value = value
-
-    def watch_deadlines(self) -> int:
-        """Raise a task (once) for every question still unanswered ``warn_at`` working days
-        after receipt, and when the node has not been polled for 3 working days (it deletes
-        what is not fetched and confirmed within 5). Returns how many tasks were raised."""
-        today = self.today()
-        raised = 0
-        with self.store.transaction() as session:
-            warned = set(
-                session.scalars(select(Task.referentienummer).where(Task.kind == "deadline"))
-            )
-            waiting = list(
-                session.execute(
-                    select(
-                        InboxMessage.referentienummer,
-                        InboxMessage.conversation_id,
-                        InboxMessage.received_at,
-                        InboxMessage.answer_due,
-                    ).where(InboxMessage.status.in_(("pending", "failed")))
-                )
-            )
-            waiting += list(
-                session.execute(
-                    select(
-                        InboxMessage.referentienummer,
-                        InboxMessage.conversation_id,
-                        InboxMessage.received_at,
-                        InboxMessage.answer_due,
-                    )
-                    .join(Task, Task.referentienummer == InboxMessage.referentienummer)
-                    .where(Task.kind == "beoordeling", Task.status == "open")
-                )
-            )
-            for referentienummer, conversation_id, received_at, due in waiting:
-                if referentienummer in warned:
-                    continue
-                received = received_at.astimezone(AMSTERDAM).date()
-                if self.working_days.between(received, today) >= self.warn_at:
-                    self._add_task(
-                        session,
-                        "deadline",
-                        f"the answer is due on {due}: "
-                        f"{self.working_days.between(today, due) if due else 0} working days left",
-                        conversation_id,
-                        referentienummer,
-                        due,
-                    )
-                    warned.add(referentienummer)
-                    raised += 1
-            # a hold the back-office has not taken for a working day: enforcement may go on
-            # during the pause, so a person must know (retries alone stay silent)
-            stuck = list(
-                session.execute(
-                    select(
-                        HoldRecord.hold_id,
-                        HoldRecord.conversation_id,
-                        HoldRecord.created_at,
-                        HoldRecord.adapter,
-                        HoldRecord.last_error,
-                    ).where(HoldRecord.status == "to_apply")
-                )
-            )
-            flagged = set(
-                session.scalars(select(Task.hold_id).where(Task.kind == "hold_not_applied"))
-            )
-            for hold_id, conversation_id, created_at, adapter, last_error in stuck:
-                created = created_at.astimezone(AMSTERDAM).date()
-                if hold_id in flagged or self.working_days.between(created, today) < 1:
-                    continue
-                self._add_task(
-                    session,
-                    "hold_not_applied",
-                    f"the hold planned on {created} is not applied at {adapter} yet"
-                    + (f" ({last_error[:200]})" if last_error else "")
-                    + "; make sure enforcement is paused by hand",
-                    conversation_id,
-                    None,
-                    None,
-                    hold_id=hold_id,
-                )
-                raised += 1
-            raised += self._watch_outages(session)
-            last = session.get(Meta, "last_poll")
-            if last is not None:
-                polled = datetime.fromisoformat(last.value).astimezone(AMSTERDAM).date()
-                reason = (
-                    f"the node was last polled on {polled}; "
-                    "it deletes messages after 5 working days"
-                )
-                already = session.scalars(
-                    select(Task.id).where(Task.kind == "node_not_polled", Task.status == "open")
-                ).first()
-                if self.working_days.between(polled, today) >= 3 and already is None:
-                    self._add_task(
-                        session,
-                        "node_not_polled",
-                        reason,
-                        None,
-                        None,
-                        self.working_days.add(polled, 5),
-                    )
-                    raised += 1
-        return raised
-
-    def _watch_outages(self, session: Session) -> int:
-        """A task when the back-office has refused or not answered for longer than
-        ``outage_task_after``: holds still waiting to be applied or released after a failed
-        try, or messages waiting to be decided after a failed try (the retries go on;
-        enforcement may go on meanwhile, so a person must know within hours). Raised once
-        per outage: not again while such a task is open. Returns how many were raised."""
-        since = self.clock() - self.outage_task_after
-        already = session.scalars(
-            select(Task.id).where(Task.kind == "backoffice_unavailable", Task.status == "open")
-        ).first()
-        if already is not None:
-            return 0
-        holds = list(
-            session.execute(
-                select(HoldRecord.adapter, HoldRecord.created_at, HoldRecord.last_error).where(
-                    HoldRecord.status.in_(("to_apply", "to_release")),
-                    HoldRecord.attempts > 0,
-                    HoldRecord.created_at <= since,
-                )
-            )
-        )
-        messages = list(
-            session.execute(
-                select(InboxMessage.received_at, InboxMessage.last_error).where(
-                    InboxMessage.status == "pending",
-                    InboxMessage.attempts > 0,
-                    InboxMessage.received_at <= since,
-                    InboxMessage.last_error_class.like("BackOffice%"),
-                )
-            )
-        )
-        if not holds and not messages:
-            return 0
-        waiting = [(at, error or "") for _, at, error in holds]
-        waiting += [(at, error or "") for at, error in messages]
-        oldest, newest_error = min(waiting)[0], max(waiting)[1]
-        adapters = sorted({adapter for adapter, _, _ in holds})
-        hours = (self.clock() - oldest).total_seconds() / 3600
-        self._add_task(
-            session,
-            "backoffice_unavailable",
-            f"the back-office{' of ' + ', '.join(adapters) if adapters else ''} has refused "
-            f"or not answered for {hours:.0f} hours: {len(holds)} holds and {len(messages)} "
-            f"messages wait for it ({newest_error[:200]}); the retries go on; make sure "
-            "enforcement is paused by hand until it is back",
-            None,
-            None,
-            None,
-        )
-        return 1
-
-    # -- people's decisions ----------------------------------------------------------------
-
-    def resolve_task(self, task_id: int, *, choice: str, note: str | None, actor: Actor) -> str:
-        """Resolve a task. For a proposal waiting for a person (kind ``beoordeling``) the
-        choice is ``accept`` or ``reject`` and the answer goes to the outbox at once, in the
-        same transaction as the state. Returns what was done, in one sentence."""
-        with self.store.transaction() as session:
-            task = session.get(Task, task_id)
-            if task is None:
-                raise TaskError(f"there is no task {task_id}; see 'skn-connector tasks list'")
-            if task.status != "open":
-                raise TaskError(f"task {task_id} was resolved before ({task.resolution})")
-            kind, referentienummer = task.kind, task.referentienummer
-            request_raw = None
-            if kind == "beoordeling" and referentienummer:
-                inbox = session.scalars(
-                    select(InboxMessage).where(InboxMessage.referentienummer == referentienummer)
-                ).first()
-                request_raw = inbox.raw if inbox is not None else None
-        if kind == "wsnp_einde":
-            return self._end_wsnp(task_id, choice, actor)
-        if kind != "beoordeling":
-            return self._close_task(task_id, choice, note, actor, None)
-        if choice not in {"accept", "reject"}:
-            raise TaskError("a proposal is resolved with --choice accept or --choice reject")
-        if request_raw is None:
-            raise TaskError(f"task {task_id} has no stored proposal to answer")
-        request = decode_message(request_raw)
-        klantnummer = getattr(request, "klantnummer_se", None)
-        if not isinstance(klantnummer, str):
-            raise TaskError(f"task {task_id}: the proposal carries no KlantnummerSE")
-        try:
-            answer = proposal_answer(
-                request,
-                klantnummer_se=klantnummer,
-                accept=choice == "accept",
-                reden=note,
-                contact=self.creditor.contact,
-                now=self.clock(),
-            )
-            payload = encode_message(answer)
-        except (ValidationError, WireError) as exc:
-            raise TaskError(
-                f"task {task_id}: the note cannot be sent as the answer's "
-                f"{'Toelichting' if choice == 'accept' else 'Reden'} ({_why_not_sendable(exc)}); "
-                "write it again without control characters"
-            ) from None
-        return self._close_task(task_id, choice, note, actor, (answer, payload))
-
-    def _agreed_holds(
-        self, module: str, resolution: str, klantnummer: str | None
-    ) -> tuple[HoldPlan, ...]:
-        """A betalingsregeling a person accepts is agreed at once (E06)."""
-        if resolution != "accept" or module != "Betalingsregeling" or not klantnummer:
-            return ()
-        found = self.decider._found(DebtorQuery(klantnummer_se=klantnummer))
-        return tuple(plan_holds(self.policy, "E06", found, self.today())[0])
-
-    def _end_wsnp(self, task_id: int, choice: str, actor: Actor) -> str:
-        """E15 (schone lei: write off, except criminal sanctions) or E15F (claims revive)."""
-        if choice not in {"schone_lei", "zonder_schone_lei"}:
-            raise TaskError(
-                "the end of a Wsnp is resolved with --choice schone_lei "
-                "or --choice zonder_schone_lei"
-            )
-        with self.store.transaction() as session:
-            task = session.get(Task, task_id)
-            assert task is not None
-            conversation = (
-                session.get(Conversation, task.conversation_id) if task.conversation_id else None
-            )
-            klantnummer = conversation.klantnummer_se if conversation else None
-            refs = (
-                [
-                    tuple(r.split(":", 1))
-                    for r in (conversation.debtor_ref or "").split(",")
-                    if ":" in r
-                ]
-                if conversation
-                else []
-            )
-        found = self.decider._found(DebtorQuery(klantnummer_se=klantnummer)) if klantnummer else []
-        write_offs: tuple[WriteOffPlan, ...] = ()
-        notes: list[str] = []
-        if choice == "schone_lei":
-            plans, notes = plan_write_offs(found, None, "WSNP_SCHONE_LEI", self.today())
-            write_offs = tuple(plans)
-        decision = Decision(
-            None,
-            SAME,
-            releases=(
-                ReleasePlan(
-                    f"Wsnp ended ({choice})", None, tuple((a, d) for a, d in refs), ("H_WSNP",)
-                ),
-            ),
-            write_offs=write_offs,
-        )
-        now = self.clock()
-        with self.store.transaction() as session:
-            task = session.get(Task, task_id)
-            if task is None or task.status != "open":
-                raise TaskError(f"task {task_id} is no longer open")
-            self.effects.record(session, task.conversation_id or "", decision)
-            for note in notes:
-                self._add_task(session, "write_off", note, task.conversation_id, None, None)
-            task.status, task.resolution, task.resolved_at, task.resolved_by = (
-                "resolved",
-                choice,
-                now,
-                actor.label[:64],
-            )
-            self.store.audit(
-                session,
-                "task_resolved",
-                conversation_id=task.conversation_id,
-                task=task_id,
-                kind="wsnp_einde",
-                choice=choice,
-                actor=actor.audit(),
-                event="E15" if choice == "schone_lei" else "E15F",
-            )
-        return (
-            f"task {task_id} resolved: Wsnp holds released ({choice}), "
-            f"{len(write_offs)} write-off(s) planned"
-        )
-
-    def _close_task(
-        self,
-        task_id: int,
-        choice: str,
-        note: str | None,
-        actor: Actor,
-        answered: tuple[Message, bytes] | None,
-    ) -> str:
-        resolution = f"{choice}: {note}" if note else choice
-        answer, payload = answered if answered is not None else (None, b"")
-        now = self.clock()
-        with self.store.transaction() as session:
-            task = session.get(Task, task_id)
-            if task is None or task.status != "open":
-                raise TaskError(f"task {task_id} is no longer open")
-            if answer is not None:
-                conversation_id = str(answer.berichtheader.conversatie_referentienummer)
-                conversation = session.get(Conversation, conversation_id)
-                state = conversation.state if conversation else None
-                module = answer.berichtheader.module
-                try:
-                    rule = self.table.rule_for("Beoordeling", module, state)
-                except UnexpectedMessage as exc:
-                    raise TaskError(f"task {task_id} cannot be answered now: {exc}") from None
-                next_state = "AKKOORD_SE" if choice == "accept" else "AFGEWEZEN_SE"
-                self._check(rule, state or self.table.initial, Decision(answer, next_state))
-                assert conversation is not None  # rule_for found a rule from a real state
-                self.effects.record(
-                    session,
-                    conversation_id,
-                    Decision(
-                        answer,
-                        next_state,
-                        releases=(
-                            ReleasePlan(
-                                "a person decided on the proposal",
-                                conversation_id,
-                                hold_types=("H_PROPOSAL",),
-                            ),
-                        ),
-                        holds=self._agreed_holds(module, choice, conversation.klantnummer_se),
-                    ),
-                )
-                conversation.state = next_state
-                conversation.updated_at = now
-                session.add(
-                    OutboxMessage(
-                        referentienummer=str(answer.berichtheader.referentienummer),
-                        conversation_id=conversation_id,
-                        cross_referentienummer=task.referentienummer,
-                        berichttype=answer.BERICHTTYPE,
-                        payload=payload,
-                        created_at=now,
-                        status="pending",
-                        attempts=0,
-                        channel="node",
-                    )
-                )
-            task.status = "resolved"
-            task.resolution = resolution[:2000]
-            task.resolved_at = now
-            task.resolved_by = actor.label[:64]
-            self.store.audit(
-                session,
-                "task_resolved",
-                conversation_id=task.conversation_id,
-                referentienummer=task.referentienummer,
-                task=task_id,
-                kind=task.kind,
-                # the note is free text: kept with the task, never in the audit trail
-                choice=choice,
-                note=bool(note),
-                actor=actor.audit(),
-                answer=str(answer.berichtheader.referentienummer) if answer else None,
-            )
-        if answer is not None:
-            return f"task {task_id} resolved: {answer.BERICHTTYPE} ({choice}) is in the outbox"
-        return f"task {task_id} resolved"
 
     # -- deliver ---------------------------------------------------------------------------
 
@@ -1463,7 +966,8 @@ class Pipeline:
         """Send a batch to the node; touches no store, so it may run in another thread while
         the next batch is fetched and decided. ``settle_delivery`` records the outcome."""
         delivery = Delivery()
-        send_many = getattr(self.node, "send_many", None)
+        node = self._the_node()
+        send_many = getattr(node, "send_many", None)
         if send_many is not None and due:
             try:
                 results: list[str | NodeError] = self._node_call(
@@ -1489,7 +993,7 @@ class Pipeline:
                 return delivery
         for outbox_id, payload, referentienummer in due:
             try:
-                self._node_call(self.node.send, payload)
+                self._node_call(node.send, payload)
                 crashpoint("after_send")
             except NodeTLSError as exc:
                 delivery.stopped = exc

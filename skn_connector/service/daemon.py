@@ -113,7 +113,7 @@ def _run_rounds(
         # deadlines are days away: a long backlog looks at them every half minute, not
         # every round; the last round always looks
         if idle or node_error is not None or time.monotonic() >= deadlines_due:
-            summary.tasks_raised += pipeline.watch_deadlines()
+            summary.tasks_raised += pipeline.watch.deadlines()
             deadlines_due = time.monotonic() + DEADLINE_WATCH_SECONDS
         if node_error is None and idle:
             break
@@ -224,7 +224,7 @@ class Jobs:
             "daily",
             (
                 ("carry out", self.pipeline.carry_out),  # expires the holds whose end passed
-                ("watch deadlines", self.pipeline.watch_deadlines),
+                ("watch deadlines", self.pipeline.watch.deadlines),
             ),
         )
 

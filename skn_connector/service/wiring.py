@@ -24,11 +24,12 @@ from ..engine.deadlines import WorkingDays
 from ..engine.pipeline import CreditorProfile, Pipeline
 from ..engine.policy import Policy, PolicyError, load_policy
 from ..messages import Contactpersoon
+from ..node.certificates import refuse_invalid_client_certificate
 from ..node.client import NodeClient, build_ssl_context
 from ..secrets import is_secret_ref, resolve_secret
-from ..security import exposed_files, refuse_invalid_client_certificate
 from ..store import Store, open_configured_store
 from ..store.db import create_store_engine
+from .exposure import exposed_files
 
 log = logging.getLogger(__name__)
 

@@ -4,12 +4,9 @@ the driver's errors as sentences (``errors.translate``)."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,24 +15,17 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, bindparam, create_engine, event, insert, select, text, update
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..config import SQLITE_CACHE_MIB, StoreSettings
 from . import identity
-from .bulk import execute_many
+from .audit import append, write_pending
 from .errors import StoreError as StoreError  # re-exported: where callers look for it
 from .errors import StoreFault, store_name, translate
 from .identity import ensure_store_id
-from .schema import AuditEntry, Meta
-
-#: The meta key of the audit trail's head: the hash of its last entry
-AUDIT_HEAD_KEY = "audit_head"
-
-GENESIS_HASH = "0" * 64
-
 
 #: Pages the WAL may hold before SQLite copies them into the database file (its default is
 #: 1,000, 4 MB). Each batch rewrites pages all over the indexes on the node's random ids; a
@@ -174,8 +164,8 @@ class Store:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         # audit entries are written in one statement per flush or commit, not one ORM object
         # each: a message's path adds four, and the unit of work made them its dearest part
-        event.listen(self._sessions, "before_flush", _write_audit)
-        event.listen(self._sessions, "before_commit", _write_audit)
+        event.listen(self._sessions, "before_flush", write_pending)
+        event.listen(self._sessions, "before_commit", write_pending)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -198,95 +188,10 @@ class Store:
         session; entries are written in the order they were added (at the next flush or at
         commit), so the chain holds.
         """
-        trail: _PendingAudit | None = session.info.get(_AUDIT_PENDING)
-        if trail is None or trail.transaction is not session.get_transaction():
-            if session.get_bind().dialect.name == "postgresql":  # one appender at a time
-                session.execute(_LOCK_HEAD)
-            last = session.scalar(_LAST_HASH)
-            trail = _PendingAudit(session.get_transaction(), last or GENESIS_HASH)
-            session.info[_AUDIT_PENDING] = trail
-        at = datetime.now(UTC)
-        body = _DETAIL_JSON.encode(detail)
-        digest = audit_hash(trail.head, at, event_name, conversation_id, referentienummer, body)
-        trail.rows.append(
-            {
-                "at": at,
-                "event": event_name,
-                "conversation_id": conversation_id,
-                "referentienummer": referentienummer,
-                "detail": body,
-                "prev_hash": trail.head,
-                "hash": digest,
-            }
-        )
-        trail.head = digest
-        return digest
+        return append(session, event_name, conversation_id, referentienummer, detail)
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-class _PendingAudit:
-    """The audit entries a transaction has added but not yet written, and the trail's head."""
-
-    __slots__ = ("head", "head_written", "rows", "transaction")
-
-    def __init__(self, transaction: object, head: str) -> None:
-        self.transaction = transaction
-        self.head = head
-        self.rows: list[dict[str, Any]] = []
-        self.head_written: str | None = None
-
-
-_AUDIT_PENDING = "skn_audit_pending"
-#: the audit detail's JSON (one encoder, not one a call: 3.5 entries a message)
-_DETAIL_JSON = json.JSONEncoder(sort_keys=True, default=str)
-_LOCK_HEAD = select(Meta).where(Meta.key == AUDIT_HEAD_KEY).with_for_update()
-_LAST_HASH = select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
-_INSERT_AUDIT = insert(AuditEntry)
-_UPDATE_HEAD = (
-    update(Meta).where(Meta.key == bindparam("head_key")).values(value=bindparam("head_value"))
-)
-
-
-def _write_audit(session: Session, *_args: Any) -> None:
-    """Write a transaction's pending audit entries (in order) and the trail's head."""
-    trail: _PendingAudit | None = session.info.get(_AUDIT_PENDING)
-    if trail is None or trail.transaction is not session.get_transaction():
-        return
-    connection = session.connection()
-    if trail.rows:
-        rows, trail.rows = trail.rows, []
-        execute_many(connection, _INSERT_AUDIT, rows)
-    if trail.head_written != trail.head:
-        # the head of the trail, so that removing its last entries is detected too
-        updated = connection.execute(
-            _UPDATE_HEAD, {"head_key": AUDIT_HEAD_KEY, "head_value": trail.head}
-        )
-        if updated.rowcount == 0:
-            connection.execute(insert(Meta), {"key": AUDIT_HEAD_KEY, "value": trail.head})
-        trail.head_written = trail.head
-
-
-def audit_hash(
-    prev_hash: str,
-    at: datetime,
-    event_name: str,
-    conversation_id: str | None,
-    referentienummer: str | None,
-    detail: str,
-) -> str:
-    material = "\x1f".join(
-        [
-            prev_hash,
-            at.astimezone(UTC).isoformat(),
-            event_name,
-            conversation_id or "",
-            referentienummer or "",
-            detail,
-        ]
-    )
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
 def open_store(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -> Store:

@@ -195,7 +195,7 @@ def drive(pipeline: Pipeline, clock: FakeClock, end: datetime) -> int:
         pipeline.process_due()
         pipeline.carry_out()
         pipeline.deliver_due()
-        pipeline.watch_deadlines()
+        pipeline.watch.deadlines()
         inbox, backlog = pipeline.backlog()
         if not inbox and not backlog:
             return steps

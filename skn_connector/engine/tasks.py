@@ -1,0 +1,294 @@
+"""A person's decisions: resolving a task (a proposal judged, the end of a Wsnp, anything
+else a person looked at). A proposal's answer goes to the outbox in the same transaction as
+the conversation's state and the holds it starts or ends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..actor import Actor
+from ..adapters.api import DebtorQuery
+from ..messages import Contactpersoon, Message
+from ..store.db import Store
+from ..store.schema import Conversation, InboxMessage, OutboxMessage, Task
+from ..wire.soap import WireError, decode_message, encode_message
+from .answers import proposal_answer
+from .conversations import SAME, TransitionTable, UnexpectedMessage
+from .deadlines import dutch_day
+from .decisions import Decider, Decision, check_decision
+from .effects import EffectRunner
+from .holds import HoldPlan, ReleasePlan, WriteOffPlan, plan_holds, plan_write_offs
+from .policy import Policy
+
+
+class TaskError(Exception):
+    """A task cannot be resolved as asked; the message says why, in one sentence."""
+
+
+def add_task(
+    session: Session,
+    now: datetime,
+    kind: str,
+    reason: str,
+    conversation_id: str | None,
+    referentienummer: str | None,
+    due: date | None,
+    *,
+    hold_id: str | None = None,
+    quarantine_id: int | None = None,
+) -> None:
+    session.add(
+        Task(
+            kind=kind,
+            conversation_id=conversation_id,
+            referentienummer=referentienummer,
+            hold_id=hold_id,
+            quarantine_id=quarantine_id,
+            reason=reason,
+            created_at=now,
+            due=due,
+            status="open",
+        )
+    )
+
+
+def _why_not_sendable(exc: Exception) -> str:
+    """A short reason why a person's text cannot travel in a message, without the text."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors(include_input=False, include_url=False)[0]
+        return str(first["msg"]).removeprefix("Value error, ")
+    return "it holds a character that XML cannot carry"
+
+
+class TaskDesk:
+    """Where a person's decision on a task is carried out."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        decider: Decider,
+        effects: EffectRunner,
+        table: TransitionTable,
+        policy: Policy,
+        contact: Contactpersoon,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store = store
+        self.decider = decider
+        self.effects = effects
+        self.table = table
+        self.policy = policy
+        self.contact = contact
+        self.clock = clock
+
+    def today(self) -> date:
+        return dutch_day(self.clock)
+
+    def resolve(self, task_id: int, *, choice: str, note: str | None, actor: Actor) -> str:
+        """Resolve a task. For a proposal waiting for a person (kind ``beoordeling``) the
+        choice is ``accept`` or ``reject`` and the answer goes to the outbox at once, in the
+        same transaction as the state. Returns what was done, in one sentence."""
+        with self.store.transaction() as session:
+            task = session.get(Task, task_id)
+            if task is None:
+                raise TaskError(f"there is no task {task_id}; see 'skn-connector tasks list'")
+            if task.status != "open":
+                raise TaskError(f"task {task_id} was resolved before ({task.resolution})")
+            kind, referentienummer = task.kind, task.referentienummer
+            request_raw = None
+            if kind == "beoordeling" and referentienummer:
+                inbox = session.scalars(
+                    select(InboxMessage).where(InboxMessage.referentienummer == referentienummer)
+                ).first()
+                request_raw = inbox.raw if inbox is not None else None
+        if kind == "wsnp_einde":
+            return self._end_wsnp(task_id, choice, actor)
+        if kind != "beoordeling":
+            return self._close_task(task_id, choice, note, actor, None)
+        if choice not in {"accept", "reject"}:
+            raise TaskError("a proposal is resolved with --choice accept or --choice reject")
+        if request_raw is None:
+            raise TaskError(f"task {task_id} has no stored proposal to answer")
+        request = decode_message(request_raw)
+        klantnummer = getattr(request, "klantnummer_se", None)
+        if not isinstance(klantnummer, str):
+            raise TaskError(f"task {task_id}: the proposal carries no KlantnummerSE")
+        try:
+            answer = proposal_answer(
+                request,
+                klantnummer_se=klantnummer,
+                accept=choice == "accept",
+                reden=note,
+                contact=self.contact,
+                now=self.clock(),
+            )
+            payload = encode_message(answer)
+        except (ValidationError, WireError) as exc:
+            raise TaskError(
+                f"task {task_id}: the note cannot be sent as the answer's "
+                f"{'Toelichting' if choice == 'accept' else 'Reden'} ({_why_not_sendable(exc)}); "
+                "write it again without control characters"
+            ) from None
+        return self._close_task(task_id, choice, note, actor, (answer, payload))
+
+    def _agreed_holds(
+        self, module: str, resolution: str, klantnummer: str | None
+    ) -> tuple[HoldPlan, ...]:
+        """A betalingsregeling a person accepts is agreed at once (E06)."""
+        if resolution != "accept" or module != "Betalingsregeling" or not klantnummer:
+            return ()
+        found = self.decider._found(DebtorQuery(klantnummer_se=klantnummer))
+        return tuple(plan_holds(self.policy, "E06", found, self.today())[0])
+
+    def _end_wsnp(self, task_id: int, choice: str, actor: Actor) -> str:
+        """E15 (schone lei: write off, except criminal sanctions) or E15F (claims revive)."""
+        if choice not in {"schone_lei", "zonder_schone_lei"}:
+            raise TaskError(
+                "the end of a Wsnp is resolved with --choice schone_lei "
+                "or --choice zonder_schone_lei"
+            )
+        with self.store.transaction() as session:
+            task = session.get(Task, task_id)
+            assert task is not None
+            conversation = (
+                session.get(Conversation, task.conversation_id) if task.conversation_id else None
+            )
+            klantnummer = conversation.klantnummer_se if conversation else None
+            refs = (
+                [
+                    tuple(r.split(":", 1))
+                    for r in (conversation.debtor_ref or "").split(",")
+                    if ":" in r
+                ]
+                if conversation
+                else []
+            )
+        found = self.decider._found(DebtorQuery(klantnummer_se=klantnummer)) if klantnummer else []
+        write_offs: tuple[WriteOffPlan, ...] = ()
+        notes: list[str] = []
+        if choice == "schone_lei":
+            plans, notes = plan_write_offs(found, None, "WSNP_SCHONE_LEI", self.today())
+            write_offs = tuple(plans)
+        decision = Decision(
+            None,
+            SAME,
+            releases=(
+                ReleasePlan(
+                    f"Wsnp ended ({choice})", None, tuple((a, d) for a, d in refs), ("H_WSNP",)
+                ),
+            ),
+            write_offs=write_offs,
+        )
+        now = self.clock()
+        with self.store.transaction() as session:
+            task = session.get(Task, task_id)
+            if task is None or task.status != "open":
+                raise TaskError(f"task {task_id} is no longer open")
+            self.effects.record(session, task.conversation_id or "", decision)
+            for note in notes:
+                add_task(session, self.clock(), "write_off", note, task.conversation_id, None, None)
+            task.status, task.resolution, task.resolved_at, task.resolved_by = (
+                "resolved",
+                choice,
+                now,
+                actor.label[:64],
+            )
+            self.store.audit(
+                session,
+                "task_resolved",
+                conversation_id=task.conversation_id,
+                task=task_id,
+                kind="wsnp_einde",
+                choice=choice,
+                actor=actor.audit(),
+                event="E15" if choice == "schone_lei" else "E15F",
+            )
+        return (
+            f"task {task_id} resolved: Wsnp holds released ({choice}), "
+            f"{len(write_offs)} write-off(s) planned"
+        )
+
+    def _close_task(
+        self,
+        task_id: int,
+        choice: str,
+        note: str | None,
+        actor: Actor,
+        answered: tuple[Message, bytes] | None,
+    ) -> str:
+        resolution = f"{choice}: {note}" if note else choice
+        answer, payload = answered if answered is not None else (None, b"")
+        now = self.clock()
+        with self.store.transaction() as session:
+            task = session.get(Task, task_id)
+            if task is None or task.status != "open":
+                raise TaskError(f"task {task_id} is no longer open")
+            if answer is not None:
+                conversation_id = str(answer.berichtheader.conversatie_referentienummer)
+                conversation = session.get(Conversation, conversation_id)
+                state = conversation.state if conversation else None
+                module = answer.berichtheader.module
+                try:
+                    rule = self.table.rule_for("Beoordeling", module, state)
+                except UnexpectedMessage as exc:
+                    raise TaskError(f"task {task_id} cannot be answered now: {exc}") from None
+                next_state = "AKKOORD_SE" if choice == "accept" else "AFGEWEZEN_SE"
+                check_decision(rule, state or self.table.initial, Decision(answer, next_state))
+                assert conversation is not None  # rule_for found a rule from a real state
+                self.effects.record(
+                    session,
+                    conversation_id,
+                    Decision(
+                        answer,
+                        next_state,
+                        releases=(
+                            ReleasePlan(
+                                "a person decided on the proposal",
+                                conversation_id,
+                                hold_types=("H_PROPOSAL",),
+                            ),
+                        ),
+                        holds=self._agreed_holds(module, choice, conversation.klantnummer_se),
+                    ),
+                )
+                conversation.state = next_state
+                conversation.updated_at = now
+                session.add(
+                    OutboxMessage(
+                        referentienummer=str(answer.berichtheader.referentienummer),
+                        conversation_id=conversation_id,
+                        cross_referentienummer=task.referentienummer,
+                        berichttype=answer.BERICHTTYPE,
+                        payload=payload,
+                        created_at=now,
+                        status="pending",
+                        attempts=0,
+                        channel="node",
+                    )
+                )
+            task.status = "resolved"
+            task.resolution = resolution[:2000]
+            task.resolved_at = now
+            task.resolved_by = actor.label[:64]
+            self.store.audit(
+                session,
+                "task_resolved",
+                conversation_id=task.conversation_id,
+                referentienummer=task.referentienummer,
+                task=task_id,
+                kind=task.kind,
+                # the note is free text: kept with the task, never in the audit trail
+                choice=choice,
+                note=bool(note),
+                actor=actor.audit(),
+                answer=str(answer.berichtheader.referentienummer) if answer else None,
+            )
+        if answer is not None:
+            return f"task {task_id} resolved: {answer.BERICHTTYPE} ({choice}) is in the outbox"
+        return f"task {task_id} resolved"

@@ -1,0 +1,194 @@
+"""Watching the deadlines: an answer still open some working days after receipt, a hold the
+back-office has not taken for a working day, a back-office down for hours, a node not
+polled for days. Each raises a task for a person, once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..store.db import Store
+from ..store.schema import HoldRecord, InboxMessage, Meta, Task
+from .deadlines import AMSTERDAM, WorkingDays, dutch_day
+from .tasks import add_task
+
+
+class Watch:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        working_days: WorkingDays,
+        warn_at_working_days: int,
+        outage_task_after: timedelta,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store = store
+        self.working_days = working_days
+        self.warn_at = warn_at_working_days
+        self.outage_task_after = outage_task_after
+        self.clock = clock
+
+    def today(self) -> date:
+        return dutch_day(self.clock)
+
+    def deadlines(self) -> int:
+        """Raise a task (once) for every question still unanswered ``warn_at`` working days
+        after receipt, and when the node has not been polled for 3 working days (it deletes
+        what is not fetched and confirmed within 5). Returns how many tasks were raised."""
+        today = self.today()
+        raised = 0
+        with self.store.transaction() as session:
+            warned = set(
+                session.scalars(select(Task.referentienummer).where(Task.kind == "deadline"))
+            )
+            waiting = list(
+                session.execute(
+                    select(
+                        InboxMessage.referentienummer,
+                        InboxMessage.conversation_id,
+                        InboxMessage.received_at,
+                        InboxMessage.answer_due,
+                    ).where(InboxMessage.status.in_(("pending", "failed")))
+                )
+            )
+            waiting += list(
+                session.execute(
+                    select(
+                        InboxMessage.referentienummer,
+                        InboxMessage.conversation_id,
+                        InboxMessage.received_at,
+                        InboxMessage.answer_due,
+                    )
+                    .join(Task, Task.referentienummer == InboxMessage.referentienummer)
+                    .where(Task.kind == "beoordeling", Task.status == "open")
+                )
+            )
+            for referentienummer, conversation_id, received_at, due in waiting:
+                if referentienummer in warned:
+                    continue
+                received = received_at.astimezone(AMSTERDAM).date()
+                if self.working_days.between(received, today) >= self.warn_at:
+                    add_task(
+                        session,
+                        self.clock(),
+                        "deadline",
+                        f"the answer is due on {due}: "
+                        f"{self.working_days.between(today, due) if due else 0} working days left",
+                        conversation_id,
+                        referentienummer,
+                        due,
+                    )
+                    warned.add(referentienummer)
+                    raised += 1
+            # a hold the back-office has not taken for a working day: enforcement may go on
+            # during the pause, so a person must know (retries alone stay silent)
+            stuck = list(
+                session.execute(
+                    select(
+                        HoldRecord.hold_id,
+                        HoldRecord.conversation_id,
+                        HoldRecord.created_at,
+                        HoldRecord.adapter,
+                        HoldRecord.last_error,
+                    ).where(HoldRecord.status == "to_apply")
+                )
+            )
+            flagged = set(
+                session.scalars(select(Task.hold_id).where(Task.kind == "hold_not_applied"))
+            )
+            for hold_id, conversation_id, created_at, adapter, last_error in stuck:
+                created = created_at.astimezone(AMSTERDAM).date()
+                if hold_id in flagged or self.working_days.between(created, today) < 1:
+                    continue
+                add_task(
+                    session,
+                    self.clock(),
+                    "hold_not_applied",
+                    f"the hold planned on {created} is not applied at {adapter} yet"
+                    + (f" ({last_error[:200]})" if last_error else "")
+                    + "; make sure enforcement is paused by hand",
+                    conversation_id,
+                    None,
+                    None,
+                    hold_id=hold_id,
+                )
+                raised += 1
+            raised += self._watch_outages(session)
+            last = session.get(Meta, "last_poll")
+            if last is not None:
+                polled = datetime.fromisoformat(last.value).astimezone(AMSTERDAM).date()
+                reason = (
+                    f"the node was last polled on {polled}; "
+                    "it deletes messages after 5 working days"
+                )
+                already = session.scalars(
+                    select(Task.id).where(Task.kind == "node_not_polled", Task.status == "open")
+                ).first()
+                if self.working_days.between(polled, today) >= 3 and already is None:
+                    add_task(
+                        session,
+                        self.clock(),
+                        "node_not_polled",
+                        reason,
+                        None,
+                        None,
+                        self.working_days.add(polled, 5),
+                    )
+                    raised += 1
+        return raised
+
+    def _watch_outages(self, session: Session) -> int:
+        """A task when the back-office has refused or not answered for longer than
+        ``outage_task_after``: holds still waiting to be applied or released after a failed
+        try, or messages waiting to be decided after a failed try (the retries go on;
+        enforcement may go on meanwhile, so a person must know within hours). Raised once
+        per outage: not again while such a task is open. Returns how many were raised."""
+        since = self.clock() - self.outage_task_after
+        already = session.scalars(
+            select(Task.id).where(Task.kind == "backoffice_unavailable", Task.status == "open")
+        ).first()
+        if already is not None:
+            return 0
+        holds = list(
+            session.execute(
+                select(HoldRecord.adapter, HoldRecord.created_at, HoldRecord.last_error).where(
+                    HoldRecord.status.in_(("to_apply", "to_release")),
+                    HoldRecord.attempts > 0,
+                    HoldRecord.created_at <= since,
+                )
+            )
+        )
+        messages = list(
+            session.execute(
+                select(InboxMessage.received_at, InboxMessage.last_error).where(
+                    InboxMessage.status == "pending",
+                    InboxMessage.attempts > 0,
+                    InboxMessage.received_at <= since,
+                    InboxMessage.last_error_class.like("BackOffice%"),
+                )
+            )
+        )
+        if not holds and not messages:
+            return 0
+        waiting = [(at, error or "") for _, at, error in holds]
+        waiting += [(at, error or "") for at, error in messages]
+        oldest, newest_error = min(waiting)[0], max(waiting)[1]
+        adapters = sorted({adapter for adapter, _, _ in holds})
+        hours = (self.clock() - oldest).total_seconds() / 3600
+        add_task(
+            session,
+            self.clock(),
+            "backoffice_unavailable",
+            f"the back-office{' of ' + ', '.join(adapters) if adapters else ''} has refused "
+            f"or not answered for {hours:.0f} hours: {len(holds)} holds and {len(messages)} "
+            f"messages wait for it ({newest_error[:200]}); the retries go on; make sure "
+            "enforcement is paused by hand until it is back",
+            None,
+            None,
+            None,
+        )
+        return 1
