@@ -17,8 +17,8 @@ from sqlalchemy.exc import StatementError
 
 from skn_connector.store import open_store
 from skn_connector.store import statements as sql
-from skn_connector.store.bulk import execute_many, is_prepared
 from skn_connector.store.audit import _INSERT_AUDIT
+from skn_connector.store.bulk import execute_many, is_prepared
 from skn_connector.store.db import Store
 
 AMSTERDAM = timezone(timedelta(hours=1))

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from skn_connector.adapters.api import SampleBackOffice, SampleDebtor
 from skn_connector.adapters.registry import load_adapters, resolve_adapter_class
 from skn_connector.engine.conversations import TableError, TransitionTable
-from skn_connector.engine.pipeline import CreditorProfile, Pipeline
+from skn_connector.engine.pipeline import Pipeline
+from skn_connector.engine.records import CreditorProfile
 from skn_connector.engine.tasks import TaskError
 from skn_connector.messages import CATALOG, Contactpersoon
 from skn_connector.node.client import NodeClient, build_ssl_context

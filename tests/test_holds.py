@@ -16,8 +16,9 @@ from skn_connector.adapters.api import Capability, Claim, Debtor, MeasureCode
 from skn_connector.adapters.registry import load_adapters, resolve_adapter_class
 from skn_connector.engine.deadlines import WorkingDays
 from skn_connector.engine.holds import Found, add_months, plan_holds, plan_write_offs
-from skn_connector.engine.pipeline import CreditorProfile, Pipeline
+from skn_connector.engine.pipeline import Pipeline
 from skn_connector.engine.policy import load_policy
+from skn_connector.engine.records import CreditorProfile
 from skn_connector.messages import Contactpersoon
 from skn_connector.node.client import NodeClient, build_ssl_context
 from skn_connector.node.simulator import Simulator

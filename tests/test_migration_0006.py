@@ -26,7 +26,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, MetaData, create_engine, insert, select, text
 
 from skn_connector.adapters.registry import load_adapters, resolve_adapter_class
-from skn_connector.engine.pipeline import CreditorProfile, Pipeline
+from skn_connector.engine.pipeline import Pipeline
+from skn_connector.engine.records import CreditorProfile
 from skn_connector.messages import Contactpersoon
 from skn_connector.node.client import NodeClient, build_ssl_context
 from skn_connector.node.simulator import Simulator

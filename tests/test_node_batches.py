@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import event, select
 
 from skn_connector.adapters.registry import load_adapters, resolve_adapter_class
-from skn_connector.engine.pipeline import CreditorProfile, Pipeline
+from skn_connector.engine.pipeline import Pipeline
+from skn_connector.engine.records import CreditorProfile
 from skn_connector.messages import Contactpersoon, message_from_json
 from skn_connector.node import simulator as simulator_module
 from skn_connector.node.client import NodeClient, NodeRejected, build_ssl_context

@@ -36,8 +36,9 @@ from skn_connector.adapters.api import (
     HoldResult,
 )
 from skn_connector.adapters.registry import load_adapters
-from skn_connector.engine.pipeline import CreditorProfile, Pipeline
+from skn_connector.engine.pipeline import Pipeline
 from skn_connector.engine.policy import load_policy
+from skn_connector.engine.records import CreditorProfile
 from skn_connector.messages import Contactpersoon, message_from_json
 from skn_connector.node.client import FetchedMessage, MessageboxEntry
 from skn_connector.service.daemon import run_once

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import uuid
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,10 +25,9 @@ from ..actor import Actor
 from ..adapters.api import AdapterError
 from ..adapters.registry import LoadedAdapter
 from ..masking import personal_values
-from ..messages import CATALOG, Contactpersoon, Message
+from ..messages import CATALOG, Message
 from ..node.client import (
     FetchedMessage,
-    MessageboxEntry,
     NodeError,
     NodeRejected,
     NodeTLSError,
@@ -46,14 +44,16 @@ from ..store.schema import (
     QuarantinedMessage,
 )
 from ..wire.soap import DecodeError, WireError, decode_message, encode_message
-from .conversations import SAME, Rule, TransitionTable, UnexpectedMessage, event_name
+from .conversations import TransitionTable, UnexpectedMessage, event_name
 from .crashpoints import crashpoint
 from .deadlines import AMSTERDAM, WorkingDays, dutch_day
-from .decisions import ConversationContext, CreditorFacts, Decider, Decision, check_decision
+from .decisions import ConversationContext, CreditorFacts, Decider, check_decision
 from .effects import EffectRunner
 from .failures import Failure, FinalTask, record_failure, store_failure
 from .policy import Policy, load_policy
 from .portal import PortalDesk
+from .recording import Decided, DecisionRecorder
+from .records import CreditorProfile, Delivery, NodePort, RunSummary
 from .tasks import TaskDesk, TaskError, add_task
 from .watch import Watch
 
@@ -63,76 +63,6 @@ log = logging.getLogger(__name__)
 #: the node been polled in the last working days?"; written on every poll it was a commit
 #: of its own each round. A clock that went back writes it at once.
 LAST_POLL_EVERY = timedelta(seconds=60)
-
-
-class NodePort(Protocol):
-    """What the pipeline needs of the node (node.client.NodeClient, or a test double).
-
-    A node that also has ``fetch_many`` and ``confirm_many`` (and ``send_many``), as
-    NodeClient does, is used in batches: fewer calls, and a group commit per batch.
-    """
-
-    def list_messages(self, limit: int = 100) -> list[MessageboxEntry]: ...
-    def fetch(self, message_id: str) -> FetchedMessage: ...
-    def confirm(self, message_id: str) -> None: ...
-    def send(self, payload: bytes) -> str: ...
-
-
-@dataclass(frozen=True)
-class CreditorProfile:
-    """What the answers need to know about us."""
-
-    participant_id: uuid.UUID
-    contact: Contactpersoon
-    vooraf_akkoord: bool = False
-
-
-@dataclass
-class RunSummary:
-    fetched: int = 0
-    accepted: int = 0
-    quarantined: int = 0
-    duplicates: int = 0
-    answered: Counter[str] = field(default_factory=Counter)
-    unexpected: int = 0
-    #: holds applied or released and write-offs carried out
-    effects: int = 0
-    tasks_raised: int = 0
-    delivered: int = 0
-    delivery_failures: int = 0
-    processing_failures: int = 0
-    pending_inbox: int = 0
-    pending_outbox: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors and not self.pending_outbox and not self.pending_inbox
-
-
-@dataclass
-class Delivery:
-    """What happened to a batch of answers sent to the node (``Pipeline.send_outbox``)."""
-
-    #: (outbox id, Referentienummer, when): the node took them
-    sent: list[tuple[int, str, datetime]] = field(default_factory=list)
-    #: (outbox id, why): not taken; retried later unless the error is final
-    failed: list[tuple[int, NodeError]] = field(default_factory=list)
-    #: why the batch stopped early (the node is down, or TLS failed), if it did
-    stopped: NodeError | None = None
-
-
-@dataclass(frozen=True)
-class _Decided:
-    """A message decided and checked, waiting for the transaction that commits it."""
-
-    inbox_id: int
-    message: Message
-    rule: Rule
-    decision: Decision
-    payload: bytes | None
-    referentienummer: str
-    conversation_id: str
 
 
 @dataclass
@@ -149,28 +79,6 @@ class _Stored:
 
 
 @dataclass
-class _DecisionWrites:
-    """The rows a group of decisions writes, each kind in one statement."""
-
-    new_conversations: list[dict[str, Any]] = field(default_factory=list)
-    conversation_updates: list[dict[str, Any]] = field(default_factory=list)
-    outbox: list[dict[str, Any]] = field(default_factory=list)
-    holds: list[dict[str, Any]] = field(default_factory=list)
-    inbox_done: list[dict[str, Any]] = field(default_factory=list)
-
-    def execute(self, connection: Any) -> None:
-        for statement, rows in (
-            (sql.INSERT_CONVERSATION, self.new_conversations),
-            (sql.UPDATE_CONVERSATION, self.conversation_updates),
-            (sql.INSERT_OUTBOX, self.outbox),
-            (sql.INSERT_HOLD, self.holds),
-            (sql.MARK_INBOX_DONE, self.inbox_done),
-        ):
-            if rows:
-                execute_many(connection, statement, rows)
-                rows.clear()
-
-
 class Pipeline:
     def __init__(
         self,
@@ -211,6 +119,9 @@ class Pipeline:
         #: messages decoded at intake, by Referentienummer, so that processing them soon after
         #: need not decode them again (bounded: the oldest are forgotten; used once)
         self._decoded: OrderedDict[str, tuple[bytes, Message]] = OrderedDict()
+        self.recorder = DecisionRecorder(
+            store=store, effects=self.effects, table=self.table, clock=clock
+        )
         #: a person's decisions on tasks
         self.tasks = TaskDesk(
             store=store,
@@ -594,7 +505,7 @@ class Pipeline:
                 )
             }
         results: dict[int, tuple[str, str | None]] = {}
-        decided: list[_Decided] = []
+        decided: list[Decided] = []
         for inbox_id in inbox_ids:
             row = rows.get(inbox_id)
             if row is None or row.status != "pending" or inbox_id in results:
@@ -609,7 +520,7 @@ class Pipeline:
                 conversation.state if conversation is not None else None,
                 conversation.klantnummer_se if conversation is not None else None,
             )
-            if isinstance(outcome, _Decided):
+            if isinstance(outcome, Decided):
                 decided.append(outcome)
                 results[inbox_id] = ("skipped", None)  # until committed
             else:
@@ -633,14 +544,14 @@ class Pipeline:
         return [results[inbox_id] for inbox_id in inbox_ids]
 
     def _commit_isolated(
-        self, decided: list[_Decided], results: dict[int, tuple[str, str | None]]
-    ) -> list[tuple[_Decided, str | None, str]]:
+        self, decided: list[Decided], results: dict[int, tuple[str, str | None]]
+    ) -> list[tuple[Decided, str | None, str]]:
         """Commit a group of decisions together; when that fails for a reason of one of them
         (a bug in recording its effects, a value its row cannot hold), commit them one by one,
         so that only that one fails (with its reason and a task). A failure of the store
         itself is raised: nothing was committed, and every message waits for the next round."""
         try:
-            return self._commit_group(decided)
+            return self.recorder.commit(decided)
         except Exception as exc:
             if store_failure(exc):
                 raise
@@ -656,37 +567,6 @@ class Pipeline:
             done += self._commit_isolated([item], results)
         return done
 
-    def _commit_group(self, decided: list[_Decided]) -> list[tuple[_Decided, str | None, str]]:
-        """Write the decisions in one transaction (a group commit). Returns each one written
-        with its (previous state, new state)."""
-        now = self.clock()
-        done: list[tuple[_Decided, str | None, str]] = []
-        with self.store.transaction() as session:
-            connection = session.connection()
-            writable = {
-                row.id: row
-                for row in connection.execute(
-                    sql.INBOX_TO_MARK, {"ids": [d.inbox_id for d in decided]}
-                )
-            }
-            conversations: dict[str, dict[str, Any]] = {
-                c.id: dict(c._mapping)
-                for c in connection.execute(
-                    sql.CONVERSATIONS_BY_ID, {"ids": sorted({d.conversation_id for d in decided})}
-                )
-            }
-            writes = _DecisionWrites()
-            for item in decided:
-                inbox = writable.get(item.inbox_id)
-                if inbox is None or inbox.status != "pending":  # another worker got there first
-                    continue
-                previous, state = self._commit_decision(
-                    session, item, inbox, conversations, now, writes
-                )
-                done.append((item, previous, state))
-            writes.execute(connection)
-        return done
-
     def _decide(
         self,
         inbox_id: int,
@@ -695,7 +575,7 @@ class Pipeline:
         conversation_id: str,
         state: str | None,
         klantnummer_se: str | None,
-    ) -> _Decided | tuple[str, str | None]:
+    ) -> Decided | tuple[str, str | None]:
         """Decode, route by the table, ask the adapters, check the decision and encode the
         answer; nothing is committed but a failure or an unexpected message (each in its own
         transaction). Whatever goes wrong with this one message is this message's failure,
@@ -719,7 +599,7 @@ class Pipeline:
         conversation_id: str,
         state: str | None,
         klantnummer_se: str | None,
-    ) -> _Decided | tuple[str, str | None]:
+    ) -> Decided | tuple[str, str | None]:
         module = message.berichtheader.module
         event = event_name(message.BERICHTTYPE, message)
         try:
@@ -750,102 +630,9 @@ class Pipeline:
             log.exception("processing message %s failed unexpectedly", referentienummer)
             self._record_failure(inbox_id, Failure.of(exc), retryable=False)
             return "failed", None
-        return _Decided(
+        return Decided(
             inbox_id, message, rule, decision, payload, referentienummer, conversation_id
         )
-
-    def _commit_decision(
-        self,
-        session: Session,
-        item: _Decided,
-        row: Any,
-        conversations: dict[str, dict[str, Any]],
-        now: datetime,
-        writes: _DecisionWrites,
-    ) -> tuple[str | None, str]:
-        """Write one decision: state, answer in the outbox, tasks, holds, inbox status and
-        audit entry, in the caller's transaction (the rows go out together in ``writes``).
-        Returns (previous state, new state)."""
-        message, decision, conversation_id = item.message, item.decision, item.conversation_id
-        conversation = conversations.get(conversation_id)
-        previous_state = conversation["state"] if conversation is not None else None
-        next_state = previous_state if decision.state == SAME else decision.state
-        state = next_state or self.table.initial
-        if conversation is None:
-            conversation = {
-                "id": conversation_id,
-                "module": message.berichtheader.module,
-                "state": state,
-                "counterparty": str(message.berichtheader.afzender),
-                "klantnummer_se": decision.klantnummer_se,
-                "debtor_ref": decision.debtor_ref,
-                "created_at": now,
-                "updated_at": now,
-            }
-            conversations[conversation_id] = conversation
-            writes.new_conversations.append(conversation)
-        else:
-            conversation["state"] = state
-            conversation["klantnummer_se"] = (
-                decision.klantnummer_se or conversation["klantnummer_se"]
-            )
-            conversation["debtor_ref"] = decision.debtor_ref or conversation["debtor_ref"]
-            writes.conversation_updates.append(
-                {
-                    "conversation": conversation_id,
-                    "state": state,
-                    "updated_at": now,
-                    "klantnummer_se": conversation["klantnummer_se"],
-                    "debtor_ref": conversation["debtor_ref"],
-                }
-            )
-        answer_id = None
-        if decision.answer is not None and item.payload is not None:
-            answer_id = str(decision.answer.berichtheader.referentienummer)
-            writes.outbox.append(
-                {
-                    "referentienummer": answer_id,
-                    "conversation_id": conversation_id,
-                    "cross_referentienummer": item.referentienummer,
-                    "berichttype": decision.answer.BERICHTTYPE,
-                    "payload": item.payload,
-                    "created_at": now,
-                    "status": "pending",
-                    "attempts": 0,
-                    "channel": row.channel,
-                }
-            )
-        for task in decision.tasks:
-            add_task(
-                session,
-                self.clock(),
-                task.kind,
-                task.reason,
-                conversation_id,
-                item.referentienummer,
-                row.answer_due,
-            )
-        if decision.releases:  # a release looks for holds: those of this group count too
-            writes.execute(session.connection())
-        self.effects.record(session, conversation_id, decision, pending_holds=writes.holds)
-        writes.inbox_done.append({"inbox_id": item.inbox_id, "processed_at": now})
-        self.store.audit(
-            session,
-            "processed",
-            conversation_id=conversation_id,
-            referentienummer=item.referentienummer,
-            berichttype=message.BERICHTTYPE,
-            answer=answer_id,
-            answer_type=decision.answer.BERICHTTYPE if decision.answer else None,
-            state_from=previous_state,
-            state_to=state,
-            rule=item.rule.number,
-            events=list(decision.events),
-            holds=len(decision.holds),
-            releases=len(decision.releases),
-            write_offs=len(decision.write_offs),
-        )
-        return previous_state, state
 
     def _context(self, message: Message, conversation_id: str) -> ConversationContext:
         with self.store.transaction() as session:

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..config import Settings
-from ..engine.pipeline import Delivery, Pipeline, RunSummary
+from ..engine.pipeline import Pipeline
+from ..engine.records import Delivery, RunSummary
 from ..node.client import NodeError, NodeTLSError
 from ..store.errors import StoreError
 from ..store.lease import StoreLease

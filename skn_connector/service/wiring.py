@@ -21,7 +21,8 @@ from pydantic import ValidationError
 from ..adapters.registry import LoadedAdapter, load_adapters
 from ..config import ConfigError, Settings
 from ..engine.deadlines import WorkingDays
-from ..engine.pipeline import CreditorProfile, Pipeline
+from ..engine.pipeline import Pipeline
+from ..engine.records import CreditorProfile
 from ..engine.policy import Policy, PolicyError, load_policy
 from ..messages import Contactpersoon
 from ..node.certificates import refuse_invalid_client_certificate
