@@ -361,7 +361,7 @@ def _post(admin: httpx.Client, message: dict[str, Any], ontvanger: uuid.UUID) ->
 
 
 def _run(workdir: Path, console: Console) -> bool:
-    from .views import list_holds
+    from .operations.queries import list_holds
 
     console.print(f"[bold]skn-connector demo[/] in {workdir}")
     with Simulator(port=0, tls_dir=workdir / "tls") as simulator:

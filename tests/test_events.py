@@ -23,9 +23,9 @@ from skn_connector.engine.records import CreditorProfile
 from skn_connector.messages import Contactpersoon
 from skn_connector.node.client import NodeClient, build_ssl_context
 from skn_connector.node.simulator import Simulator
+from skn_connector.operations.queries import list_holds, list_tasks
 from skn_connector.service.daemon import run_once
 from skn_connector.store import Store, open_store
-from skn_connector.views import list_holds, list_tasks
 
 from . import factories as f
 from .factories import TESTER

@@ -20,8 +20,8 @@ from skn_connector.engine.records import CreditorProfile
 from skn_connector.messages import Contactpersoon
 from skn_connector.node.client import NodeClient, build_ssl_context
 from skn_connector.node.simulator import Simulator
+from skn_connector.operations.queries import list_tasks
 from skn_connector.store import open_store
-from skn_connector.views import list_tasks
 
 from . import factories as f
 from .test_conversations import about, new_conversation

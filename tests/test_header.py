@@ -16,8 +16,8 @@ import pytest
 
 from skn_connector.engine.decisions import CreditorFacts
 from skn_connector.messages import Contactpersoon, MessageError, message_from_json
+from skn_connector.operations.queries import show_message
 from skn_connector.service.daemon import run_once
-from skn_connector.views import show_message
 from skn_connector.wire.soap import DecodeError, decode_message, encode_message
 
 from . import factories as f

@@ -22,9 +22,9 @@ from skn_connector.engine.records import CreditorProfile
 from skn_connector.messages import Contactpersoon
 from skn_connector.node.client import NodeClient, build_ssl_context
 from skn_connector.node.simulator import Simulator
+from skn_connector.operations.queries import list_holds
 from skn_connector.service.daemon import run_once
 from skn_connector.store import open_store
-from skn_connector.views import list_holds
 
 from . import factories as f
 from .test_conversations import about, new_conversation
@@ -260,7 +260,7 @@ def test_a_hold_the_back_office_did_not_take_for_a_working_day_is_a_task(
     # the hold is not taken for a working day, and the back-office is down for over 4 hours
     assert pipeline.watch.deadlines() == 2
     assert pipeline.watch.deadlines() == 0  # once per hold, once per outage
-    from skn_connector.views import list_tasks
+    from skn_connector.operations.queries import list_tasks
 
     tasks = list_tasks(world["store"])
     [task] = [t for t in tasks if t["kind"] == "hold_not_applied"]
@@ -279,7 +279,7 @@ def _last_poll(store: Any) -> str | None:
 
 
 def test_a_node_not_polled_for_three_working_days_is_a_task(world: dict[str, Any]) -> None:
-    from skn_connector.views import list_tasks
+    from skn_connector.operations.queries import list_tasks
 
     pipeline, clock, store = world["pipeline"](), world["clock"], world["store"]
     first = clock.now  # Monday 2 March 2026

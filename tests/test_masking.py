@@ -17,10 +17,10 @@ import pytest
 from skn_connector.masking import MASK, mask_personal_data
 from skn_connector.messages import CATALOG, message_from_json
 from skn_connector.messages import provisional as p
+from skn_connector.operations.queries import show_message
 from skn_connector.redaction import redact
 from skn_connector.store import open_store
 from skn_connector.store.schema import InboxMessage
-from skn_connector.views import show_message
 from skn_connector.wire.soap import encode_message
 
 from . import factories as f

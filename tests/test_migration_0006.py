@@ -31,11 +31,11 @@ from skn_connector.engine.records import CreditorProfile
 from skn_connector.messages import Contactpersoon
 from skn_connector.node.client import NodeClient, build_ssl_context
 from skn_connector.node.simulator import Simulator
+from skn_connector.operations.queries import show_message
 from skn_connector.service.daemon import run_once
 from skn_connector.store import open_store
 from skn_connector.store.audit import verify_audit
 from skn_connector.store.db import Store
-from skn_connector.views import show_message
 from skn_connector.wire.soap import decode_message
 
 from .factories import CREDITOR

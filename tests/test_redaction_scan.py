@@ -455,8 +455,8 @@ def test_the_canaries_are_what_they_claim() -> None:
 
 
 def test_the_masked_message_view_hides_free_text(tmp_path: Path, node: Simulator) -> None:
+    from skn_connector.operations.queries import show_message
     from skn_connector.store import open_store
-    from skn_connector.views import show_message
 
     sample = resolve_adapter_class("gemeentebelastingen").create_sample(tmp_path / "backoffice")
     sample, debtor = canaryfy(sample)
@@ -470,7 +470,7 @@ def test_the_masked_message_view_hides_free_text(tmp_path: Path, node: Simulator
     assert result.returncode == 0, result.stderr
     store = open_store(f"sqlite:///{tmp_path / 'skn-connector.db'}")
     try:
-        from skn_connector.views import list_messages
+        from skn_connector.operations.queries import list_messages
 
         shown = [
             (

@@ -25,7 +25,8 @@ from typer.testing import CliRunner
 
 from skn_connector.adapters.api import SampleBackOffice
 from skn_connector.adapters.registry import resolve_adapter_class
-from skn_connector.cli_security import audit_app, doctor_command, retention_app, secrets_app
+from skn_connector.cli.app import audit_app, retention_app, secrets_app
+from skn_connector.cli.security import doctor_command
 from skn_connector.config import load_settings
 from skn_connector.demo import saldoverzoek_json, scenarios, write_config
 from skn_connector.engine.conversations import TransitionTable
@@ -458,7 +459,7 @@ def test_secrets_set_without_a_keyring_backend_says_what_to_use_instead(
 def test_secrets_set_headless_in_a_real_process(keyring: Any) -> None:
     """The same as the operator sees it on a server: keyring's own fail backend, stdin piped."""
     program = (
-        "import typer; from skn_connector.cli_security import secrets_app; "
+        "import typer; from skn_connector.cli.app import secrets_app; import skn_connector.cli; "
         "app = typer.Typer(); app.add_typer(secrets_app, name='secrets'); "
         "app(prog_name='skn-connector')"
     )

@@ -22,8 +22,8 @@ from ..adapters.registry import LoadedAdapter, load_adapters
 from ..config import ConfigError, Settings
 from ..engine.deadlines import WorkingDays
 from ..engine.pipeline import Pipeline
-from ..engine.records import CreditorProfile
 from ..engine.policy import Policy, PolicyError, load_policy
+from ..engine.records import CreditorProfile
 from ..messages import Contactpersoon
 from ..node.certificates import refuse_invalid_client_certificate
 from ..node.client import NodeClient, build_ssl_context
@@ -140,6 +140,29 @@ def check_settings(settings: Settings, *, insecure_dev: bool = False) -> Checked
     return Checked(tuple(a.name for a in adapters), policy)
 
 
+def build_pipeline(
+    settings: Settings,
+    store: Store,
+    adapters: list[LoadedAdapter],
+    node: NodeClient | None,
+    *,
+    policy: Policy,
+    creditor: CreditorProfile,
+) -> Pipeline:
+    return Pipeline(
+        store=store,
+        node=node,
+        adapters=adapters,
+        creditor=creditor,
+        working_days=WorkingDays(good_friday=settings.policy.good_friday),
+        answer_within_working_days=settings.policy.answer_within_working_days,
+        batch_size=settings.node.batch_size,
+        policy=policy,
+        warn_at_working_days=settings.policy.warn_at_working_days,
+        outage_task_after=settings.policy.backoffice_outage_task_after,
+    )
+
+
 @contextmanager
 def connector(settings: Settings, *, insecure_dev: bool = False) -> Iterator[Pipeline]:
     """The pipeline with its store, node client and adapters; all closed on exit."""
@@ -155,18 +178,7 @@ def connector(settings: Settings, *, insecure_dev: bool = False) -> Iterator[Pip
     try:
         client = build_node_client(settings, insecure_dev=insecure_dev)
         store = open_configured_store(settings.store)
-        yield Pipeline(
-            store=store,
-            node=client,
-            adapters=adapters,
-            creditor=creditor,
-            working_days=WorkingDays(good_friday=settings.policy.good_friday),
-            answer_within_working_days=settings.policy.answer_within_working_days,
-            batch_size=settings.node.batch_size,
-            policy=policy,
-            warn_at_working_days=settings.policy.warn_at_working_days,
-            outage_task_after=settings.policy.backoffice_outage_task_after,
-        )
+        yield build_pipeline(settings, store, adapters, client, policy=policy, creditor=creditor)
     finally:
         if client is not None:
             client.close()
@@ -174,3 +186,17 @@ def connector(settings: Settings, *, insecure_dev: bool = False) -> Iterator[Pip
             loaded.adapter.close()
         if store is not None:
             store.close()
+
+
+@contextmanager
+def desk(settings: Settings, store: Store) -> Iterator[Pipeline]:
+    """A pipeline without a node client on an open store, with the adapters (closed on
+    exit): for a person's actions, which decide and record but neither poll nor deliver."""
+    policy = build_policy(settings)
+    creditor = creditor_profile(settings)
+    adapters = build_adapters(settings)
+    try:
+        yield build_pipeline(settings, store, adapters, None, policy=policy, creditor=creditor)
+    finally:
+        for loaded in adapters:
+            loaded.adapter.close()

@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from .actor import Actor
-from .engine.retention import is_purged
-from .masking import mask_personal_data
-from .store import Store
-from .store.schema import HoldRecord, InboxMessage, OutboxMessage, QuarantinedMessage, Task
-from .wire.soap import decode_message
+from ..actor import Actor
+from ..engine.retention import is_purged
+from ..masking import mask_personal_data
+from ..store import Store
+from ..store.schema import HoldRecord, InboxMessage, OutboxMessage, QuarantinedMessage, Task
+from ..wire.soap import decode_message
 
 
 class MessageNotFound(LookupError):

@@ -1,39 +1,24 @@
-"""Commands of the security part: ``doctor``, ``secrets set``, ``audit verify``,
-``retention purge``. cli.py registers them; heavy imports happen inside the commands, and
-cli.py itself is imported only inside them (it imports this module)."""
+"""The security part: ``doctor``, ``secrets set``, ``audit verify``, ``retention purge``."""
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="The TOML configuration (default: $SKN_CONNECTOR_CONFIG or ./skn-connector.toml).",
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
-
-
-def command_group(help: str) -> typer.Typer:
-    """A group of commands with plain help: typer's rich help imports markdown-it, pygments and
-    rich's traceback (0.17 to 0.24 s here) on every ``--help`` and usage error; the tables the
-    commands print still use rich."""
-    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
-
-
-secrets_app = command_group("Secrets referred to as secret:NAME.")
-audit_app = command_group("The hash-chained audit trail.")
-retention_app = command_group("The retention of personal data.")
+from .app import app, audit_app, retention_app, secrets_app
+from .common import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    ConfigOption,
+    InsecureDevOption,
+    JsonOption,
+    config_path,
+    fail,
+    operations,
+    print_json,
+)
 
 _MARK = {"ok": "OK  ", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}
 
@@ -41,26 +26,17 @@ _MARK = {"ok": "OK  ", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}
 # -- doctor ---------------------------------------------------------------------------------
 
 
+@app.command("doctor")
 def doctor_command(
     config: ConfigOption = None,
     as_json: JsonOption = False,
-    insecure_dev: Annotated[
-        bool,
-        typer.Option(
-            "--insecure-dev",
-            help=(
-                "Allow a plain http:// node URL to a loopback host (127.0.0.0/8, ::1 or "
-                "localhost): a local simulator only."
-            ),
-        ),
-    ] = False,
+    insecure_dev: InsecureDevOption = False,
 ) -> None:
     """Check settings, credentials, certificates, the node, the store and every adapter.
 
     Exit 0 when nothing failed (warnings are shown), 1 when a check failed.
     """
-    from .cli import config_path, print_json
-    from .operations.doctor import run_doctor
+    from ..operations.doctor import run_doctor
 
     report = run_doctor(config_path(config), insecure_dev=insecure_dev)
     if as_json:
@@ -94,8 +70,7 @@ def secrets_set(
 ) -> None:
     """Store a secret in the system keyring; the value is read from standard input
     (prompted without echo on a terminal), never from the command line."""
-    from .cli import fail
-    from .secrets import (
+    from ..secrets import (
         SECRET_PREFIX,
         KeyringFailed,
         KeyringUnavailable,
@@ -145,8 +120,7 @@ def audit_verify(
     ] = None,
 ) -> None:
     """Recompute the audit trail's hash chain; exit 1 naming the first entry that fails."""
-    from .cli import fail, opened_store, print_json
-    from .store.audit import AuditHead, verify_audit
+    from ..store.audit import AuditHead
 
     anchor = None
     if expect_head is not None:
@@ -154,8 +128,8 @@ def audit_verify(
             anchor = AuditHead.parse(expect_head)
         except ValueError as exc:
             fail(f"--expect-head: {exc}")
-    with opened_store(config) as store:
-        report = verify_audit(store, expected_head=anchor)
+    with operations(config) as ops:
+        report = ops.verify_audit(expected_head=anchor)
     if as_json:
         print_json(report.to_json())
     elif report.ok:
@@ -188,25 +162,18 @@ def retention_purge(
 ) -> None:
     """Replace the personal data of ended conversations and old quarantined messages by
     references (Referentienummer, type, sha256, conversation)."""
-    from .cli import load, print_json, user_errors
-    from .engine.retention import DEFAULT_RETENTION_MONTHS, purge_personal_data, retention_period
-    from .store import open_configured_store
+    from ..actor import Actor
+    from ..engine.retention import DEFAULT_RETENTION_MONTHS
 
-    with user_errors():
-        settings = load(config)
-        months = older_than_months
-        if months is None:
-            retention = getattr(settings, "retention", None)
-            months = getattr(retention, "personal_data_months", DEFAULT_RETENTION_MONTHS)
-        store = open_configured_store(settings.store)
-        try:
-            report = purge_personal_data(store, retention_period(int(months)), dry_run=dry_run)
-        finally:
-            store.close()
+    with operations(config) as ops:
+        retention = getattr(ops.settings, "retention", None)
+        months = older_than_months or int(
+            getattr(retention, "personal_data_months", DEFAULT_RETENTION_MONTHS)
+        )
+        report = ops.purge_personal_data(
+            older_than_months=months, dry_run=dry_run, actor=Actor.at_the_command_line()
+        )
     if as_json:
         print_json({**report.to_json(), "months": months})
     else:
         typer.echo(report.summary())
-
-
-__all__ = ["audit_app", "doctor_command", "retention_app", "secrets_app"]

@@ -1,0 +1,127 @@
+"""What every command shares: the options, one-sentence errors, tables and JSON, and the
+operations layer opened on a configuration. Heavy imports happen inside the functions:
+``skn-connector --help`` imports none of the connector."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..operations import Operations
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="The TOML configuration (default: $SKN_CONNECTOR_CONFIG or ./skn-connector.toml).",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
+InsecureDevOption = Annotated[
+    bool,
+    typer.Option(
+        "--insecure-dev",
+        help=(
+            "Allow a plain http:// node URL to a loopback host (127.0.0.0/8, ::1 or "
+            "localhost): a local simulator only."
+        ),
+    ),
+]
+
+
+def command_group(help: str) -> typer.Typer:
+    """A group of commands with plain help: typer's rich help imports markdown-it, pygments and
+    rich's traceback (0.17 to 0.24 s here) on every ``--help`` and usage error; the tables the
+    commands print still use rich."""
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """One sentence on stderr naming what to fix; no traceback."""
+    typer.echo(f"skn-connector: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Configuration and setup problems end in one sentence and exit code 2; a fault of the
+    store or the node's TLS in one sentence and exit code 1."""
+    from ..adapters.registry import AdapterLoadError
+    from ..config import ConfigError
+    from ..node.client import NodeSetupError, NodeTLSError
+    from ..secrets import SecretError
+    from ..store.errors import StoreError
+
+    try:
+        yield
+    except StoreError as exc:
+        fail(str(exc), exc.exit_code)
+    except (ConfigError, SecretError, AdapterLoadError, NodeSetupError) as exc:
+        fail(str(exc))
+    except NodeTLSError as exc:  # the node's TLS refused us: a failure in the work
+        fail(str(exc), EXIT_FAILURE)
+
+
+def config_path(option: Path | None) -> Path:
+    if option is not None:
+        return option
+    return Path(os.environ.get("SKN_CONNECTOR_CONFIG", "skn-connector.toml"))
+
+
+def load(option: Path | None) -> Settings:
+    from ..config import load_settings
+
+    return load_settings(config_path(option))
+
+
+@contextmanager
+def operations(config: Path | None) -> Iterator[Operations]:
+    """The operations layer on the configuration's store, for the length of a command; its
+    setup and store problems end in one sentence."""
+    from ..operations import Operations
+
+    with user_errors():
+        settings = load(config)
+        with Operations.on(settings) as ops:
+            yield ops
+
+
+def setup_logging(verbose: bool) -> None:
+    import logging
+
+    from ..redaction import configure_logging
+
+    configure_logging(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("httpx", "httpcore", "apscheduler.executors", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def print_json(document: Any) -> None:
+    typer.echo(json.dumps(document, indent=2, default=str, ensure_ascii=False))
+
+
+def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    view = Table(title=title)
+    for column in columns:
+        view.add_column(column)
+    for row in rows:
+        view.add_row(*row)
+    console = Console()
+    if not console.is_terminal:  # a pipe or a file: do not squeeze the table into 80 columns
+        console = Console(width=200)
+    console.print(view)

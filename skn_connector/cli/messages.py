@@ -1,0 +1,128 @@
+"""Messages and the quarantine: ``messages list|show|replay``, ``quarantine list|retry``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .app import messages_app, quarantine_app
+from .common import ConfigOption, JsonOption, fail, operations, print_json, table
+
+
+@messages_app.command("list")
+def messages_list(
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    limit: Annotated[int, typer.Option(help="Show at most this many, newest first.")] = 50,
+) -> None:
+    """Messages received and answers sent, newest first."""
+    with operations(config) as ops:
+        rows = ops.messages(limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        "Messages",
+        ["direction", "Referentienummer", "Berichttype", "conversation", "status", "at", "due"],
+        [
+            [
+                r["direction"],
+                r["referentienummer"],
+                r["berichttype"],
+                r["conversation_id"][:8],
+                r["status"],
+                r["at"][:19],
+                r.get("answer_due") or "",
+            ]
+            for r in rows
+        ],
+    )
+
+
+@messages_app.command("show")
+def messages_show(
+    referentienummer: Annotated[
+        str, typer.Argument(help="The Referentienummer of a received or sent message.")
+    ],
+    config: ConfigOption = None,
+    reveal: Annotated[
+        bool, typer.Option("--reveal", help="Show personal data in clear (audit-logged).")
+    ] = False,
+) -> None:
+    """A message in its JSON form, with the messages it answers and that answer it (its
+    thread); personal data masked unless --reveal."""
+    from ..actor import Actor
+    from ..operations import MessageNotFound
+
+    with operations(config) as ops:
+        try:
+            document = ops.message(
+                referentienummer, reveal=Actor.at_the_command_line() if reveal else None
+            )
+        except MessageNotFound:
+            fail(
+                f"no message with Referentienummer {referentienummer!r}; "
+                "see 'skn-connector messages list'"
+            )
+    print_json(document)
+
+
+@messages_app.command("replay")
+def messages_replay(
+    referentienummer: Annotated[
+        str, typer.Argument(help="The Referentienummer of a failed message.")
+    ],
+    config: ConfigOption = None,
+) -> None:
+    """Work a failed or unexpected message again, with its retry counters reset."""
+    from ..actor import Actor
+    from ..engine.tasks import TaskError
+
+    with operations(config) as ops:
+        try:
+            outcome = ops.replay(referentienummer, actor=Actor.at_the_command_line())
+        except TaskError as exc:
+            fail(str(exc))
+    typer.echo(outcome)
+
+
+@quarantine_app.command("list")
+def quarantine_list(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Messages kept aside with the reason they could not be accepted."""
+    with operations(config) as ops:
+        rows = ops.quarantine()
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        "Quarantine",
+        ["id", "received", "Referentienummer", "times", "reason"],
+        [
+            [
+                str(r["id"]),
+                r["received_at"][:19],
+                r["referentienummer"] or "",
+                str(r["occurrences"]),
+                r["reason"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    quarantine_id: Annotated[int, typer.Argument(help="The id shown by 'quarantine list'.")],
+    config: ConfigOption = None,
+) -> None:
+    """Try a quarantined message again, e.g. after an update; it stays if it still fails."""
+    from ..actor import Actor
+    from ..engine.tasks import TaskError
+
+    with operations(config) as ops:
+        try:
+            outcome = ops.retry_quarantined(quarantine_id, actor=Actor.at_the_command_line())
+        except TaskError as exc:
+            fail(str(exc))
+    typer.echo(outcome)

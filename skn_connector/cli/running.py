@@ -1,0 +1,190 @@
+"""Running the connector and its companions: ``run``, the simulator, the demo,
+``config check``, ``plugins list`` and ``new-adapter``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .app import app, config_app, plugins_app
+from .common import (
+    EXIT_FAILURE,
+    ConfigOption,
+    InsecureDevOption,
+    JsonOption,
+    fail,
+    load,
+    print_json,
+    setup_logging,
+    table,
+    user_errors,
+)
+
+# -- run ------------------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once", help="Process until the messagebox and outbox are empty, then exit."
+        ),
+    ] = False,
+    insecure_dev: InsecureDevOption = False,
+    max_wait: Annotated[
+        float,
+        typer.Option(help="With --once: seconds to wait for a node or back-office to recover."),
+    ] = 120.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the connector: as a daemon, or once."""
+    setup_logging(verbose)
+    with user_errors():
+        settings = load(config)
+        from ..operations.running import AnotherInstanceWorks, run_daemon, run_once
+
+        if not once:
+            run_daemon(settings, insecure_dev=insecure_dev)
+            return
+        try:
+            summary = run_once(settings, insecure_dev=insecure_dev, max_wait=max_wait)
+        except AnotherInstanceWorks as exc:
+            fail(str(exc), EXIT_FAILURE)
+    answered = ", ".join(f"{n} {t}" for t, n in sorted(summary.answered.items())) or "none"
+    typer.echo(
+        f"fetched {summary.fetched}, quarantined {summary.quarantined}, duplicates "
+        f"{summary.duplicates}, answered: {answered}, delivered {summary.delivered}, "
+        f"waiting: {summary.pending_inbox} to process, {summary.pending_outbox} to deliver"
+    )
+    for error in summary.errors:
+        typer.echo(f"skn-connector: {error}", err=True)
+    if not summary.ok or summary.processing_failures:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+# -- simulator ------------------------------------------------------------------------------
+
+
+@app.command()
+def simulator(
+    port: Annotated[int, typer.Option(help="Port of the SOAP service (0: a free port).")] = 8450,
+    admin_port: Annotated[
+        int | None, typer.Option(help="Port of the admin API (default: port + 1).")
+    ] = None,
+    tls: Annotated[
+        Path | None,
+        typer.Option(help="Serve HTTPS with client certificates from DIR (created when missing)."),
+    ] = None,
+) -> None:
+    """Run the simulated node (SOAP service and admin API) on 127.0.0.1."""
+    setup_logging(False)
+    from ..node.certs import PkiError
+    from ..node.simulator import SimulatorError, run_simulator
+
+    try:
+        run_simulator(port, admin_port, tls)
+    except (SimulatorError, PkiError) as exc:
+        fail(str(exc), EXIT_FAILURE)
+
+
+# -- demo -----------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    workdir: Annotated[
+        Path | None, typer.Option(help="Keep the demo's files here (default: a temporary folder).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """The whole path on embedded defaults: simulator, sample back-office, answers."""
+    import logging
+
+    from ..redaction import configure_logging
+
+    configure_logging(logging.DEBUG if verbose else logging.WARNING)
+    from ..demo import run_demo
+
+    with user_errors():
+        ok = run_demo(workdir)
+    if not ok:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+# -- config ---------------------------------------------------------------------------------
+
+
+@config_app.command("check")
+def config_check(
+    config: ConfigOption = None,
+    insecure_dev: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-dev", help="Check as run --insecure-dev does (a plain http:// node URL)."
+        ),
+    ] = False,
+) -> None:
+    """Build everything run builds before it calls the node (policy, contact, adapters, TLS,
+    store URL), then close it again; exit 2 naming the first problem."""
+    with user_errors():
+        settings = load(config)
+        from ..operations.running import check_configuration
+
+        # the parts run builds, built the same way (then closed): what passes here, run takes
+        check_configuration(settings, insecure_dev=insecure_dev)
+    for deprecated in settings.deprecations():
+        typer.echo(f"skn-connector: warning: {settings.source}: {deprecated}", err=True)
+    names = ", ".join(f"{a.name} ({a.use})" for a in settings.adapters)
+    typer.echo(
+        f"{settings.source}: OK; participant {settings.node.participant_id}; adapters: {names}"
+    )
+
+
+# -- plugins --------------------------------------------------------------------------------
+
+
+@plugins_app.command("list")
+def plugins_list(as_json: JsonOption = False) -> None:
+    """Adapters installed under the entry-point group skn_connector.adapters."""
+    from ..adapters.registry import AdapterLoadError, available_adapters, resolve_adapter_class
+
+    rows = []
+    for name, target in sorted(available_adapters().items()):
+        try:
+            cls = resolve_adapter_class(name)
+            capabilities = ", ".join(sorted(str(c) for c in cls.capabilities))
+            status = "ok"
+        except AdapterLoadError as exc:
+            capabilities, status = "", str(exc)
+        rows.append(
+            {"name": name, "target": target, "capabilities": capabilities, "status": status}
+        )
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        "Adapters",
+        ["name", "target", "capabilities", "status"],
+        [[r["name"], r["target"], r["capabilities"], r["status"]] for r in rows],
+    )
+
+
+@app.command("new-adapter")
+def new_adapter(
+    name: Annotated[str, typer.Argument(help="The adapter's name, e.g. my-backoffice.")],
+    directory: Annotated[
+        Path | None, typer.Option(help="Where to write the new plugin (default: here).")
+    ] = None,
+) -> None:
+    """Write a working adapter skeleton, with its conformance test, to start from."""
+    from ..scaffold import write_adapter_skeleton
+
+    try:
+        written = write_adapter_skeleton(name, directory or Path.cwd())
+    except (ValueError, FileExistsError) as exc:
+        fail(str(exc))
+    typer.echo(f"wrote {len(written)} files under {written[0].parent}; see its README.md")

@@ -1,0 +1,62 @@
+"""What a person must look at or decide: ``tasks list|resolve``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .app import tasks_app
+from .common import ConfigOption, JsonOption, fail, operations, print_json, table
+
+
+@tasks_app.command("list")
+def tasks_list(
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    show_all: Annotated[bool, typer.Option("--all", help="Also resolved tasks.")] = False,
+) -> None:
+    """Open tasks, the most urgent first."""
+    with operations(config) as ops:
+        rows = ops.tasks(include_resolved=show_all)
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        "Tasks",
+        ["id", "kind", "due", "conversation", "status", "reason"],
+        [
+            [
+                str(r["id"]),
+                r["kind"],
+                r["due"] or "",
+                (r["conversation_id"] or "")[:8],
+                r["status"],
+                r["reason"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@tasks_app.command("resolve")
+def tasks_resolve(
+    task_id: Annotated[int, typer.Argument(help="The task's id (see 'tasks list').")],
+    choice: Annotated[
+        str, typer.Option(help="accept or reject for a proposal; done for other tasks.")
+    ] = "done",
+    note: Annotated[str | None, typer.Option(help="Why; sent as the reason of a refusal.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Resolve a task; for a proposal, the chosen answer goes out."""
+    from ..actor import Actor
+    from ..engine.tasks import TaskError
+
+    with operations(config) as ops:
+        try:
+            outcome = ops.resolve_task(
+                task_id, choice=choice, note=note, actor=Actor.at_the_command_line()
+            )
+        except TaskError as exc:
+            fail(str(exc))
+    typer.echo(outcome)
