@@ -22,6 +22,7 @@ LINTED := skn_connector plugins tests $(wildcard bench)
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict skn_connector

@@ -5,7 +5,8 @@ optional batched ones, fetch, confirm and send several messages in one call, whi
 to the single operations when the node does not offer them. Every failure
 becomes one ``NodeError`` whose text is one clear sentence without personal data, and whose
 ``retryable`` says whether trying again later can help. The client never retries itself:
-the caller does (with tenacity), because only the caller knows what is safe to repeat.
+the caller does (the pipeline, with backoff), because only the caller knows what is safe to
+repeat.
 """
 
 from __future__ import annotations
