@@ -35,6 +35,7 @@ from ..messages import (
     SchuldregelingBeeindigd,
     StatusberichtSHV,
 )
+from ..store.status import TaskKind
 from .answers import geen_medewerking, kennisgeving_answer, proposal_answer, saldo_answer
 from .conversations import SAME, Rule
 from .holds import Found, HoldPlan, ReleasePlan, WriteOffPlan, plan_holds, plan_write_offs
@@ -258,7 +259,7 @@ class Decider:
                 "WACHT_OP_BEOORDELING",
                 tasks=(
                     TaskRequest(
-                        "beoordeling",
+                        TaskKind.BEOORDELING,
                         "KlantnummerSE of the proposal is unknown in "
                         "the back-office; decide and answer before the deadline",
                     ),
@@ -300,7 +301,8 @@ class Decider:
                 self._ref(found),
                 (
                     TaskRequest(
-                        "beoordeling", f"a {request.BERICHTTYPE} waits for a person: {reason}"
+                        TaskKind.BEOORDELING,
+                        f"a {request.BERICHTTYPE} waits for a person: {reason}",
                     ),
                     *tasks,
                 ),
@@ -479,7 +481,7 @@ class Decider:
             self._ref(found),
             (
                 TaskRequest(
-                    "wsnp_einde",
+                    TaskKind.WSNP_EINDE,
                     "the Wsnp has ended: resolve with --choice schone_lei "
                     "or --choice zonder_schone_lei",
                 ),

@@ -24,6 +24,7 @@ from ..store import statements as sql
 from ..store.bulk import execute_many
 from ..store.db import Store
 from ..store.schema import HoldRecord, InboxMessage, WriteOffRecord
+from ..store.status import HoldStatus, TaskKind, WriteOffStatus
 from ..wire.soap import decode_message
 from .crashpoints import crashpoint
 from .failures import Failure, FinalTask, record_failure
@@ -105,7 +106,7 @@ class EffectRunner:
         together with other decisions' rows (before anything reads them)."""
         now = self.clock()
         for release in decision.releases:
-            query = select(HoldRecord).where(HoldRecord.status.in_(("to_apply", "applied")))
+            query = select(HoldRecord).where(HoldRecord.status.in_(HoldStatus.active()))
             scopes = []
             if release.conversation_id:
                 scopes.append(HoldRecord.conversation_id == release.conversation_id)
@@ -117,7 +118,7 @@ class EffectRunner:
             if release.hold_types:
                 query = query.where(HoldRecord.hold_type.in_(release.hold_types))
             for record in session.scalars(query):
-                record.status = "to_release"
+                record.status = HoldStatus.TO_RELEASE
                 record.release_reason = release.reason[:128]
                 record.next_attempt_at = None
                 record.attempts = 0
@@ -135,7 +136,7 @@ class EffectRunner:
                 "basis": plan.basis,
                 "starts": plan.starts,
                 "ends": plan.ends,
-                "status": "to_apply",
+                "status": HoldStatus.TO_APPLY,
                 "attempts": 0,
                 "created_at": now,
             }
@@ -156,7 +157,7 @@ class EffectRunner:
                     excluded=json.dumps([list(e) for e in plan.excluded]),
                     reason=plan.reason,
                     datum=plan.datum,
-                    status="to_apply",
+                    status=WriteOffStatus.TO_APPLY,
                     attempts=0,
                     created_at=now,
                 )
@@ -171,14 +172,14 @@ class EffectRunner:
             expired = list(
                 session.scalars(
                     select(HoldRecord).where(
-                        HoldRecord.status == "applied",
+                        HoldRecord.status == HoldStatus.APPLIED,
                         HoldRecord.ends.is_not(None),
                         HoldRecord.ends < today,
                     )
                 )
             )
             for record in expired:
-                record.status = "to_release"
+                record.status = HoldStatus.TO_RELEASE
                 record.release_reason = f"expired on {record.ends}"
                 self.store.audit(
                     session,
@@ -197,7 +198,7 @@ class EffectRunner:
             holds = list(
                 session.scalars(
                     select(HoldRecord.id)
-                    .where(HoldRecord.status.in_(("to_apply", "to_release")))
+                    .where(HoldRecord.status.in_(HoldStatus.due()))
                     .where(
                         or_(HoldRecord.next_attempt_at.is_(None), HoldRecord.next_attempt_at <= now)
                     )
@@ -207,7 +208,7 @@ class EffectRunner:
             write_offs = list(
                 session.scalars(
                     select(WriteOffRecord.id)
-                    .where(WriteOffRecord.status == "to_apply")
+                    .where(WriteOffRecord.status == WriteOffStatus.TO_APPLY)
                     .where(
                         or_(
                             WriteOffRecord.next_attempt_at.is_(None),
@@ -271,13 +272,13 @@ class EffectRunner:
                 record = current.get(record_id)
                 if record is None:
                     continue
-                if status == "to_apply" and record.status == "to_apply":
+                if status == HoldStatus.TO_APPLY and record.status == HoldStatus.TO_APPLY:
                     marks[sql.MARK_APPLIED].append({"record": record_id, "at": now})
                     event = "hold_applied"
-                elif status == "to_release" and record.status == "to_release":
+                elif status == HoldStatus.TO_RELEASE and record.status == HoldStatus.TO_RELEASE:
                     marks[sql.MARK_RELEASED].append({"record": record_id, "at": now})
                     event = "hold_released"
-                elif status == "to_apply" and record.status == "to_release":
+                elif status == HoldStatus.TO_APPLY and record.status == HoldStatus.TO_RELEASE:
                     # released while it was being applied: release it next round
                     marks[sql.NOTE_APPLIED].append({"record": record_id, "at": now})
                     done.append(("", hold))
@@ -321,7 +322,7 @@ class EffectRunner:
             return one_by_one()
         holds = [hold for _, hold in batch]
         try:
-            if status == "to_apply":
+            if status == HoldStatus.TO_APPLY:
                 results = loaded.adapter.apply_holds(holds)
             else:
                 results = loaded.adapter.release_holds(holds)
@@ -349,7 +350,7 @@ class EffectRunner:
             return False
         with self._about([hold.conversation_id]):
             try:
-                if status == "to_apply":
+                if status == HoldStatus.TO_APPLY:
                     loaded.adapter.apply_hold(hold)
                 else:
                     loaded.adapter.release_hold(hold)
@@ -366,7 +367,7 @@ class EffectRunner:
     def _write_off_step(self, record_id: int) -> int:
         with self.store.transaction() as session:
             record = session.get(WriteOffRecord, record_id)
-            if record is None or record.status != "to_apply":
+            if record is None or record.status != WriteOffStatus.TO_APPLY:
                 return 0
             adapter_name = record.adapter
             request = WriteOff(
@@ -399,9 +400,9 @@ class EffectRunner:
                 return 0
         with self.store.transaction() as session:
             record = session.get(WriteOffRecord, record_id)
-            if record is None or record.status != "to_apply":
+            if record is None or record.status != WriteOffStatus.TO_APPLY:
                 return 0
-            record.status, record.done_at = "done", self.clock()
+            record.status, record.done_at = WriteOffStatus.DONE, self.clock()
             record.result = result.model_dump_json()
             self.store.audit(
                 session,
@@ -454,7 +455,7 @@ class EffectRunner:
                 now=self.clock(),
                 event="effect_failed",
                 task=FinalTask(
-                    "effect_failed", f"{model.__tablename__} {record_id} was not carried out"
+                    TaskKind.EFFECT_FAILED, f"{model.__tablename__} {record_id} was not carried out"
                 ),
                 table=model.__tablename__,
                 record=record_id,

@@ -22,6 +22,7 @@ from ..redaction import error_text
 from ..store.db import Store
 from ..store.errors import StoreError
 from ..store.schema import Task
+from ..store.status import HoldStatus, InboxStatus, OutboxStatus, TaskStatus, WriteOffStatus
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,15 @@ def backoff(attempts: int, *, base: float = 30.0, cap: float = 3 * 3600.0) -> ti
     """Exponential backoff with jitter (half to full), capped; ``attempts`` counts from 1."""
     delay = min(cap, base * 2 ** max(0, attempts - 1))
     return timedelta(seconds=delay * (0.5 + random.random() / 2))
+
+
+#: The status a final failure gives a row, by its table.
+_FAILED = {
+    "inbox": InboxStatus.FAILED,
+    "outbox": OutboxStatus.FAILED,
+    "holds": HoldStatus.FAILED,
+    "write_offs": WriteOffStatus.FAILED,
+}
 
 
 def store_failure(exc: BaseException) -> bool:
@@ -91,7 +101,7 @@ def record_failure(
     if retryable:
         row.next_attempt_at = now + backoff(row.attempts)
     else:
-        row.status = "failed"
+        row.status = _FAILED[type(row).__tablename__]
         if task is not None:
             session.add(
                 Task(
@@ -101,7 +111,7 @@ def record_failure(
                     reason=f"{task.reason}: {failure.text}"[:2000],
                     created_at=now,
                     due=task.due,
-                    status="open",
+                    status=TaskStatus.OPEN,
                 )
             )
     store.audit(

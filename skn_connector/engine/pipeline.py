@@ -43,6 +43,7 @@ from ..store.schema import (
     OutboxMessage,
     QuarantinedMessage,
 )
+from ..store.status import Channel, InboxStatus, OutboxStatus, QuarantineStatus, TaskKind
 from ..wire.soap import DecodeError, WireError, decode_message, encode_message
 from .conversations import TransitionTable, UnexpectedMessage, event_name
 from .crashpoints import crashpoint
@@ -53,7 +54,7 @@ from .failures import Failure, FinalTask, record_failure, store_failure
 from .policy import Policy, load_policy
 from .portal import PortalDesk
 from .recording import Decided, DecisionRecorder
-from .records import CreditorProfile, Delivery, NodePort, RunSummary
+from .records import CreditorProfile, Delivery, Intake, NodePort, Outcome, RunSummary
 from .tasks import TaskDesk, TaskError, add_task
 from .watch import Watch
 
@@ -177,11 +178,11 @@ class Pipeline:
             crashpoint("after_intake_commit")
             for outcome in outcomes:
                 summary.fetched += 1
-                if outcome == "accepted":
+                if outcome == Intake.ACCEPTED:
                     summary.accepted += 1
-                elif outcome == "duplicate":
+                elif outcome == Intake.DUPLICATE:
                     summary.duplicates += 1
-                elif outcome in {"quarantined", "conflict"}:
+                elif outcome in {Intake.QUARANTINED, Intake.CONFLICT}:
                     summary.quarantined += 1
             if confirm_many is not None and fetch_many is not None:
                 self._node_call(confirm_many, [f.id for f in fetched])
@@ -210,7 +211,9 @@ class Pipeline:
             self._node_down = False
         return result
 
-    def intake(self, node_message_id: str, payload: bytes, *, channel: str = "node") -> str:
+    def intake(
+        self, node_message_id: str, payload: bytes, *, channel: str = Channel.NODE
+    ) -> Intake:
         """Store one fetched message durably. Returns accepted, duplicate, quarantined,
         conflict (same Referentienummer, other content) or known (this node handle was stored
         before)."""
@@ -237,8 +240,8 @@ class Pipeline:
         return message, reason
 
     def intake_many(
-        self, fetched: Sequence[tuple[str, bytes]], *, channel: str = "node"
-    ) -> list[str]:
+        self, fetched: Sequence[tuple[str, bytes]], *, channel: str = Channel.NODE
+    ) -> list[Intake]:
         """Store fetched messages (node handle, bytes) durably in one transaction (a group
         commit: one durable write for the lot). Returns each one's outcome, as ``intake``."""
         decoded = [
@@ -246,7 +249,7 @@ class Pipeline:
             for handle, payload in fetched
         ]
         now = self.clock()
-        outcomes: list[str] = []
+        outcomes: list[Intake] = []
         with self.store.transaction() as session:
             connection = session.connection()
             known = self._node_handles_known(session, [handle for handle, *_ in decoded])
@@ -295,16 +298,16 @@ class Pipeline:
         now: datetime,
         channel: str,
         new_rows: list[dict[str, Any]],
-    ) -> str:
+    ) -> Intake:
         digest = hashlib.sha256(payload).hexdigest()
         if node_message_id in known:
-            return "known"
+            return Intake.KNOWN
         if message is None or reason is not None:
             referentienummer = str(message.berichtheader.referentienummer) if message else None
             self._quarantine(
                 session, node_message_id, payload, digest, reason or "", referentienummer, now
             )
-            return "quarantined"
+            return Intake.QUARANTINED
         header = message.berichtheader
         referentienummer = str(header.referentienummer)
         existing = stored.get(referentienummer)
@@ -324,7 +327,7 @@ class Pipeline:
                     node_message_id=node_message_id,
                 )
                 log.info("duplicate delivery of message %s ignored", referentienummer)
-                return "duplicate"
+                return Intake.DUPLICATE
             self._quarantine(
                 session,
                 node_message_id,
@@ -334,7 +337,7 @@ class Pipeline:
                 referentienummer,
                 now,
             )
-            return "conflict"
+            return Intake.CONFLICT
         received = now.astimezone(AMSTERDAM).date()
         conversation_id = str(header.conversatie_referentienummer)
         row = {
@@ -351,7 +354,7 @@ class Pipeline:
             "sha256": digest,
             "received_at": now,
             "answer_due": self.working_days.add(received, self.answer_days),
-            "status": "pending",
+            "status": InboxStatus.PENDING,
             "attempts": 0,
             "duplicates": 0,
             "channel": channel,
@@ -366,7 +369,7 @@ class Pipeline:
             referentienummer=referentienummer,
             berichttype=message.BERICHTTYPE,
         )
-        return "accepted"
+        return Intake.ACCEPTED
 
     def _remember_decoded(self, referentienummer: str, payload: bytes, message: Message) -> None:
         self._decoded[referentienummer] = (payload, message)
@@ -401,7 +404,8 @@ class Pipeline:
     ) -> None:
         same = session.scalars(
             select(QuarantinedMessage).where(
-                QuarantinedMessage.sha256 == digest, QuarantinedMessage.status == "open"
+                QuarantinedMessage.sha256 == digest,
+                QuarantinedMessage.status == QuarantineStatus.OPEN,
             )
         ).first()
         if same is not None:
@@ -414,7 +418,7 @@ class Pipeline:
                 sha256=digest,
                 reason=reason,
                 received_at=now,
-                status="open",
+                status=QuarantineStatus.OPEN,
                 occurrences=1,
             )
             session.add(kept)
@@ -422,7 +426,9 @@ class Pipeline:
             add_task(
                 session,
                 self.clock(),
-                "conflict" if referentienummer and "conflicting" in reason else "quarantined",
+                TaskKind.CONFLICT
+                if referentienummer and "conflicting" in reason
+                else TaskKind.QUARANTINED,
                 f"message kept in quarantine: {reason}"[:2000],
                 None,
                 referentienummer,
@@ -446,7 +452,7 @@ class Pipeline:
             due = list(
                 session.execute(
                     select(InboxMessage.id, InboxMessage.conversation_id)
-                    .where(InboxMessage.status == "pending")
+                    .where(InboxMessage.status == InboxStatus.PENDING)
                     .where(
                         (InboxMessage.next_attempt_at.is_(None))
                         | (InboxMessage.next_attempt_at <= now)
@@ -468,16 +474,16 @@ class Pipeline:
         return len(due)
 
     @staticmethod
-    def _tally(summary: RunSummary, outcomes: Sequence[tuple[str, str | None]]) -> None:
+    def _tally(summary: RunSummary, outcomes: Sequence[tuple[Outcome, str | None]]) -> None:
         for outcome, answer_type in outcomes:
-            if outcome == "answered" and answer_type:
+            if outcome == Outcome.ANSWERED and answer_type:
                 summary.answered[answer_type] += 1
-            elif outcome == "failed":
+            elif outcome == Outcome.FAILED:
                 summary.processing_failures += 1
-            elif outcome == "unexpected":
+            elif outcome == Outcome.UNEXPECTED:
                 summary.unexpected += 1
 
-    def process_one(self, inbox_id: int) -> tuple[str, str | None]:
+    def process_one(self, inbox_id: int) -> tuple[Outcome, str | None]:
         """Decide and answer one inbox message by the transition table.
 
         Returns (outcome, answer Berichttype): outcome is answered (also when the
@@ -487,7 +493,7 @@ class Pipeline:
         """
         return self.process_many([inbox_id])[0]
 
-    def process_many(self, inbox_ids: Sequence[int]) -> list[tuple[str, str | None]]:
+    def process_many(self, inbox_ids: Sequence[int]) -> list[tuple[Outcome, str | None]]:
         """Decide and answer inbox messages of different conversations, each as
         ``process_one`` does; then commit every decision in one transaction (a group commit),
         each answer with its own state, holds and inbox status. Returns their outcomes."""
@@ -504,12 +510,12 @@ class Pipeline:
                     {"ids": sorted({row.conversation_id for row in rows.values()})},
                 )
             }
-        results: dict[int, tuple[str, str | None]] = {}
+        results: dict[int, tuple[Outcome, str | None]] = {}
         decided: list[Decided] = []
         for inbox_id in inbox_ids:
             row = rows.get(inbox_id)
-            if row is None or row.status != "pending" or inbox_id in results:
-                results[inbox_id] = ("skipped", None)
+            if row is None or row.status != InboxStatus.PENDING or inbox_id in results:
+                results[inbox_id] = (Outcome.SKIPPED, None)
                 continue
             conversation = known.get(row.conversation_id)
             outcome = self._decide(
@@ -522,7 +528,7 @@ class Pipeline:
             )
             if isinstance(outcome, Decided):
                 decided.append(outcome)
-                results[inbox_id] = ("skipped", None)  # until committed
+                results[inbox_id] = (Outcome.SKIPPED, None)  # until committed
             else:
                 results[inbox_id] = outcome
         if not decided:
@@ -532,7 +538,7 @@ class Pipeline:
         for item, previous, state in done:
             answer = item.decision.answer
             answer_type = answer.BERICHTTYPE if answer is not None else None
-            results[item.inbox_id] = ("answered", answer_type)
+            results[item.inbox_id] = (Outcome.ANSWERED, answer_type)
             log.info(
                 "processed %s %s: state %s -> %s, answer %s",
                 item.message.BERICHTTYPE,
@@ -544,7 +550,7 @@ class Pipeline:
         return [results[inbox_id] for inbox_id in inbox_ids]
 
     def _commit_isolated(
-        self, decided: list[Decided], results: dict[int, tuple[str, str | None]]
+        self, decided: list[Decided], results: dict[int, tuple[Outcome, str | None]]
     ) -> list[tuple[Decided, str | None, str]]:
         """Commit a group of decisions together; when that fails for a reason of one of them
         (a bug in recording its effects, a value its row cannot hold), commit them one by one,
@@ -560,7 +566,7 @@ class Pipeline:
                 with in_hand(lambda: personal_values(item.message.to_json())):
                     log.exception("recording the decision on %s failed", item.referentienummer)
                     self._record_failure(item.inbox_id, Failure.of(exc), retryable=False)
-                results[item.inbox_id] = ("failed", None)
+                results[item.inbox_id] = (Outcome.FAILED, None)
                 return []
         done = []
         for item in decided:
@@ -575,7 +581,7 @@ class Pipeline:
         conversation_id: str,
         state: str | None,
         klantnummer_se: str | None,
-    ) -> Decided | tuple[str, str | None]:
+    ) -> Decided | tuple[Outcome, str | None]:
         """Decode, route by the table, ask the adapters, check the decision and encode the
         answer; nothing is committed but a failure or an unexpected message (each in its own
         transaction). Whatever goes wrong with this one message is this message's failure,
@@ -585,7 +591,7 @@ class Pipeline:
         except Exception as exc:  # stored bytes a newer release no longer reads
             log.warning("stored message %s can no longer be decoded", referentienummer)
             self._record_failure(inbox_id, Failure.of(exc), retryable=False)
-            return "failed", None
+            return Outcome.FAILED, None
         with in_hand(lambda: personal_values(message.to_json())):
             return self._decide_message(
                 inbox_id, message, referentienummer, conversation_id, state, klantnummer_se
@@ -599,14 +605,14 @@ class Pipeline:
         conversation_id: str,
         state: str | None,
         klantnummer_se: str | None,
-    ) -> Decided | tuple[str, str | None]:
+    ) -> Decided | tuple[Outcome, str | None]:
         module = message.berichtheader.module
         event = event_name(message.BERICHTTYPE, message)
         try:
             rule = self.table.rule_for(event, module, state)
         except UnexpectedMessage as exc:
             self._mark_unexpected(inbox_id, str(exc))
-            return "unexpected", None
+            return Outcome.UNEXPECTED, None
         try:
             if message.BERICHTTYPE == "SchuldregelingBeeindigd":
                 context = self._context(message, conversation_id)
@@ -620,16 +626,16 @@ class Pipeline:
             payload = encode_message(decision.answer) if decision.answer is not None else None
         except AdapterError as exc:
             self._record_failure(inbox_id, Failure.of(exc), retryable=exc.retryable)
-            return ("retry" if exc.retryable else "failed"), None
+            return (Outcome.RETRY if exc.retryable else Outcome.FAILED), None
         except WireError as exc:  # the answer cannot be sent: its reason names the element
             self._record_failure(inbox_id, Failure.of(exc), retryable=False)
-            return "failed", None
+            return Outcome.FAILED, None
         except Exception as exc:  # an adapter or rules bug
             if store_failure(exc):
                 raise  # the store, not this message: the round stops and the message waits
             log.exception("processing message %s failed unexpectedly", referentienummer)
             self._record_failure(inbox_id, Failure.of(exc), retryable=False)
-            return "failed", None
+            return Outcome.FAILED, None
         return Decided(
             inbox_id, message, rule, decision, payload, referentienummer, conversation_id
         )
@@ -643,7 +649,7 @@ class Pipeline:
                     select(InboxMessage.raw).where(
                         InboxMessage.conversation_id == conversation_id,
                         InboxMessage.berichttype == "SchuldregelingAkkoord",
-                        InboxMessage.status == "done",
+                        InboxMessage.status == InboxStatus.DONE,
                     )
                 ).first()
                 if raw is not None:
@@ -662,13 +668,13 @@ class Pipeline:
             row = session.get(InboxMessage, inbox_id)
             if row is None:
                 return
-            row.status = "unexpected"
+            row.status = InboxStatus.UNEXPECTED
             row.last_error = reason
             row.processed_at = self.clock()
             add_task(
                 session,
                 self.clock(),
-                "unexpected_message",
+                TaskKind.UNEXPECTED_MESSAGE,
                 reason,
                 row.conversation_id,
                 row.referentienummer,
@@ -697,7 +703,7 @@ class Pipeline:
                 now=self.clock(),
                 event="processing_failed",
                 task=FinalTask(
-                    "processing_failed",
+                    TaskKind.PROCESSING_FAILED,
                     f"{row.berichttype} {row.referentienummer} could not be processed; "
                     "fix the cause, then 'messages replay' it",
                     row.answer_due,
@@ -738,8 +744,8 @@ class Pipeline:
                 (row.id, row.payload, row.referentienummer)
                 for row in session.execute(
                     select(OutboxMessage.id, OutboxMessage.payload, OutboxMessage.referentienummer)
-                    .where(OutboxMessage.status == "pending")
-                    .where(OutboxMessage.channel == "node")
+                    .where(OutboxMessage.status == OutboxStatus.PENDING)
+                    .where(OutboxMessage.channel == Channel.NODE)
                     .where(
                         (OutboxMessage.next_attempt_at.is_(None))
                         | (OutboxMessage.next_attempt_at <= now)
@@ -846,7 +852,7 @@ class Pipeline:
                 now=self.clock(),
                 event="delivery_failed",
                 task=FinalTask(
-                    "delivery_failed",
+                    TaskKind.DELIVERY_FAILED,
                     f"the node refused the {row.berichttype} {row.referentienummer}",
                 ),
                 referentienummer=row.referentienummer,
@@ -864,7 +870,7 @@ class Pipeline:
                 raise TaskError(
                     f"there is no quarantined message {quarantine_id}; see 'quarantine list'"
                 )
-            if kept.status != "open":
+            if kept.status != QuarantineStatus.OPEN:
                 raise TaskError(f"quarantined message {quarantine_id} was resolved before")
             raw, handle = kept.raw, kept.node_message_id
         message, reason = self._decode_incoming(handle, raw)
@@ -902,12 +908,12 @@ class Pipeline:
                 set(),
                 stored,
                 now,
-                "node",
+                Channel.NODE,
                 new_rows,
             )
             if new_rows:
                 execute_many(connection, sql.INSERT_INBOX, new_rows)
-            kept.status = "resolved"
+            kept.status = QuarantineStatus.RESOLVED
             self.store.audit(
                 session,
                 "quarantine_retried",
@@ -928,10 +934,10 @@ class Pipeline:
             ).first()
             if row is None:
                 raise TaskError(f"no received message has Referentienummer {referentienummer!r}")
-            if row.status == "done":
+            if row.status == InboxStatus.DONE:
                 raise TaskError(f"message {referentienummer} was worked (done); it is not replayed")
             previous = row.status
-            row.status, row.attempts, row.next_attempt_at = "pending", 0, None
+            row.status, row.attempts, row.next_attempt_at = InboxStatus.PENDING, 0, None
             row.last_error = None
             self.store.audit(
                 session,

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from ..messages import GeenMedewerking, SaldoverzoekAntwoord
 from ..store.db import Store
 from ..store.schema import InboxMessage, OutboxMessage
+from ..store.status import Channel, OutboxStatus, TaskKind
 from ..wire.portal_csv import read_portal_download, saldoverzoek_from_portal, write_answer_csv
 from ..wire.soap import DecodeError, decode_message, encode_message
 from .deadlines import dutch_day
@@ -57,7 +58,9 @@ class PortalDesk:
             )
             outcomes[
                 self.intake(
-                    f"portal:{digest}:{request.row}", encode_message(message), channel="portal"
+                    f"portal:{digest}:{request.row}",
+                    encode_message(message),
+                    channel=Channel.PORTAL,
                 )
             ] += 1
         return dict(outcomes)
@@ -73,7 +76,10 @@ class PortalDesk:
                         InboxMessage,
                         InboxMessage.referentienummer == OutboxMessage.cross_referentienummer,
                     )
-                    .where(OutboxMessage.status == "pending", OutboxMessage.channel == "portal")
+                    .where(
+                        OutboxMessage.status == OutboxStatus.PENDING,
+                        OutboxMessage.channel == Channel.PORTAL,
+                    )
                     .order_by(OutboxMessage.id)
                 )
             )
@@ -102,8 +108,8 @@ class PortalDesk:
         with self.store.transaction() as session:
             for outbox_id in written:
                 row = session.get(OutboxMessage, outbox_id)
-                if row is not None and row.status == "pending":
-                    row.status, row.sent_at = "sent", now
+                if row is not None and row.status == OutboxStatus.PENDING:
+                    row.status, row.sent_at = OutboxStatus.SENT, now
                     self.store.audit(
                         session,
                         "exported",
@@ -113,7 +119,7 @@ class PortalDesk:
                     )
             for outbox_id, failure in left:
                 row = session.get(OutboxMessage, outbox_id)
-                if row is not None and row.status == "pending":
+                if row is not None and row.status == OutboxStatus.PENDING:
                     record_failure(
                         self.store,
                         session,
@@ -123,7 +129,7 @@ class PortalDesk:
                         now=now,
                         event="export_failed",
                         task=FinalTask(
-                            "export_failed",
+                            TaskKind.EXPORT_FAILED,
                             f"the answer {row.referentienummer} cannot be written to the "
                             "portal file; answer it in the portal by hand",
                         ),

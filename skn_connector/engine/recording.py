@@ -15,6 +15,7 @@ from ..messages import Message
 from ..store import statements as sql
 from ..store.bulk import execute_many
 from ..store.db import Store
+from ..store.status import InboxStatus, OutboxStatus
 from .conversations import SAME, Rule, TransitionTable
 from .decisions import Decision
 from .effects import EffectRunner
@@ -93,7 +94,9 @@ class DecisionRecorder:
             writes = _DecisionWrites()
             for item in decided:
                 inbox = writable.get(item.inbox_id)
-                if inbox is None or inbox.status != "pending":  # another worker got there first
+                if (
+                    inbox is None or inbox.status != InboxStatus.PENDING
+                ):  # another worker got there first
                     continue
                 previous, state = self._one(session, item, inbox, conversations, now, writes)
                 done.append((item, previous, state))
@@ -156,7 +159,7 @@ class DecisionRecorder:
                     "berichttype": decision.answer.BERICHTTYPE,
                     "payload": item.payload,
                     "created_at": now,
-                    "status": "pending",
+                    "status": OutboxStatus.PENDING,
                     "attempts": 0,
                     "channel": row.channel,
                 }

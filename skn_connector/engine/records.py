@@ -7,6 +7,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from ..messages import Contactpersoon
@@ -68,3 +69,31 @@ class Delivery:
     failed: list[tuple[int, NodeError]] = field(default_factory=list)
     #: why the batch stopped early (the node is down, or TLS failed), if it did
     stopped: NodeError | None = None
+
+
+class Intake(StrEnum):
+    """What storing a fetched (or delivered) message came to."""
+
+    ACCEPTED = "accepted"
+    #: the same Referentienummer and bytes were stored before: no second effect
+    DUPLICATE = "duplicate"
+    QUARANTINED = "quarantined"
+    #: the same Referentienummer with other bytes: kept in quarantine with a task
+    CONFLICT = "conflict"
+    #: this node handle was stored before (a redelivery of the same fetch)
+    KNOWN = "known"
+
+
+class Outcome(StrEnum):
+    """What working a received message came to."""
+
+    #: decided and committed (also when the table asks no answer)
+    ANSWERED = "answered"
+    #: no rule of the conversation fits: kept, marked, a task
+    UNEXPECTED = "unexpected"
+    #: a retryable error: tried again later
+    RETRY = "retry"
+    #: a person must look (a task)
+    FAILED = "failed"
+    #: not pending (another worker got there first)
+    SKIPPED = "skipped"

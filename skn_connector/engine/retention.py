@@ -18,6 +18,7 @@ from ..store.schema import (
     QuarantinedMessage,
     Task,
 )
+from ..store.status import InboxStatus, OutboxStatus, TaskStatus
 
 if TYPE_CHECKING:
     from ..store.db import Store
@@ -135,7 +136,7 @@ def purge_personal_data(
             open_tasks = session.scalar(
                 select(func.count())
                 .select_from(Task)
-                .where(Task.conversation_id == conversation.id, Task.status == "open")
+                .where(Task.conversation_id == conversation.id, Task.status == TaskStatus.OPEN)
             )
             if open_tasks:
                 report.skipped_open_tasks += 1
@@ -153,14 +154,14 @@ def purge_personal_data(
             purged_in: list[str] = []
             purged_out: list[dict[str, str]] = []
             for message in inbox:
-                if message.status == "pending":
+                if message.status == InboxStatus.PENDING:
                     report.skipped_pending += 1
                 elif not is_purged(message.raw):
                     purged_in.append(message.referentienummer)
                     if not dry_run:
                         message.raw = purged_marker(message.raw, now)
             for answer in outbox:
-                if answer.status == "pending":
+                if answer.status == OutboxStatus.PENDING:
                     report.skipped_pending += 1
                 elif not is_purged(answer.payload):
                     purged_out.append(
@@ -197,7 +198,7 @@ def purge_personal_data(
         still_open = set(
             session.scalars(
                 select(Task.quarantine_id).where(
-                    Task.quarantine_id.is_not(None), Task.status == "open"
+                    Task.quarantine_id.is_not(None), Task.status == TaskStatus.OPEN
                 )
             )
         )

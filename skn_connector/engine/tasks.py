@@ -16,6 +16,7 @@ from ..adapters.api import DebtorQuery
 from ..messages import Contactpersoon, Message
 from ..store.db import Store
 from ..store.schema import Conversation, InboxMessage, OutboxMessage, Task
+from ..store.status import Channel, OutboxStatus, TaskKind, TaskStatus
 from ..wire.soap import WireError, decode_message, encode_message
 from .answers import proposal_answer
 from .conversations import SAME, TransitionTable, UnexpectedMessage
@@ -52,7 +53,7 @@ def add_task(
             reason=reason,
             created_at=now,
             due=due,
-            status="open",
+            status=TaskStatus.OPEN,
         )
     )
 
@@ -98,18 +99,18 @@ class TaskDesk:
             task = session.get(Task, task_id)
             if task is None:
                 raise TaskError(f"there is no task {task_id}; see 'skn-connector tasks list'")
-            if task.status != "open":
+            if task.status != TaskStatus.OPEN:
                 raise TaskError(f"task {task_id} was resolved before ({task.resolution})")
             kind, referentienummer = task.kind, task.referentienummer
             request_raw = None
-            if kind == "beoordeling" and referentienummer:
+            if kind == TaskKind.BEOORDELING and referentienummer:
                 inbox = session.scalars(
                     select(InboxMessage).where(InboxMessage.referentienummer == referentienummer)
                 ).first()
                 request_raw = inbox.raw if inbox is not None else None
-        if kind == "wsnp_einde":
+        if kind == TaskKind.WSNP_EINDE:
             return self._end_wsnp(task_id, choice, actor)
-        if kind != "beoordeling":
+        if kind != TaskKind.BEOORDELING:
             return self._close_task(task_id, choice, note, actor, None)
         if choice not in {"accept", "reject"}:
             raise TaskError("a proposal is resolved with --choice accept or --choice reject")
@@ -188,13 +189,21 @@ class TaskDesk:
         now = self.clock()
         with self.store.transaction() as session:
             task = session.get(Task, task_id)
-            if task is None or task.status != "open":
+            if task is None or task.status != TaskStatus.OPEN:
                 raise TaskError(f"task {task_id} is no longer open")
             self.effects.record(session, task.conversation_id or "", decision)
             for note in notes:
-                add_task(session, self.clock(), "write_off", note, task.conversation_id, None, None)
+                add_task(
+                    session,
+                    self.clock(),
+                    TaskKind.WRITE_OFF,
+                    note,
+                    task.conversation_id,
+                    None,
+                    None,
+                )
             task.status, task.resolution, task.resolved_at, task.resolved_by = (
-                "resolved",
+                TaskStatus.RESOLVED,
                 choice,
                 now,
                 actor.label[:64],
@@ -204,7 +213,7 @@ class TaskDesk:
                 "task_resolved",
                 conversation_id=task.conversation_id,
                 task=task_id,
-                kind="wsnp_einde",
+                kind=TaskKind.WSNP_EINDE,
                 choice=choice,
                 actor=actor.audit(),
                 event="E15" if choice == "schone_lei" else "E15F",
@@ -227,7 +236,7 @@ class TaskDesk:
         now = self.clock()
         with self.store.transaction() as session:
             task = session.get(Task, task_id)
-            if task is None or task.status != "open":
+            if task is None or task.status != TaskStatus.OPEN:
                 raise TaskError(f"task {task_id} is no longer open")
             if answer is not None:
                 conversation_id = str(answer.berichtheader.conversatie_referentienummer)
@@ -267,12 +276,12 @@ class TaskDesk:
                         berichttype=answer.BERICHTTYPE,
                         payload=payload,
                         created_at=now,
-                        status="pending",
+                        status=OutboxStatus.PENDING,
                         attempts=0,
-                        channel="node",
+                        channel=Channel.NODE,
                     )
                 )
-            task.status = "resolved"
+            task.status = TaskStatus.RESOLVED
             task.resolution = resolution[:2000]
             task.resolved_at = now
             task.resolved_by = actor.label[:64]

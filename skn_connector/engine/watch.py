@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from ..store.db import Store
 from ..store.schema import HoldRecord, InboxMessage, Meta, Task
+from ..store.status import HoldStatus, InboxStatus, TaskKind, TaskStatus
 from .deadlines import AMSTERDAM, WorkingDays, dutch_day
 from .tasks import add_task
 
@@ -43,7 +44,7 @@ class Watch:
         raised = 0
         with self.store.transaction() as session:
             warned = set(
-                session.scalars(select(Task.referentienummer).where(Task.kind == "deadline"))
+                session.scalars(select(Task.referentienummer).where(Task.kind == TaskKind.DEADLINE))
             )
             waiting = list(
                 session.execute(
@@ -52,7 +53,7 @@ class Watch:
                         InboxMessage.conversation_id,
                         InboxMessage.received_at,
                         InboxMessage.answer_due,
-                    ).where(InboxMessage.status.in_(("pending", "failed")))
+                    ).where(InboxMessage.status.in_((InboxStatus.PENDING, InboxStatus.FAILED)))
                 )
             )
             waiting += list(
@@ -64,7 +65,7 @@ class Watch:
                         InboxMessage.answer_due,
                     )
                     .join(Task, Task.referentienummer == InboxMessage.referentienummer)
-                    .where(Task.kind == "beoordeling", Task.status == "open")
+                    .where(Task.kind == TaskKind.BEOORDELING, Task.status == TaskStatus.OPEN)
                 )
             )
             for referentienummer, conversation_id, received_at, due in waiting:
@@ -75,7 +76,7 @@ class Watch:
                     add_task(
                         session,
                         self.clock(),
-                        "deadline",
+                        TaskKind.DEADLINE,
                         f"the answer is due on {due}: "
                         f"{self.working_days.between(today, due) if due else 0} working days left",
                         conversation_id,
@@ -94,11 +95,11 @@ class Watch:
                         HoldRecord.created_at,
                         HoldRecord.adapter,
                         HoldRecord.last_error,
-                    ).where(HoldRecord.status == "to_apply")
+                    ).where(HoldRecord.status == HoldStatus.TO_APPLY)
                 )
             )
             flagged = set(
-                session.scalars(select(Task.hold_id).where(Task.kind == "hold_not_applied"))
+                session.scalars(select(Task.hold_id).where(Task.kind == TaskKind.HOLD_NOT_APPLIED))
             )
             for hold_id, conversation_id, created_at, adapter, last_error in stuck:
                 created = created_at.astimezone(AMSTERDAM).date()
@@ -107,7 +108,7 @@ class Watch:
                 add_task(
                     session,
                     self.clock(),
-                    "hold_not_applied",
+                    TaskKind.HOLD_NOT_APPLIED,
                     f"the hold planned on {created} is not applied at {adapter} yet"
                     + (f" ({last_error[:200]})" if last_error else "")
                     + "; make sure enforcement is paused by hand",
@@ -126,13 +127,15 @@ class Watch:
                     "it deletes messages after 5 working days"
                 )
                 already = session.scalars(
-                    select(Task.id).where(Task.kind == "node_not_polled", Task.status == "open")
+                    select(Task.id).where(
+                        Task.kind == TaskKind.NODE_NOT_POLLED, Task.status == TaskStatus.OPEN
+                    )
                 ).first()
                 if self.working_days.between(polled, today) >= 3 and already is None:
                     add_task(
                         session,
                         self.clock(),
-                        "node_not_polled",
+                        TaskKind.NODE_NOT_POLLED,
                         reason,
                         None,
                         None,
@@ -149,14 +152,16 @@ class Watch:
         per outage: not again while such a task is open. Returns how many were raised."""
         since = self.clock() - self.outage_task_after
         already = session.scalars(
-            select(Task.id).where(Task.kind == "backoffice_unavailable", Task.status == "open")
+            select(Task.id).where(
+                Task.kind == TaskKind.BACKOFFICE_UNAVAILABLE, Task.status == TaskStatus.OPEN
+            )
         ).first()
         if already is not None:
             return 0
         holds = list(
             session.execute(
                 select(HoldRecord.adapter, HoldRecord.created_at, HoldRecord.last_error).where(
-                    HoldRecord.status.in_(("to_apply", "to_release")),
+                    HoldRecord.status.in_((HoldStatus.TO_APPLY, HoldStatus.TO_RELEASE)),
                     HoldRecord.attempts > 0,
                     HoldRecord.created_at <= since,
                 )
@@ -165,7 +170,7 @@ class Watch:
         messages = list(
             session.execute(
                 select(InboxMessage.received_at, InboxMessage.last_error).where(
-                    InboxMessage.status == "pending",
+                    InboxMessage.status == InboxStatus.PENDING,
                     InboxMessage.attempts > 0,
                     InboxMessage.received_at <= since,
                     InboxMessage.last_error_class.like("BackOffice%"),
@@ -182,7 +187,7 @@ class Watch:
         add_task(
             session,
             self.clock(),
-            "backoffice_unavailable",
+            TaskKind.BACKOFFICE_UNAVAILABLE,
             f"the back-office{' of ' + ', '.join(adapters) if adapters else ''} has refused "
             f"or not answered for {hours:.0f} hours: {len(holds)} holds and {len(messages)} "
             f"messages wait for it ({newest_error[:200]}); the retries go on; make sure "

@@ -14,6 +14,7 @@ from ..engine.retention import is_purged
 from ..masking import mask_personal_data
 from ..store import Store
 from ..store.schema import HoldRecord, InboxMessage, OutboxMessage, QuarantinedMessage, Task
+from ..store.status import HoldStatus, TaskStatus
 from ..wire.soap import decode_message
 
 
@@ -193,7 +194,7 @@ def list_tasks(store: Store, *, include_resolved: bool = False) -> list[dict[str
     with store.transaction() as session:
         query = select(Task).order_by(Task.due.is_(None), Task.due, Task.id)
         if not include_resolved:
-            query = query.where(Task.status == "open")
+            query = query.where(Task.status == TaskStatus.OPEN)
         return [
             {
                 "id": t.id,
@@ -216,10 +217,10 @@ def list_holds(store: Store, *, include_released: bool = False) -> list[dict[str
     at the latest end among the active holds on the same claim (None: until an event)."""
     with store.transaction() as session:
         records = list(session.scalars(select(HoldRecord).order_by(HoldRecord.id)))
-    active = [r for r in records if r.status in {"to_apply", "applied"}]
+    active = [r for r in records if r.status in HoldStatus.active()]
     rows = []
     for r in records:
-        if not include_released and r.status in {"released"}:
+        if not include_released and r.status == HoldStatus.RELEASED:
             continue
         claims = set(json.loads(r.factuurnummers))
         stacked = [

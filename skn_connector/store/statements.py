@@ -20,6 +20,7 @@ from .schema import (
     QuarantinedMessage,
     WriteOffRecord,
 )
+from .status import Channel, HoldStatus, InboxStatus, OutboxStatus, WriteOffStatus
 
 inbox = cast(Table, InboxMessage.__table__)
 quarantine = cast(Table, QuarantinedMessage.__table__)
@@ -83,8 +84,8 @@ INSERT_HOLD = insert(holds)
 #: only a message still pending is marked: another worker may have got there first
 MARK_INBOX_DONE = (
     update(inbox)
-    .where(inbox.c.id == bindparam("inbox_id"), inbox.c.status == "pending")
-    .values(status="done", processed_at=bindparam("processed_at"), last_error=None)
+    .where(inbox.c.id == bindparam("inbox_id"), inbox.c.status == InboxStatus.PENDING)
+    .values(status=InboxStatus.DONE, processed_at=bindparam("processed_at"), last_error=None)
 )
 
 # -- delivery ---------------------------------------------------------------------------------
@@ -96,7 +97,7 @@ MARK_SENT = (
     update(outbox)
     .where(outbox.c.id == bindparam("outbox_id"))
     .values(
-        status="sent",
+        status=OutboxStatus.SENT,
         sent_at=bindparam("sent_at"),
         attempts=outbox.c.attempts + 1,
         last_error=None,
@@ -107,7 +108,7 @@ MARK_SENT = (
 
 HOLDS_TO_CARRY_OUT = select(holds).where(
     holds.c.id.in_(bindparam("ids", expanding=True)),
-    holds.c.status.in_(("to_apply", "to_release")),
+    holds.c.status.in_(HoldStatus.due()),
 )
 HOLDS_BY_ID = select(
     holds.c.id,
@@ -121,18 +122,25 @@ HOLDS_BY_ID = select(
 ).where(holds.c.id.in_(bindparam("ids", expanding=True)))
 MARK_APPLIED = (
     update(holds)
-    .where(holds.c.id == bindparam("record"), holds.c.status == "to_apply")
-    .values(status="applied", applied_at=bindparam("at"), last_error=None, next_attempt_at=None)
+    .where(holds.c.id == bindparam("record"), holds.c.status == HoldStatus.TO_APPLY)
+    .values(
+        status=HoldStatus.APPLIED, applied_at=bindparam("at"), last_error=None, next_attempt_at=None
+    )
 )
 MARK_RELEASED = (
     update(holds)
-    .where(holds.c.id == bindparam("record"), holds.c.status == "to_release")
-    .values(status="released", released_at=bindparam("at"), last_error=None, next_attempt_at=None)
+    .where(holds.c.id == bindparam("record"), holds.c.status == HoldStatus.TO_RELEASE)
+    .values(
+        status=HoldStatus.RELEASED,
+        released_at=bindparam("at"),
+        last_error=None,
+        next_attempt_at=None,
+    )
 )
 #: applied while it was being released: it is released next round
 NOTE_APPLIED = (
     update(holds)
-    .where(holds.c.id == bindparam("record"), holds.c.status == "to_release")
+    .where(holds.c.id == bindparam("record"), holds.c.status == HoldStatus.TO_RELEASE)
     .values(applied_at=bindparam("at"))
 )
 
@@ -142,17 +150,20 @@ NOTE_APPLIED = (
 #: (pending inbox messages, answers to deliver, holds to carry out, write-offs to carry out),
 #: in one statement: the daemon asks after every round
 BACKLOG = select(
-    select(func.count()).select_from(inbox).where(inbox.c.status == "pending").scalar_subquery(),
+    select(func.count())
+    .select_from(inbox)
+    .where(inbox.c.status == InboxStatus.PENDING)
+    .scalar_subquery(),
     select(func.count())
     .select_from(outbox)
-    .where(outbox.c.status == "pending", outbox.c.channel == "node")
+    .where(outbox.c.status == OutboxStatus.PENDING, outbox.c.channel == Channel.NODE)
     .scalar_subquery(),
     select(func.count())
     .select_from(holds)
-    .where(holds.c.status.in_(("to_apply", "to_release")))
+    .where(holds.c.status.in_(HoldStatus.due()))
     .scalar_subquery(),
     select(func.count())
     .select_from(write_offs)
-    .where(write_offs.c.status == "to_apply")
+    .where(write_offs.c.status == WriteOffStatus.TO_APPLY)
     .scalar_subquery(),
 )
