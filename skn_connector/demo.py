@@ -298,7 +298,10 @@ def run_demo(workdir: Path | None = None, console: Console | None = None) -> boo
     """Run the demo; True when every question got exactly one correct answer and every
     hold was applied and released as the policy says."""
     # wide enough for the tables also when the output is a pipe (make, CI)
-    console = console or Console(width=max(Console().width, 170))
+    if console is None:
+        # the terminal's width; a pipe or a log file gets 120 columns (rich would take 80)
+        plain = Console()
+        console = plain if plain.is_terminal else Console(width=120)
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="skn-demo-") as tmp:
             return _run(Path(tmp), console)
@@ -502,24 +505,28 @@ def _report(
     waiting: list[dict[str, Any]],
     elapsed: float,
 ) -> bool:
-    view = Table(title="Questions answered")
-    for column in (
-        "creditor",
-        "SHV klantnr",
-        "situation",
-        "module",
-        "answer",
-        "klantnr SE",
-        "matched",
-        "other",
-        "outstanding",
-    ):
-        view.add_column(
-            column, no_wrap=True, justify="right" if column == "outstanding" else "left"
-        )
+    def questions_table(creditor: str) -> Table:
+        # one table per creditor, columns that fit 120 characters: a long word is not cut
+        view = Table(title=f"Questions answered by {creditor}")
+        for column, wide in (
+            ("SHV klantnr", True),
+            ("situation", False),
+            ("module", True),
+            ("answer", True),
+            ("klantnr SE", True),
+            ("matched", True),
+            ("other", True),
+            ("outstanding", True),
+        ):
+            view.add_column(
+                column, no_wrap=wide, justify="right" if column == "outstanding" else "left"
+            )
+        return view
+
     problems: list[str] = []
     questions = 0
     for run in runs:
+        view = questions_table(run.creditor.key)
         for scenario, request in run.injected:
             questions += 1
             header = request["Berichtheader"]
@@ -550,17 +557,16 @@ def _report(
             ) + Decimal(other.get("Totaalvordering", "0"))
             is_saldo = answer_header["Berichttype"] != "GeenMedewerking"
             view.add_row(
-                run.creditor.key,
                 request["KlantnummerSHV"],
                 scenario.label,
                 header["Module"],
-                answer_header["Berichttype"] + ("" if is_saldo else f" {answer['Reden']}"),
+                answer_header["Berichttype"] + ("" if is_saldo else f"\n{answer['Reden']}"),
                 answer.get("KlantnummerSE", "—"),
                 f"{matched} of {len(claims)}" if is_saldo else "—",
                 str(len(other_claims)) if is_saldo else "—",
                 _money(total) if is_saldo else "—",
             )
-    console.print(view)
+        console.print(view)
 
     holds_view = Table(title="Holds on enforcement (one trajectory per creditor)")
     for column in (
@@ -568,10 +574,10 @@ def _report(
         "event",
         "hold",
         "claims",
-        "measures stopped",
+        "measures",
         "from",
         "until",
-        "after the saldo",
+        "after saldo",
         "at the end",
     ):
         holds_view.add_column(column, no_wrap=True)

@@ -13,7 +13,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"skn-connector {version('skn-connector')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """A creditor's connector to the Schuldenknooppunt: daemon, simulator and tools."""
+
+
 config_app = command_group("Check the configuration.")
 plugins_app = command_group("Adapter plugins.")
 messages_app = command_group("Messages received and sent.")

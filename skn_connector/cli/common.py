@@ -45,7 +45,12 @@ def command_group(help: str) -> typer.Typer:
     """A group of commands with plain help: typer's rich help imports markdown-it, pygments and
     rich's traceback (0.17 to 0.24 s here) on every ``--help`` and usage error; the tables the
     commands print still use rich."""
-    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
+    return typer.Typer(
+        help=help,
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -110,6 +115,18 @@ def setup_logging(verbose: bool) -> None:
 
 def print_json(document: Any) -> None:
     typer.echo(json.dumps(document, indent=2, default=str, ensure_ascii=False))
+
+
+def local_time(iso: str | None) -> str:
+    """A stored time (ISO, UTC) as the Netherlands' clock shows it, with its zone: a table's
+    reader is in the Netherlands; the --json form keeps the ISO time with its offset."""
+    if not iso:
+        return ""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    moment = datetime.fromisoformat(iso).astimezone(ZoneInfo("Europe/Amsterdam"))
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def table(title: str, columns: list[str], rows: list[list[str]]) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from .app import messages_app, quarantine_app
-from .common import ConfigOption, JsonOption, fail, operations, print_json, table
+from .common import ConfigOption, JsonOption, fail, local_time, operations, print_json, table
 
 
 @messages_app.command("list")
@@ -15,12 +15,19 @@ def messages_list(
     config: ConfigOption = None,
     as_json: JsonOption = False,
     limit: Annotated[int, typer.Option(help="Show at most this many, newest first.")] = 50,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only the Referentienummers, one a line.")
+    ] = False,
 ) -> None:
     """Messages received and answers sent, newest first."""
     with operations(config) as ops:
         rows = ops.messages(limit=limit)
     if as_json:
         print_json(rows)
+        return
+    if quiet:
+        for row in rows:
+            typer.echo(row["referentienummer"])
         return
     table(
         "Messages",
@@ -32,7 +39,7 @@ def messages_list(
                 r["berichttype"],
                 r["conversation_id"][:8],
                 r["status"],
-                r["at"][:19],
+                local_time(r["at"]),
                 r.get("answer_due") or "",
             ]
             for r in rows
@@ -101,7 +108,7 @@ def quarantine_list(config: ConfigOption = None, as_json: JsonOption = False) ->
         [
             [
                 str(r["id"]),
-                r["received_at"][:19],
+                local_time(r["received_at"]),
                 r["referentienummer"] or "",
                 str(r["occurrences"]),
                 r["reason"],

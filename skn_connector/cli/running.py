@@ -71,9 +71,12 @@ def run(
 
 @app.command()
 def simulator(
-    port: Annotated[int, typer.Option(help="Port of the SOAP service (0: a free port).")] = 8450,
+    port: Annotated[
+        int, typer.Option(min=0, max=65534, help="Port of the SOAP service (0: a free port).")
+    ] = 8450,
     admin_port: Annotated[
-        int | None, typer.Option(help="Port of the admin API (default: port + 1).")
+        int | None,
+        typer.Option(min=0, max=65535, help="Port of the admin API (default: port + 1)."),
     ] = None,
     tls: Annotated[
         Path | None,
@@ -89,6 +92,10 @@ def simulator(
         run_simulator(port, admin_port, tls)
     except (SimulatorError, PkiError) as exc:
         fail(str(exc), EXIT_FAILURE)
+    except OSError as exc:  # the port is taken, or not ours to bind
+        fail(
+            f"the simulator cannot listen on 127.0.0.1:{port} ({exc.strerror}); pick another --port"
+        )
 
 
 # -- demo -----------------------------------------------------------------------------------
@@ -188,3 +195,46 @@ def new_adapter(
     except (ValueError, FileExistsError) as exc:
         fail(str(exc))
     typer.echo(f"wrote {len(written)} files under {written[0].parent}; see its README.md")
+
+
+@app.command("init")
+def init(
+    directory: Annotated[
+        Path, typer.Option(help="Where to write the starter (default: here).")
+    ] = Path("."),
+    port: Annotated[
+        int, typer.Option(min=1, max=65534, help="The simulator's SOAP port it reaches.")
+    ] = 8450,
+    tls: Annotated[
+        Path | None,
+        typer.Option(help="The simulator's --tls folder (default: tls in the directory)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Write over a configuration.")] = False,
+) -> None:
+    """Write a starter: a configuration that reaches the simulated node, a sample back-office
+    and example messages about its debtors."""
+    from ..starter import StarterExists, write_starter
+
+    try:
+        written = write_starter(directory, port=port, tls=tls, force=force)
+    except StarterExists as exc:
+        fail(str(exc))
+    names = ", ".join(p.name for p in written.examples)
+    typer.echo(
+        f"wrote {written.config} (0600), a sample back-office in {written.backoffice.parent} "
+        f"and example messages ({names}). Next:\n"
+        f"  skn-connector simulator --port {port} --tls {tls or directory / 'tls'}"
+        "   # in a second terminal\n"
+        f"  skn-connector config check\n"
+        f"  curl -X POST http://127.0.0.1:{port + 1}/_admin/messages "
+        "-H 'Content-Type: application/json' -d @saldoverzoek.json\n"
+        "  skn-connector run --once"
+    )
+
+
+@config_app.command("example")
+def config_example() -> None:
+    """Print the full configuration: every setting, commented, with its default."""
+    from ..starter import example_config
+
+    typer.echo(example_config(), nl=False)

@@ -7,6 +7,7 @@ in one transaction.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -40,6 +41,8 @@ from .answers import geen_medewerking, kennisgeving_answer, proposal_answer, sal
 from .conversations import SAME, Rule
 from .holds import Found, HoldPlan, ReleasePlan, WriteOffPlan, plan_holds, plan_write_offs
 from .policy import Policy
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,14 @@ class Decider:
         return found
 
     def _unknown(self, request: Message) -> Decision:
+        # a person trying the connector out wants to know why: no adapter knew the debtor
+        log.info(
+            "no adapter knows the debtor of %s %s (looked up by BSN, the SE's client number, "
+            "the invoice numbers, or name, birth date and address): answered GeenMedewerking "
+            "KLANT_ONBEKEND",
+            request.BERICHTTYPE,
+            request.berichtheader.referentienummer,
+        )
         answer = geen_medewerking(
             request,
             reden="KLANT_ONBEKEND",

@@ -289,7 +289,8 @@ class NodeState:
     def queue_message(self, data: Any) -> tuple[str, str]:
         """Queue a message given in its JSON form; return (Referentienummer, node handle).
 
-        ``Referentienummer`` and ``Verzonden`` are filled when absent. ``BerichtId``, the
+        ``Referentienummer``, ``Verzonden`` and ``ConversatieReferentienummer`` (a new
+        conversation) are filled when absent. ``BerichtId``, the
         name of wire profile 1, is taken as the Referentienummer for one release
         (``legacy_header``). MessageError when the message does not fit the catalog,
         WireError when it does not fit the XSD.
@@ -298,6 +299,8 @@ class NodeState:
             header = legacy_header(data["Berichtheader"])
             if header.get("Referentienummer") is None:
                 header["Referentienummer"] = str(uuid.uuid4())
+            if header.get("ConversatieReferentienummer") is None:  # a new conversation
+                header["ConversatieReferentienummer"] = str(uuid.uuid4())
             if header.get("Verzonden") is None:
                 header["Verzonden"] = _now().astimezone().isoformat()
             data = {**data, "Berichtheader": header}

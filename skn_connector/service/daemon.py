@@ -76,6 +76,7 @@ def _run_rounds(
     give_up_at = time.monotonic() + max_wait
     deadlines_due = time.monotonic()
     pause = 0.2
+    waiting_said = False
     while True:
         listed = delivered = carried = processed = 0
         node_error: NodeError | None = None
@@ -121,11 +122,19 @@ def _run_rounds(
         if busy or delivered:
             give_up_at = time.monotonic() + max_wait
             pause = 0.2
+            waiting_said = False
             continue
         if time.monotonic() > give_up_at:
             if node_error is not None:
                 summary.errors.append(f"the node stayed unavailable: {node_error}")
             break
+        if not waiting_said:  # say once what the silence that follows is
+            log.warning(
+                "waiting up to %.0f s for %s (run --once --max-wait); Ctrl-C stops",
+                max(0.0, give_up_at - time.monotonic()),
+                "the node" if node_error is not None else "the back-office or a retry",
+            )
+            waiting_said = True
         time.sleep(pause)
         pause = min(pause * 2, 5.0)
 
