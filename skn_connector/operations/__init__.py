@@ -1,0 +1,1 @@
+"""What operators look at: the state of the work, shared by the metrics, health and doctor."""
