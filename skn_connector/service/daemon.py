@@ -242,6 +242,8 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.blocking import BlockingScheduler
 
+    from ..http.server import start_face
+
     with (
         connector(settings, insecure_dev=insecure_dev) as pipeline,
         StoreLease(pipeline.store) as lease,
@@ -280,12 +282,17 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        face = start_face(settings, pipeline, jobs.standby)  # [http] listen; None when off
         log.info(
             "skn-connector running: polling every %s, delivering every %s",
             settings.node.poll_interval,
             settings.node.deliver_interval,
         )
-        scheduler.start()
+        try:
+            scheduler.start()
+        finally:
+            if face is not None:
+                face.stop()
         if not jobs.wait_for_the_running_job(STOP_WAIT_SECONDS):
             log.warning(
                 "the running job did not finish its step within %.0f s; exiting now, the next "
