@@ -17,6 +17,7 @@ from ..engine.pipeline import Delivery, Pipeline, RunSummary
 from ..node.client import NodeError, NodeTLSError
 from ..store.errors import StoreError
 from ..store.lease import StoreLease
+from .notify import Notifier, arm_watchdog
 from .wiring import connector
 
 log = logging.getLogger(__name__)
@@ -275,7 +276,11 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
             coalesce=True,
         )
 
+        notifier = Notifier.from_environment()  # systemd Type=notify; inert without it
+        arm_watchdog(scheduler, notifier)
+
         def stop(signum: int, _frame: Any) -> None:
+            notifier.stopping()
             log.info("received %s; stopping after the running job", signal.Signals(signum).name)
             jobs.stopping.set()
             scheduler.shutdown(wait=False)
@@ -288,6 +293,7 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
             settings.node.poll_interval,
             settings.node.deliver_interval,
         )
+        notifier.ready()  # the store is open and the first poll is due now
         try:
             scheduler.start()
         finally:
