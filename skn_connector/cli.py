@@ -102,14 +102,13 @@ def load(option: Path | None) -> Settings:
     return load_settings(config_path(option))
 
 
-def setup_logging(verbose: bool) -> None:
+def setup_logging(verbose: bool, form: str = "text") -> None:
     import logging
 
-    from .redaction import configure_logging
+    from .config import LogFormat
+    from .logs import configure
 
-    configure_logging(logging.DEBUG if verbose else logging.INFO)
-    for noisy in ("httpx", "httpcore", "apscheduler.executors", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure(logging.DEBUG if verbose else logging.INFO, LogFormat(form))
 
 
 def print_json(document: Any) -> None:
@@ -163,6 +162,7 @@ def run(
     setup_logging(verbose)
     with user_errors():
         settings = load(config)
+        setup_logging(verbose, settings.logging.format)
         from .service.daemon import run_daemon, run_once
         from .service.wiring import connector
         from .store.lease import StoreLease

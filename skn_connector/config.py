@@ -6,6 +6,7 @@ import re
 import tomllib
 import uuid
 from datetime import timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -192,6 +193,16 @@ def listen_address(value: str) -> tuple[str, int]:
     return match.group(1) or match.group(2), int(match.group(3))
 
 
+class LogFormat(StrEnum):
+    TEXT = "text"
+    #: one JSON object a line: time, level, logger, message (and exception)
+    JSON = "json"
+
+
+class LoggingSettings(_Section):
+    format: LogFormat = LogFormat.TEXT
+
+
 class Settings(_Section):
     node: NodeSettings
     store: StoreSettings = StoreSettings()
@@ -200,6 +211,7 @@ class Settings(_Section):
     policy: PolicySettings = PolicySettings()
     retention: RetentionSettings = RetentionSettings()
     http: HttpSettings = HttpSettings()
+    logging: LoggingSettings = LoggingSettings()
     #: where the file was read from; relative paths in it are relative to its folder
     source: Path | None = Field(default=None, exclude=True)
 

@@ -18,6 +18,7 @@ from ..node.client import NodeError, NodeTLSError
 from ..store.errors import StoreError
 from ..store.lease import StoreLease
 from .notify import Notifier, arm_watchdog
+from .rounds import RoundLog
 from .wiring import connector
 
 log = logging.getLogger(__name__)
@@ -172,21 +173,23 @@ class Jobs:
         self.stopping = threading.Event()
         #: held while a job runs: a stop waits for it
         self.running = threading.Lock()
+        self.rounds = RoundLog(pipeline.store)
 
     def _run(self, job: str, steps: tuple[tuple[str, Callable[[], object]], ...]) -> None:
         with self.running:
             if self.stopping.is_set() or not self.standby.may_work():
                 return
+            mark = self.rounds.begin()
             for name, step in steps:
                 if self.stopping.is_set():
-                    return
+                    break
                 try:
                     step()
                 except NodeError:
                     pass  # logged once by the pipeline when the node goes down
                 except StoreError as exc:  # its sentence says what to do; no traceback
                     log.error("%s (the %s job runs again at the next interval)", exc, job)
-                    return  # the other steps need the store too
+                    break  # the other steps need the store too
                 except Exception:
                     log.exception(
                         "the %s step of the %s job failed; the other steps go on, and it runs "
@@ -194,6 +197,7 @@ class Jobs:
                         name,
                         job,
                     )
+            self.rounds.end(job, mark)
 
     def _poll_until_empty(self) -> None:
         while not self.stopping.is_set() and self.pipeline.poll() > 0:
