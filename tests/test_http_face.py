@@ -413,3 +413,24 @@ def test_the_face_is_off_unless_listen_is_set() -> None:
     settings = load_settings(REPO / "config.example.toml")
     assert settings.http.listen is None and settings.http.address is None
     assert start_face(settings, object(), object()) is None  # type: ignore[arg-type]
+
+
+def test_run_refuses_a_listen_address_in_use_in_one_sentence(world: World) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", world.port))
+        taken.listen(1)
+        done = subprocess.run(
+            [CLI, "run", "-c", str(world.config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            check=False,
+        )
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("skn-connector:")]
+    assert lines == [
+        f"skn-connector: http.listen: 127.0.0.1:{world.port} cannot be used (Address already "
+        "in use): choose another port, or stop what listens there"
+    ]
+    assert "Traceback" not in done.stderr
