@@ -364,6 +364,7 @@ def test_ready_fails_when_the_store_is_gone(served: Served) -> None:
     metrics = families(httpx.get(f"{served.url}/metrics", timeout=10).text)
     assert value(metrics, "skn_ready") == 0 and value(metrics, "skn_store_up") == 0
     assert "skn_answers_overdue" not in metrics  # no figures it does not have
+    assert not served.store.exists()  # nor did the scrape create one
 
 
 def test_ready_fails_when_the_store_is_damaged(served: Served) -> None:
@@ -377,6 +378,8 @@ def test_ready_fails_when_the_store_is_damaged(served: Served) -> None:
     output = document["checks"]["store:responseTime"][0]["output"]
     assert "is damaged: restore it from a backup" in output
     assert "SELECT" not in json.dumps(document)
+    metrics = families(httpx.get(f"{served.url}/metrics", timeout=10).text)
+    assert value(metrics, "skn_ready") == 0 and value(metrics, "skn_store_up") == 0
 
 
 def test_ready_fails_on_a_schema_this_release_does_not_know(served: Served) -> None:

@@ -95,6 +95,11 @@ class Readiness:
     def ready(self) -> bool:
         return self.status is not Health.FAIL
 
+    @property
+    def store_readable(self) -> bool:
+        """The store answered and its schema is this release's: its figures can be read."""
+        return [r.status for r in self.checks.get("store:schema", [])] == [Health.PASS]
+
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
             "status": self.status.value,

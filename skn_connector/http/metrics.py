@@ -22,7 +22,6 @@ from prometheus_client.registry import Collector
 
 from .. import __version__
 from ..operations.status import Status, status
-from ..store.errors import StoreError
 from ..wire.profile import (
     OP_CONFIRM,
     OP_CONFIRM_MANY,
@@ -79,22 +78,30 @@ class StoreCollector(Collector):
         build.add_metric([__version__], 1)
         yield build
         ready = readiness(self.face)
-        yield _gauge("skn_ready", "1 when /health/ready passes or warns, 0 when it fails.",
-                     1 if ready.ready else 0)  # fmt: skip
-        working = self.face.working()
-        yield _gauge("skn_lease_held", "1 when this instance works the store (holds its lease).",
-                     1 if working else 0)  # fmt: skip
+        yield _gauge(
+            "skn_ready",
+            "1 when /health/ready passes or warns, 0 when it fails.",
+            1 if ready.ready else 0,
+        )
+        yield _gauge(
+            "skn_lease_held",
+            "1 when this instance works the store (holds its lease).",
+            1 if self.face.working() else 0,
+        )
+        up = "1 when the store answered this scrape."
+        # a store that is missing is not opened (with SQLite that would create an empty one)
+        # and one that is damaged or of another schema has no figures worth showing; the
+        # daemon's jobs log the store's sentence, /health/ready says it
+        if not ready.store_readable:
+            yield _gauge("skn_store_up", up, 0)
+            return
         try:
             figures = status(self.face.store, self.face.settings, self.face.clock())
-        except StoreError as exc:
-            log.warning("the metrics could not read the store: %s", exc)
-            yield _gauge("skn_store_up", "1 when the store answered this scrape.", 0)
-            return
         except Exception as exc:  # the scrape still answers, with the figures it has
-            log.warning("the metrics could not read the store (%s)", type(exc).__name__)
-            yield _gauge("skn_store_up", "1 when the store answered this scrape.", 0)
+            log.debug("the metrics could not read the store (%s)", type(exc).__name__)
+            yield _gauge("skn_store_up", up, 0)
             return
-        yield _gauge("skn_store_up", "1 when the store answered this scrape.", 1)
+        yield _gauge("skn_store_up", up, 1)
         yield from store_metrics(figures)
 
 
