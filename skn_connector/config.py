@@ -6,6 +6,7 @@ import re
 import tomllib
 import uuid
 from datetime import timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -163,6 +164,45 @@ class RetentionSettings(_Section):
     personal_data_months: int = Field(default=12, ge=1, le=120)
 
 
+class HttpSettings(_Section):
+    """The HTTP face: health and metrics (``[http]``); off unless ``listen`` is set."""
+
+    #: HOST:PORT, e.g. "127.0.0.1:9464" or "[::1]:9464"; the host is never implied, so
+    #: serving beyond this machine is always written out
+    listen: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            listen_address(value)
+        return value
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        return listen_address(self.listen) if self.listen is not None else None
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """(host, port) of ``HOST:PORT`` or ``[IPv6]:PORT``; ValueError saying what to write."""
+    match = re.fullmatch(r"\s*(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})\s*", value)
+    if match is None or not 1 <= int(match.group(3)) <= 65535:
+        raise ValueError(
+            'must be HOST:PORT with a port from 1 to 65535, e.g. "127.0.0.1:9464" or "[::1]:9464"'
+        )
+    return match.group(1) or match.group(2), int(match.group(3))
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    #: one JSON object a line: time, level, logger, message (and exception)
+    JSON = "json"
+
+
+class LoggingSettings(_Section):
+    format: LogFormat = LogFormat.TEXT
+
+
 class Settings(_Section):
     node: NodeSettings
     store: StoreSettings = StoreSettings()
@@ -170,6 +210,8 @@ class Settings(_Section):
     adapters: list[AdapterSettings] = Field(min_length=1)
     policy: PolicySettings = PolicySettings()
     retention: RetentionSettings = RetentionSettings()
+    http: HttpSettings = HttpSettings()
+    logging: LoggingSettings = LoggingSettings()
     #: where the file was read from; relative paths in it are relative to its folder
     source: Path | None = Field(default=None, exclude=True)
 

@@ -22,9 +22,12 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 
-# nine digits standing alone; not inside a UUID or another identifier (hex and letters around)
-_BSN_LIKE = re.compile(r"(?<![0-9A-Za-z])\d{9}(?![0-9A-Za-z])")
-_IBAN_LIKE = re.compile(r"\b[A-Z]{2}\d{2}[A-Z]{4}\d{10}\b")
+# nine digits standing alone; not inside a UUID or another identifier (hex and letters around).
+# An escaped line break or tab before them (``\n`` in a repr, as a KeyError's text and a
+# traceback show a value) stands them alone too: its letter is not part of the number.
+_ESCAPE = r"(?<=\\[nrt])"
+_BSN_LIKE = re.compile(rf"(?:(?<![0-9A-Za-z])|{_ESCAPE})\d{{9}}(?![0-9A-Za-z])")
+_IBAN_LIKE = re.compile(rf"(?:\b|{_ESCAPE})[A-Z]{{2}}\d{{2}}[A-Z]{{4}}\d{{10}}\b")
 _EMAIL_LIKE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 # An identifier shown in clear may carry a BSN or an IBAN behind a prefix of letters

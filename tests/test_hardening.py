@@ -410,9 +410,12 @@ def test_8_sigterm_lets_the_running_step_finish(world: World) -> None:
     time.sleep(1.5)  # started: a node call is in flight (each takes 1.5 s)
     stopped_at = time.monotonic()
     daemon.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    daemon.send_signal(signal.SIGTERM)  # an impatient second stop changes nothing
     _, stderr = daemon.communicate(timeout=30)
     took = time.monotonic() - stopped_at
     assert daemon.returncode == 0, stderr
+    assert "Traceback" not in stderr
     assert "stopping after the running job" in stderr and "skn-connector stopped" in stderr
     assert " ERROR " not in stderr and "failed" not in stderr, stderr
     assert took < 10

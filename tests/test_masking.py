@@ -318,3 +318,13 @@ def test_messages_show_masks_and_reveal_shows_in_clear(tmp_path: Path) -> None:
 def test_a_log_line_loses_an_email_address_too() -> None:
     line = "mail from t.testpersoon+skn@voorbeeld.example about KB000001"
     assert redact(line) == "mail from [E-MAIL] about KB000001"
+
+
+def test_a_bsn_or_iban_after_an_escaped_line_break_is_masked() -> None:
+    """A KeyError's text (and so a traceback) shows its value as a repr, a line break in it as
+    the two characters \\n: the n is no part of the number that follows."""
+    bsn, iban = "173529471", "NL91ABNA0417164300"
+    shown = repr(f"Kanarie\n{bsn}\t{iban}\r{bsn}")
+    assert redact(f"KeyError: {shown}") == r"KeyError: 'Kanarie\n[BSN]\t[IBAN]\r[BSN]'"
+    # still not: nine digits inside an identifier, or after another letter
+    assert redact(f"KB{bsn} x{bsn} \\q{bsn}") == f"KB{bsn} x{bsn} \\q{bsn}"

@@ -37,7 +37,8 @@ from skn_connector.adapters.registry import resolve_adapter_class
 from skn_connector.config import load_settings
 from skn_connector.demo import Scenario, saldoverzoek_json, scenarios, write_config
 from skn_connector.node.simulator import Simulator
-from skn_connector.service.daemon import connector, run_once
+from skn_connector.service.daemon import run_once
+from skn_connector.service.wiring import connector
 
 from .factories import store_on
 

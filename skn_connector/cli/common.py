@@ -103,14 +103,13 @@ def operations(config: Path | None) -> Iterator[Operations]:
             yield ops
 
 
-def setup_logging(verbose: bool) -> None:
+def setup_logging(verbose: bool, form: str = "text") -> None:
     import logging
 
-    from ..redaction import configure_logging
+    from ..config import LogFormat
+    from ..logs import configure
 
-    configure_logging(logging.DEBUG if verbose else logging.INFO)
-    for noisy in ("httpx", "httpcore", "apscheduler.executors", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure(logging.DEBUG if verbose else logging.INFO, LogFormat(form))
 
 
 def print_json(document: Any) -> None:

@@ -45,16 +45,22 @@ def run(
     setup_logging(verbose)
     with user_errors():
         settings = load(config)
+        setup_logging(verbose, settings.logging.format)
         from ..operations.running import AnotherInstanceWorks, run_daemon, run_once
 
         if not once:
-            run_daemon(settings, insecure_dev=insecure_dev)
+            from ..http.server import start_face
+
+            run_daemon(settings, insecure_dev=insecure_dev, faces=[start_face])
             return
         try:
             summary = run_once(settings, insecure_dev=insecure_dev, max_wait=max_wait)
         except AnotherInstanceWorks as exc:
             fail(str(exc), EXIT_FAILURE)
     answered = ", ".join(f"{n} {t}" for t, n in sorted(summary.answered.items())) or "none"
+    if summary.answered["GeenMedewerking"]:
+        # a made-up debtor is the first thing a new user tries: say what that answer means
+        answered += " (GeenMedewerking: no adapter knew the debtor; -v shows how it was looked up)"
     typer.echo(
         f"fetched {summary.fetched}, quarantined {summary.quarantined}, duplicates "
         f"{summary.duplicates}, answered: {answered}, delivered {summary.delivered}, "

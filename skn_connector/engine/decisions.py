@@ -126,7 +126,7 @@ class Decider:
         self, event: str, found: Sequence[Found]
     ) -> tuple[tuple[HoldPlan, ...], tuple[TaskRequest, ...]]:
         plans, notes = plan_holds(self.policy, event, found, self.today())
-        return tuple(plans), tuple(TaskRequest("hold_by_hand", n) for n in notes)
+        return tuple(plans), tuple(TaskRequest(TaskKind.HOLD_BY_HAND, n) for n in notes)
 
     def _release(self, reason: str, *hold_types: str) -> ReleasePlan:
         return ReleasePlan(
@@ -154,7 +154,7 @@ class Decider:
 
     def _unknown(self, request: Message) -> Decision:
         # a person trying the connector out wants to know why: no adapter knew the debtor
-        log.info(
+        log.debug(
             "no adapter knows the debtor of %s %s (looked up by BSN, the SE's client number, "
             "the invoice numbers, or name, birth date and address): answered GeenMedewerking "
             "KLANT_ONBEKEND",
@@ -370,7 +370,9 @@ class Decider:
             ()
             if recorded
             else (
-                TaskRequest("regeling", "record the agreed arrangement in the back-office by hand"),
+                TaskRequest(
+                    TaskKind.REGELING, "record the agreed arrangement in the back-office by hand"
+                ),
             )
         )
         holds, hold_tasks = self._holds("E08", found)
@@ -402,7 +404,7 @@ class Decider:
                 "BEEINDIGD",
                 klantnummer,
                 self._ref(found),
-                tuple(TaskRequest("write_off", n) for n in notes),
+                tuple(TaskRequest(TaskKind.WRITE_OFF, n) for n in notes),
                 (),
                 (release,),
                 tuple(plans),
@@ -429,7 +431,7 @@ class Decider:
                 self._ref(found),
                 (
                     TaskRequest(
-                        "wsnp",
+                        TaskKind.WSNP,
                         "the debtor went to the Wsnp: check the ruling; the Wsnp "
                         "hold ends when the Wsnp ends",
                     ),
@@ -462,7 +464,7 @@ class Decider:
                 state,
                 tasks=(
                     TaskRequest(
-                        "bewind",
+                        TaskKind.BEWIND,
                         f"a MeldingBewind ({request.soort} {request.gebeurtenis}) concerns a "
                         "person unknown in the back-office",
                     ),
@@ -477,7 +479,7 @@ class Decider:
                 state,
                 klantnummer,
                 self._ref(found),
-                (TaskRequest("bewind", f"{note} ({request.gebeurtenis})"),),
+                (TaskRequest(TaskKind.BEWIND, f"{note} ({request.gebeurtenis})"),),
                 events=("E16",),
             )
         if request.gebeurtenis == "START":

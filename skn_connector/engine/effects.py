@@ -301,7 +301,7 @@ class EffectRunner:
                     execute_many(connection, statement, rows)
         for event, hold in done:
             if event:
-                log.info("%s %s (%s)", event.replace("_", " "), hold.hold_id, hold.reason)
+                log.debug("%s %s (%s)", event.replace("_", " "), hold.hold_id, hold.reason)
         return len(done)
 
     def _carry_out_batch(

@@ -326,7 +326,7 @@ class Pipeline:
                     referentienummer=referentienummer,
                     node_message_id=node_message_id,
                 )
-                log.info("duplicate delivery of message %s ignored", referentienummer)
+                log.debug("duplicate delivery of message %s ignored", referentienummer)
                 return Intake.DUPLICATE
             self._quarantine(
                 session,
@@ -539,7 +539,7 @@ class Pipeline:
             answer = item.decision.answer
             answer_type = answer.BERICHTTYPE if answer is not None else None
             results[item.inbox_id] = (Outcome.ANSWERED, answer_type)
-            log.info(
+            log.debug(
                 "processed %s %s: state %s -> %s, answer %s",
                 item.message.BERICHTTYPE,
                 item.referentienummer,

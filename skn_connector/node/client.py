@@ -16,7 +16,7 @@ import logging
 import ssl
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -331,6 +331,7 @@ class NodeClient:
         self._batched: bool | None = None
         self._where = f"{parsed.host}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}"
         self._participant = str(participant_id)
+        self._observers: list[Callable[[str, str, float], None]] = []
         self.timeout = timeout if timeout is not None else DEFAULT_TIMEOUT
         self._http = httpx.Client(
             verify=ssl_context if ssl_context is not None else False,
@@ -605,7 +606,24 @@ class NodeClient:
         logger.debug("%s took %.3f s", operation, time.monotonic() - started)
         return body
 
+    def observe(self, observer: Callable[[str, str, float], None]) -> None:
+        """Have ``observer(operation, outcome, seconds)`` called after each call to the node:
+        outcome ``ok`` (HTTP 200), ``refused`` (another status: a fault) or ``error`` (no
+        answer: a timeout, a refused connection, TLS). For the metrics."""
+        self._observers.append(observer)
+
     def _post(self, operation: str, request: bytes) -> tuple[int, bytes]:
+        started = time.monotonic()
+        outcome = "error"
+        try:
+            status, data = self._exchange(operation, request)
+            outcome = "ok" if status == 200 else "refused"
+            return status, data
+        finally:
+            for observer in self._observers:
+                observer(operation, outcome, time.monotonic() - started)
+
+    def _exchange(self, operation: str, request: bytes) -> tuple[int, bytes]:
         try:
             with self._http.stream(
                 "POST", self._url, content=request, headers={"SOAPAction": f'"{operation}"'}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from cryptography import x509
 
@@ -221,9 +221,10 @@ def _check_connection(report: DoctorReport, settings: Settings, insecure_dev: bo
     )
 
 
-def _check_store(report: DoctorReport, settings: Settings) -> None:
+def _check_store(report: DoctorReport, settings: Settings) -> bool:
     """The store as it is, opened without creating or migrating it: its schema revision
-    against the code's, SQLite's quick check of the file, and the audit trail."""
+    against the code's, SQLite's quick check of the file, and the audit trail. True when
+    its work can be looked at next (its schema is this release's)."""
     from ..store.db import connect_store, sqlite_path
     from ..store.errors import StoreError
     from ..store.identity import missing_store
@@ -237,20 +238,44 @@ def _check_store(report: DoctorReport, settings: Settings) -> None:
             report.add(
                 "store", "ok", f"the store {path} does not exist yet; the first start creates it"
             )
-        return
+        return False
     try:
         store = connect_store(settings.store.url, sqlite_cache_mib=settings.store.sqlite_cache_mib)
     except StoreError as exc:
         report.add("store", "fail", str(exc))
-        return
+        return False
     try:
         if _check_store_schema(report, store, path):
             audit = verify_audit(store)
             report.add("store", "ok" if audit.ok else "fail", audit.summary())
+            return True
     except StoreError as exc:  # the store failed while it was checked
         report.add("store", "fail", str(exc))
     finally:
         store.close()
+    return False
+
+
+def _check_work(report: DoctorReport, settings: Settings, now: datetime) -> None:
+    """The state of the work, as the metrics show it: what needs a person fails."""
+    from ..store.db import connect_store
+    from ..store.errors import StoreError
+    from .attention import findings
+    from .status import status
+
+    store = connect_store(settings.store.url, sqlite_cache_mib=settings.store.sqlite_cache_mib)
+    try:
+        figures = status(store, settings, now)
+    except StoreError as exc:
+        report.add("work", "fail", str(exc))
+        return
+    finally:
+        store.close()
+    for finding in findings(figures):
+        report.add("work", _CHECK_STATUS[finding.verdict.value], finding.sentence)
+
+
+_CHECK_STATUS: Final[dict[str, CheckStatus]] = {"ok": "ok", "warn": "warn", "fail": "fail"}
 
 
 def _check_store_schema(report: DoctorReport, store: Store, database: Path | None) -> bool:
@@ -336,8 +361,9 @@ def run_doctor(
     now: datetime | None = None,
     warn_days: int = WARN_DAYS,
 ) -> DoctorReport:
-    """Check the settings, credentials, certificates, the connection to the node, the store
-    and every adapter. Never raises for what it checks: each problem is a failed check."""
+    """Check the settings, credentials, certificates, the connection to the node, the store,
+    the state of the work in it (operations.attention) and every adapter. Never raises for
+    what it checks: each problem is a failed check."""
     from ..config import ConfigError, load_settings
 
     report = DoctorReport()
@@ -360,6 +386,7 @@ def run_doctor(
     _check_permissions(report, settings)
     _check_certificates(report, settings, now, warn_days)
     _check_connection(report, settings, insecure_dev)
-    _check_store(report, settings)
+    if _check_store(report, settings):
+        _check_work(report, settings, now)
     _check_adapters(report, settings)
     return report

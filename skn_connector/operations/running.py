@@ -3,6 +3,8 @@ a configuration that promises what ``run`` will accept."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..config import Settings
 from ..engine.records import RunSummary
 from ..service import daemon
@@ -14,8 +16,14 @@ class AnotherInstanceWorks(Exception):
     """The store's lease is held by another instance: this run did nothing."""
 
 
-def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
-    daemon.run_daemon(settings, insecure_dev=insecure_dev)
+def run_daemon(
+    settings: Settings,
+    *,
+    insecure_dev: bool = False,
+    faces: Sequence[daemon.FaceStarter] = (),
+) -> None:
+    """The daemon, serving ``faces`` (the HTTP face) beside its work."""
+    daemon.run_daemon(settings, insecure_dev=insecure_dev, faces=faces)
 
 
 def run_once(settings: Settings, *, insecure_dev: bool = False, max_wait: float) -> RunSummary:

@@ -7,10 +7,10 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ..config import Settings
 from ..engine.pipeline import Pipeline
@@ -18,6 +18,8 @@ from ..engine.records import Delivery, RunSummary
 from ..node.client import NodeError, NodeTLSError
 from ..store.errors import StoreError
 from ..store.lease import StoreLease
+from .notify import Notifier, arm_watchdog
+from .rounds import RoundLog
 from .wiring import connector
 
 log = logging.getLogger(__name__)
@@ -181,21 +183,23 @@ class Jobs:
         self.stopping = threading.Event()
         #: held while a job runs: a stop waits for it
         self.running = threading.Lock()
+        self.rounds = RoundLog(pipeline.store)
 
     def _run(self, job: str, steps: tuple[tuple[str, Callable[[], object]], ...]) -> None:
         with self.running:
             if self.stopping.is_set() or not self.standby.may_work():
                 return
+            mark = self.rounds.begin()
             for name, step in steps:
                 if self.stopping.is_set():
-                    return
+                    break
                 try:
                     step()
                 except NodeError:
                     pass  # logged once by the pipeline when the node goes down
                 except StoreError as exc:  # its sentence says what to do; no traceback
                     log.error("%s (the %s job runs again at the next interval)", exc, job)
-                    return  # the other steps need the store too
+                    break  # the other steps need the store too
                 except Exception:
                     log.exception(
                         "the %s step of the %s job failed; the other steps go on, and it runs "
@@ -203,6 +207,7 @@ class Jobs:
                         name,
                         job,
                     )
+            self.rounds.end(job, mark)
 
     def _poll_until_empty(self) -> None:
         while not self.stopping.is_set() and self.pipeline.poll() > 0:
@@ -246,9 +251,22 @@ class Jobs:
         return False
 
 
-def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
-    """Run the scheduler until SIGINT or SIGTERM: poll jobs and delivery jobs. A stop starts
-    no new job and lets the running one finish its step (at most STOP_WAIT_SECONDS)."""
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+#: A face the daemon serves beside its work (the HTTP face): started once the store is open,
+#: with the daemon's pipeline and its standby; None when its settings leave it off. The faces
+#: are given by the caller: the service layer knows no face.
+FaceStarter = Callable[[Settings, Pipeline, "Standby"], Stoppable | None]
+
+
+def run_daemon(
+    settings: Settings, *, insecure_dev: bool = False, faces: Sequence[FaceStarter] = ()
+) -> None:
+    """Run the scheduler until SIGINT or SIGTERM: poll jobs and delivery jobs, and ``faces``.
+    A stop starts no new job and lets the running one finish its step (at most
+    STOP_WAIT_SECONDS)."""
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -283,19 +301,32 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
             coalesce=True,
         )
 
+        notifier = Notifier.from_environment()  # systemd Type=notify; inert without it
+        arm_watchdog(scheduler, notifier)
+
         def stop(signum: int, _frame: Any) -> None:
+            if jobs.stopping.is_set():  # a second signal while stopping: already on its way
+                return
+            notifier.stopping()
             log.info("received %s; stopping after the running job", signal.Signals(signum).name)
             jobs.stopping.set()
             scheduler.shutdown(wait=False)
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        started = [face(settings, pipeline, jobs.standby) for face in faces]
+        served = [face for face in started if face is not None]
         log.info(
             "skn-connector running: polling every %s, delivering every %s",
             settings.node.poll_interval,
             settings.node.deliver_interval,
         )
-        scheduler.start()
+        notifier.ready()  # the store is open and the first poll is due now
+        try:
+            scheduler.start()
+        finally:
+            for face in served:
+                face.stop()
         if not jobs.wait_for_the_running_job(STOP_WAIT_SECONDS):
             log.warning(
                 "the running job did not finish its step within %.0f s; exiting now, the next "

@@ -4,6 +4,7 @@ the driver's errors as sentences (``errors.translate``)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, Connection, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from ..config import SQLITE_CACHE_MIB, StoreSettings
 from . import identity
@@ -51,7 +53,10 @@ def sqlite_pragmas(dbapi_connection: Any, *, cache_mib: int = SQLITE_CACHE_MIB) 
     cursor.close()
 
 
-def create_store_engine(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -> Engine:
+def create_store_engine(
+    url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB, pooled: bool = True
+) -> Engine:
+    """The store's engine; ``pooled=False`` opens a connection for each use (SQLite)."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -65,7 +70,11 @@ def create_store_engine(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -
                     f"store.url: the folder {folder} of the store does not exist; create it "
                     "(readable by the connector's user only) or correct store.url"
                 )
-        engine = create_engine(parsed, connect_args={"timeout": 30})
+        engine = create_engine(
+            parsed,
+            connect_args={"timeout": 30},
+            **({} if pooled else {"poolclass": NullPool}),
+        )
         event.listen(
             engine,
             "connect",
@@ -100,6 +109,14 @@ def _alembic_config() -> Config:
     script_dir = resources.files("skn_connector.store") / "migrations"
     config.set_main_option("script_location", str(script_dir))
     return config
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest schema revision this release knows (read from its migrations once)."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None, "the store's migrations have one head"
+    return head
 
 
 @dataclass(frozen=True)

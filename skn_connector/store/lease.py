@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -147,3 +148,71 @@ class StoreLease:
         handle.flush()
         self._file = handle
         return True
+
+
+# -- who holds it ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeaseHolder:
+    """Who holds a store's lease, as far as this process can see."""
+
+    #: None: cannot be told (a store in memory belongs to its process)
+    held: bool | None
+    #: SQLite: the holder's process id on this machine; PostgreSQL: its server process
+    pid: int | None = None
+    #: PostgreSQL: the address the holder connects from, when the server shows it
+    client: str | None = None
+
+    def describe(self) -> str:
+        if self.held is None:
+            return "a store in memory has no lease"
+        if not self.held:
+            return "no instance holds the store's lease (none is working it)"
+        if self.client is not None:
+            return (
+                f"the store's lease is held by PostgreSQL session {self.pid} (from {self.client})"
+            )
+        if self.pid is not None:
+            return f"the store's lease is held by process {self.pid}"
+        return "the store's lease is held by another instance"
+
+
+_HOLDER = text(
+    "SELECT l.pid, host(a.client_addr) FROM pg_locks l"
+    " LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+    " AND l.classid = :high AND l.objid = :low"
+    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
+def lease_holder(store: Store) -> LeaseHolder:
+    """Who holds the store's lease now. With SQLite the lease file is tried for a shared lock
+    for an instant (held: someone has it; its pid is in the file); an instance taking the
+    lease in that instant finds it taken and takes it at its next interval."""
+    dialect = store.engine.dialect.name
+    if dialect == "postgresql":
+        unsigned = ADVISORY_KEY & 0xFFFF_FFFF_FFFF_FFFF
+        with store.engine.connect() as connection:
+            row = connection.execute(
+                _HOLDER, {"high": unsigned >> 32, "low": unsigned & 0xFFFF_FFFF}
+            ).first()
+        if row is None:
+            return LeaseHolder(held=False)
+        return LeaseHolder(held=True, pid=int(row[0]), client=row[1] or "a local socket")
+    database = store.engine.url.database if dialect == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return LeaseHolder(held=None)
+    try:
+        handle = open(lease_path(database))  # noqa: SIM115 - closed below, after the probe
+    except FileNotFoundError:
+        return LeaseHolder(held=False)
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            written = handle.read(32).strip()
+            return LeaseHolder(held=True, pid=int(written) if written.isdigit() else None)
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return LeaseHolder(held=False)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy import (
     DateTime as SaDateTime,
@@ -47,10 +48,30 @@ class Base(DeclarativeBase):
     pass
 
 
+#: The audit entries of a failed call to a back-office (a failed hold, release or write-off,
+#: or a message it could not decide); the condition of a partial index, written as queries
+#: must write it for SQLite to use the index.
+BACKOFFICE_FAILURES = "event IN ('effect_failed', 'processing_failed')"
+#: The messages still pending: the condition of the partial index ix_inbox_pending.
+INBOX_PENDING = "status = 'pending'"
+
+
 class InboxMessage(Base):
     """A message fetched from the node, stored (raw bytes) before it is confirmed there."""
 
     __tablename__ = "inbox"
+    #: the deadlines of the messages still pending, for the metrics: partial, so it is as
+    #: small as the backlog (migration 0008)
+    __table_args__ = (
+        Index(
+            "ix_inbox_pending",
+            "status",
+            "answer_due",
+            "received_at",
+            sqlite_where=text(INBOX_PENDING),
+            postgresql_where=text(INBOX_PENDING),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     #: the message's Referentienummer: its id, and the key of the duplicate rules
@@ -83,6 +104,8 @@ class QuarantinedMessage(Base):
     """A message that could not be accepted, kept with its reason for a person."""
 
     __tablename__ = "quarantine"
+    #: the open entries are counted at every scrape of the metrics (migration 0008)
+    __table_args__ = (Index("ix_quarantine_status", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     node_message_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -237,6 +260,16 @@ class AuditEntry(Base):
     """Append-only, hash-chained record of what the connector did (no personal data)."""
 
     __tablename__ = "audit"
+    #: failed calls to a back-office, counted at every scrape of the metrics; partial, so
+    #: that the other entries (nearly all) cost their insert nothing more (migration 0008)
+    __table_args__ = (
+        Index(
+            "ix_audit_backoffice_failures",
+            "event",
+            sqlite_where=text(BACKOFFICE_FAILURES),
+            postgresql_where=text(BACKOFFICE_FAILURES),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
