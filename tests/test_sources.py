@@ -41,6 +41,12 @@ PRODUCT_FILES = [ROOT / "README.md", ROOT / "config.example.toml"]
 #: Where a citation may appear: the product and the tests.
 CITING = [*PRODUCT, ROOT / "tests"]
 TEXT_SUFFIXES = {".py", ".md", ".toml", ".xsd", ".txt", ".ini", ".cfg", ".json"}
+#: What must not be referred to: the team's notes outside the repository and their codes.
+FORBIDDEN = re.compile(
+    r"\.\./shared|spec/sdk\.md|spec/messages\.md|spec/enforcement-rules\.md"
+    r"|spec/skn-messages\.md|spec/references\.md|enforcement-rules §|\[S\d+(?:\s*,\s*S\d+)*\]"
+    r"|\[K\]"
+)
 KINDS_OF_CREDITOR = get_args(CreditorSettings.model_fields["kind"].annotation)
 COVENANTS = get_args(CreditorSettings.model_fields["covenant"].annotation)
 
@@ -213,7 +219,19 @@ def test_an_unknown_source_in_the_conversation_table_is_a_load_error() -> None:
         TransitionTable.from_dict(data, known_events=CATALOG)
 
 
-# -- docs/sources.md ---------------------------------------------------------------------------
+# -- (c) the product refers to nothing outside the repository --------------------------------
+
+
+def test_nothing_in_the_product_refers_to_the_notes_outside_the_repository() -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in [*files_under(PRODUCT), *PRODUCT_FILES]
+        for number, line in enumerate(
+            path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1
+        )
+        if FORBIDDEN.search(line)
+    ]
+    assert not found
 
 
 def test_docs_sources_md_is_generated_from_the_sources_file() -> None:
@@ -224,6 +242,12 @@ def test_docs_sources_md_is_generated_from_the_sources_file() -> None:
     assert "## Our interpretations and choices" in page
     for source in load_sources().values():
         assert f'<a id="{source.id}"></a>' in page
+
+
+def test_the_docs_link_the_sources_page() -> None:
+    assert "docs/sources.md" in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "(sources.md" in (ROOT / "docs" / "messages.md").read_text(encoding="utf-8")
+    assert "engine/sources.py" in (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
 
 
 # -- (d) the commands print the sources in full ----------------------------------------------
