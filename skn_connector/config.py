@@ -148,7 +148,8 @@ class PolicySettings(_Section):
     backoffice_outage_task_after: Duration = timedelta(hours=4)
     #: a creditor without a covenant pauses anyway (it is asked to, not obliged)
     pause_without_covenant: bool = False
-    #: count Good Friday as a holiday (the Algemene termijnenwet does not)
+    #: count Good Friday as a holiday: the Algemene termijnenwet equates it for statutory
+    #: terms (art. 3 lid 2), the SKN's working days are none [SKN-CONNECTOR-CHOICE-WORKING-DAYS]
     good_friday: bool = False
     #: the longest repayment term accepted without a person (MSNP: 18 months since 2023)
     max_term_months: int = Field(default=18, ge=1, le=120)

@@ -80,7 +80,7 @@ def saldoverzoek(
     return message
 
 
-# -- the rest of the catalog (spec/messages.md): one valid message per Berichttype ---------
+# -- the rest of the catalog (docs/messages.md): one valid message per Berichttype ---------
 
 
 def _klant(bsn: str | None = None) -> dict[str, Any]:

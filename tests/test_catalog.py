@@ -1,6 +1,6 @@
 """The whole message catalog: generated messages round-trip, invalid ones are refused.
 
-For every Berichttype of spec/messages.md a hypothesis strategy generates valid messages in
+For every Berichttype of docs/messages.md a hypothesis strategy generates valid messages in
 their JSON form (synthetic data only). Properties:
 
 - JSON -> model -> XML -> model -> JSON gives back the same JSON, and the XML validates

@@ -209,7 +209,7 @@ def test_wahv_verhogingen_triple_the_sanction() -> None:
     assert verhogingen_na(D("100.00"), 0) == D("0.00")
     assert verhogingen_na(D("100.00"), 1) == D("50.00")
     assert D("100.00") + verhogingen_na(D("100.00"), 2) == D("300.00")
-    assert D("149.00") + verhogingen_na(D("149.00"), 2) == D("447.00")  # §1.4's example
+    assert D("149.00") + verhogingen_na(D("149.00"), 2) == D("447.00")  # [WAHV-art-23]
     for tarief in ("54.00", "109.00", "239.00", "410.00"):
         assert D(tarief) + verhogingen_na(D(tarief), 2) == 3 * D(tarief)
 

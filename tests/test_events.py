@@ -1,4 +1,5 @@
-"""A scenario per debt-help event (spec/enforcement-rules.md §2): messages through the
+"""A scenario per debt-help event of the policy table (docs/sources.md has the sources of
+each): messages through the
 simulator, then the holds and releases the back-office received and the answers sent.
 The witness is the sample back-office's own record (its opschortingen and afboekingen
 tables), not the connector's store."""

@@ -1,7 +1,7 @@
 """Edge cases that depend on the creditor's kind, through the CJIB and werk-en-inkomen
 reference adapters: niet-saneerbare sanctions and fraud claims keep their remainder at a
-successful end (§4 items 9, 10), and no regeling is agreed by machine once a deurwaarder or
-dwangmiddel was deployed (§4 item 29)."""
+successful end [PW-art-60c] [CJIB-NIET-SANEERBAAR], and no regeling is agreed by machine
+once a deurwaarder or dwangmiddel was deployed [CJIB-BETALEN-IN-DELEN]."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """Enforcement holds by policy: events through the simulator, the holds and releases the
-adapter received, and the edge cases of spec/enforcement-rules.md §4."""
+adapter received, and the edge cases: a duplicate Kennisgeving, stacked covenant holds, no
+covenant, claims arising during the trajectory, fraud and niet-saneerbare claims, deadlines
+across holidays."""
 
 from __future__ import annotations
 

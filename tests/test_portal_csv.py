@@ -38,7 +38,7 @@ from skn_connector.wire.soap import encode_message
 
 from .factories import CREDITOR, SHV, elfproef_bsn, header
 
-#: The documented columns A–V of "CSV Saldoverzoek Antwoord" (spec/skn-messages.md §4.1),
+#: The documented columns A–V of "CSV Saldoverzoek Antwoord" [SKN-CSV-SALDOVERZOEK-ANTWOORD],
 #: spelled as our header row spells them.
 DOCUMENTED_A_TO_V = [
     "ConversatieReferentienummer",

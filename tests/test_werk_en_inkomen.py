@@ -677,7 +677,7 @@ def test_ordinary_proposal_is_accepted(adapter: WerkEnInkomenAdapter) -> None:
     )
     result = adapter.assess_proposal(ORDINARY, proposal)
     assert result.decision == "accept"
-    # a zero-capacity regeling (SA, 0%) is a valid offer (spec §4 item 28)
+    # a zero-capacity regeling (SA, 0%) is a valid offer [NVVK-GEDRAGSCODE]
     sa = _proposal(("TV-2024-00101", "1525.00", "0"), kind="SA")
     assert adapter.assess_proposal(ORDINARY, sa).decision == "accept"
     # leaving the fraud claims out is the SHV's choice: they keep their own track

@@ -1,7 +1,7 @@
 """The adapter SDK: what a plugin implements to connect a creditor's back-office.
 
 This module and ``skn_connector.messages`` are the whole contract for plugin
-authors (spec/sdk.md). Adapters import nothing else of skn_connector.
+authors (docs/plugins.md). Adapters import nothing else of skn_connector.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ CAPABILITY_CALLS: dict[Capability, tuple[str, ...]] = {
 
 
 class MeasureCode(enum.StrEnum):
-    """Enforcement measures a hold can stop or lift (spec/sdk.md)."""
+    """Enforcement measures a hold can stop or lift (docs/plugins.md)."""
 
     AANMANING = "AANMANING"
     DWANGBEVEL = "DWANGBEVEL"

@@ -1,7 +1,7 @@
 """Finding adapter plugins and refusing, at load time, the ones that cannot work.
 
 An adapter is found by its entry-point name in the group ``skn_connector.adapters``
-or by an import path ``package.module:ClassName`` (spec/sdk.md). Before it is
+or by an import path ``package.module:ClassName`` (docs/plugins.md). Before it is
 constructed, the registry checks its class against the SDK contract and validates
 its options; every refusal is an :class:`AdapterLoadError` whose message is one
 sentence naming the adapter and what to fix.

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any
 
 import typer
 
@@ -23,6 +24,29 @@ def conversations_rules(as_json: JsonOption = False) -> None:
         return
     columns = ["rule", "on", "modules", "from", "to", "answers", "note"]
     table("Conversation rules", columns, [[r[c] for c in columns] for r in rows])
+    print_sources(
+        (f"Rule {r['rule']} ({r['on']})", [{"layer": "", "note": "", "sources": r["sources"]}])
+        for r in rows
+    )
+
+
+def print_sources(entries: Iterable[tuple[str, list[Mapping[str, Any]]]]) -> None:
+    """Each rule's sources in full, after the table: title, article, version and URL, so
+    that the ground of a rule can be read without looking an id up."""
+    typer.echo('\nSources (docs/sources.md; "our interpretation" marks the connector\'s reading)')
+    for heading, citations in entries:
+        typer.echo(f"\n{heading}")
+        for citation in citations:
+            if citation["layer"]:
+                typer.echo(f"  {citation['layer']}: {citation['note']}")
+            if not citation["sources"]:
+                typer.echo("    (set in this configuration)")
+            for source in citation["sources"]:
+                mark = "our interpretation: " if source["kind"] == "interpretation" else ""
+                typer.echo(
+                    f"    [{source['id']}] {mark}{source['title']}, {source['where']} "
+                    f"({source['version']})\n      {source['url']}"
+                )
 
 
 @holds_app.command("list")
@@ -93,10 +117,19 @@ def policy_show(config: ConfigOption = None, as_json: JsonOption = False) -> Non
         *GROUPS,
         "releases",
         "write_off",
-        "source",
+        "sources",
     ]
     table(
         f"Enforcement policy: {policy.kind}, covenant {policy.covenant}",
         columns,
-        [[r[c] for c in columns] for r in rows],
+        [
+            [
+                ", ".join(s["id"] for c in r["sources"] for s in c["sources"])
+                if c == "sources"
+                else r[c]
+                for c in columns
+            ]
+            for r in rows
+        ],
     )
+    print_sources((f"{r['event']} {r['title']}", r["sources"]) for r in rows)

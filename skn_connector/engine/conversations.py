@@ -1,4 +1,7 @@
-"""The conversation state machine: the transition table as data, loaded and checked at start."""
+"""The conversation state machine: the transition table as data, loaded and checked at start.
+
+Every rule cites the sources it rests on by id (``rules/sources.toml``, see :mod:`.sources`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from .sources import Source, SourceError, resolve_all
 
 ANY_ACTIVE = "*"
 SAME = "="
@@ -34,6 +39,7 @@ class Rule:
     to_states: tuple[str, ...]
     answers: tuple[str, ...]
     note: str
+    sources: tuple[Source, ...] = ()
 
     def applies(self, event: str, module: str, state: str, final: frozenset[str]) -> bool:
         if event not in self.events or module not in self.modules:
@@ -112,9 +118,12 @@ class TransitionTable:
                     to_states=tuple(raw["to"]),
                     answers=tuple(raw.get("answers", ())),
                     note=str(raw.get("note", "")),
+                    sources=resolve_all(raw.get("sources"), where),
                 )
             except KeyError as exc:
                 raise TableError(f"{where}: the key {exc.args[0]!r} is required") from None
+            except SourceError as exc:
+                raise TableError(str(exc)) from None
             for event in rule.events:
                 base = event.split(":", 1)[0]
                 if known and event not in known and base not in known:
@@ -183,7 +192,8 @@ class TransitionTable:
             f"{' or '.join(expected)}): out of order or unexpected"
         )
 
-    def rows(self) -> list[dict[str, str]]:
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per rule; ``sources`` in full (id, title, where, version, URL, ...)."""
         return [
             {
                 "rule": str(r.number),
@@ -193,6 +203,7 @@ class TransitionTable:
                 "to": ", ".join("unchanged" if s == SAME else s for s in r.to_states),
                 "answers": ", ".join(r.answers) or "—",
                 "note": r.note,
+                "sources": [source.as_dict() for source in r.sources],
             }
             for r in self.rules
         ]

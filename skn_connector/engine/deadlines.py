@@ -1,4 +1,10 @@
-"""Dutch working days (Algemene termijnenwet) and the deadlines computed with them."""
+"""Dutch working days and the deadlines computed with them.
+
+The SKN's process agreements count in werkdagen: answer within 10 [SKN-PROCESAFSPRAKEN-SE-2.3],
+unfetched messages deleted after 5 [SKN-PROCESAFSPRAKEN-SE-2.1]. They do not define a
+werkdag; the connector counts them with the holidays of the Algemene termijnenwet [ATW],
+as set out in [SKN-CONNECTOR-CHOICE-WORKING-DAYS] (docs/sources.md).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +24,8 @@ def dutch_day(clock: Callable[[], datetime]) -> date:
     return clock().astimezone(AMSTERDAM).date()
 
 
-#: Holidays of the Algemene termijnenwet art. 3 as the ``holidays`` package names them.
+#: Holidays of the Algemene termijnenwet art. 3 lid 1 [ATW] as the ``holidays`` package
+#: names them (Goede Vrijdag, which art. 3 lid 2 equates, only when asked for).
 _ATW_NAMES = {
     "nieuwjaarsdag",
     "tweede paasdag",
@@ -32,7 +39,9 @@ _GOOD_FRIDAY = "goede vrijdag"
 
 
 class WorkingDays:
-    """Working days: no weekends, no general holidays of the Algemene termijnenwet.
+    """Working days: no weekends, no general holidays of the Algemene termijnenwet
+    (art. 3 lid 1 [ATW]); Goede Vrijdag only with ``good_friday``
+    [SKN-CONNECTOR-CHOICE-WORKING-DAYS].
 
     ``holidays.NL`` counts Bevrijdingsdag (5 May) only in lustrum years; the
     Algemene termijnenwet counts it every year, so it is added here.

@@ -232,7 +232,8 @@ class Decider:
     def _criteria(
         self, request: Betaalvoorstel | Heroverweging, claims: Sequence[Claim]
     ) -> str | None:
-        """Why the proposal falls outside the configured criteria, or None (§3.3)."""
+        """Why the proposal falls outside the configured criteria ([policy] max_term_months,
+        preferent_factor), or None."""
         settings = self.policy.settings
         if request.looptijd > settings.max_term_months:
             return f"the term of {request.looptijd} months exceeds {settings.max_term_months}"

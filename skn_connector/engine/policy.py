@@ -1,8 +1,9 @@
 """The enforcement policy: debt-help events -> holds on measure groups, as data.
 
 The defaults live in ``rules/policy.toml``; the creditor's ``kind`` and ``covenant``
-select layers of it and ``[policy]`` overrides them. Every effective rule keeps the
-sources it came from, so ``skn-connector policy show`` can say why.
+select layers of it and ``[policy]`` overrides them. Every layer cites its sources by id
+(``rules/sources.toml``, see :mod:`.sources`); every effective rule keeps the citations
+of the layers it came from, so ``skn-connector policy show`` can say on what ground.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from ..adapters.api import MeasureCode
 from ..config import PolicySettings
+from .sources import Source, SourceError, resolve_all
 
 GROUPS = ("ESC", "NEWSEIZE", "RUNSEIZE", "SETOFF", "INT", "LIBERTY")
 EFFECTS = ("stop", "lift", "allow")
@@ -22,6 +24,28 @@ EFFECTS = ("stop", "lift", "allow")
 
 class PolicyError(ValueError):
     """The policy table or an override is not valid; the message names the place."""
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One layer's part in a rule: which layer, why (``note``) and on what sources."""
+
+    #: ``default``, ``kind cjib``, ``covenant model_2024``, ``[policy] saldo_hold_months``,
+    #: ``[policy.events.E03] in the configuration``
+    layer: str
+    note: str
+    sources: tuple[Source, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "note": self.note,
+            "sources": [source.as_dict() for source in self.sources],
+        }
+
+    def summary(self) -> str:
+        ids = ", ".join(source.id for source in self.sources)
+        return f"{self.layer}: {self.note}" + (f" [{ids}]" if ids else "")
 
 
 @dataclass(frozen=True)
@@ -37,8 +61,18 @@ class EventRule:
     write_off: bool
     effects: Mapping[str, str]
     task: str | None
-    sources: tuple[str, ...]
+    #: the layers the rule came from, each with its sources
+    citations: tuple[Citation, ...]
     active: bool = True
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        """Every source the rule rests on, each once, in the order cited."""
+        seen: dict[str, Source] = {}
+        for citation in self.citations:
+            for source in citation.sources:
+                seen.setdefault(source.id, source)
+        return tuple(seen.values())
 
     def measures(self, groups: Mapping[str, frozenset[MeasureCode]]) -> frozenset[MeasureCode]:
         """Every measure the hold stops (stop and lift both stop)."""
@@ -78,8 +112,9 @@ class Policy:
             else len(self.precedence)
         )
 
-    def rows(self) -> list[dict[str, str]]:
-        rows = []
+    def rows(self) -> list[dict[str, Any]]:
+        """The table in force: one row per event; ``source`` in a line, ``sources`` in full."""
+        rows: list[dict[str, Any]] = []
         for rule in self.rules.values():
             rows.append(
                 {
@@ -97,10 +132,15 @@ class Policy:
                     **{g: rule.effects.get(g, "—") for g in GROUPS},
                     "releases": "all holds" if rule.releases_all else "—",
                     "write_off": "yes" if rule.write_off else "—",
-                    "source": " + ".join(rule.sources),
+                    "source": " + ".join(c.summary() for c in rule.citations),
+                    "sources": [c.as_dict() for c in rule.citations],
                 }
             )
         return rows
+
+
+#: Keys of a layer that cite; they describe the rule, they do not change it.
+CITING = ("note", "sources")
 
 
 def _load_table() -> dict[str, Any]:
@@ -110,10 +150,42 @@ def _load_table() -> dict[str, Any]:
     return tomllib.loads(text)
 
 
-def load_policy(kind: str, covenant: str, settings: PolicySettings | None = None) -> Policy:
-    """The effective policy for this creditor: defaults, then kind, covenant, then [policy]."""
+def _citation(layer: str, raw: Mapping[str, Any], where: str) -> Citation:
+    try:
+        sources = resolve_all(raw.get("sources"), where)
+    except SourceError as exc:
+        raise PolicyError(str(exc)) from None
+    return Citation(layer, str(raw.get("note", "")), sources)
+
+
+def check_citations(table: Mapping[str, Any]) -> dict[str, Citation]:
+    """Every layer of the table (all kinds and covenants, not only this creditor's) cites
+    known sources; PolicyError naming the rule and the id otherwise. By table path."""
+    found: dict[str, Citation] = {}
+    for event, raw in table.get("events", {}).items():
+        found[f"events.{event}"] = _citation("default", raw, f"policy table: events.{event}")
+    for kind, layer in table.get("kinds", {}).items():
+        for event, raw in layer.items():
+            path = f"kinds.{kind}.{event}"
+            found[path] = _citation(f"kind {kind}", raw, f"policy table: {path}")
+    for covenant, raw in table.get("covenants", {}).items():
+        path = f"covenants.{covenant}"
+        found[path] = _citation(f"covenant {covenant}", raw, f"policy table: {path}")
+    return found
+
+
+def load_policy(
+    kind: str,
+    covenant: str,
+    settings: PolicySettings | None = None,
+    *,
+    table: Mapping[str, Any] | None = None,
+) -> Policy:
+    """The effective policy for this creditor: defaults, then kind, covenant, then [policy].
+    ``table`` replaces the packaged policy.toml (tests)."""
     settings = settings or PolicySettings()
-    table = _load_table()
+    table = dict(table) if table is not None else _load_table()
+    citations = check_citations(table)
     groups: dict[str, frozenset[MeasureCode]] = {}
     for group in GROUPS:
         try:
@@ -126,25 +198,27 @@ def load_policy(kind: str, covenant: str, settings: PolicySettings | None = None
     kind_layer = table.get("kinds", {}).get(kind, {})
     rules: dict[str, EventRule] = {}
     for event, base in table["events"].items():
-        layer = dict(base)
-        sources = [f"default: {base.get('source', '')}"]
+        layer = {k: v for k, v in base.items() if k not in CITING}
+        cited = [citations[f"events.{event}"]]
         if event in kind_layer:
-            layer.update({k: v for k, v in kind_layer[event].items() if k != "source"})
-            sources.append(f"kind {kind}: {kind_layer[event].get('source', '')}")
+            layer.update({k: v for k, v in kind_layer[event].items() if k not in CITING})
+            cited.append(citations[f"kinds.{kind}.{event}"])
         override = settings.events.get(event)
         if override:
             layer.update(override)
-            sources.append("[policy.events." + event + "] in the configuration")
+            cited.append(
+                Citation(f"[policy.events.{event}] in the configuration", "this creditor's choice")
+            )
         months: int | None = None
         until = str(layer.get("until", "months" if "months" in layer else "none"))
         raw_months = layer.get("months")
         if isinstance(raw_months, str):
             configured = getattr(settings, raw_months, None)
             months = int(configured) if configured is not None else int(covenant_terms[raw_months])
-            sources.append(
-                f"[policy] {raw_months}"
+            cited.append(
+                Citation(f"[policy] {raw_months}", "this creditor's choice")
                 if configured is not None
-                else f"covenant {covenant}: {covenant_terms.get('source', '')}"
+                else citations[f"covenants.{covenant}"]
             )
         elif isinstance(raw_months, int):
             months = raw_months
@@ -170,7 +244,7 @@ def load_policy(kind: str, covenant: str, settings: PolicySettings | None = None
             write_off=bool(layer.get("write_off", False)),
             effects=effects,
             task=layer.get("task"),
-            sources=tuple(sources),
+            citations=tuple(cited),
             active=active,
         )
     for event in settings.events:

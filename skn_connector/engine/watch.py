@@ -39,7 +39,8 @@ class Watch:
     def deadlines(self) -> int:
         """Raise a task (once) for every question still unanswered ``warn_at`` working days
         after receipt, and when the node has not been polled for 3 working days (it deletes
-        what is not fetched and confirmed within 5). Returns how many tasks were raised."""
+        what is not fetched and confirmed within 5) [SKN-CONNECTOR-CHOICE-DEADLINE-WATCH].
+        Returns how many tasks were raised."""
         today = self.today()
         raised = 0
         with self.store.transaction() as session:

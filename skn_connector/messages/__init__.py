@@ -49,7 +49,7 @@ from .schuldregeling import (
     Statusverzoek,
 )
 
-#: Every message class of the catalog, by its Berichttype (spec/messages.md, both directions).
+#: Every message class of the catalog, by its Berichttype (docs/messages.md, both directions).
 CATALOG: dict[str, type[Message]] = {
     cls.BERICHTTYPE: cls
     for cls in (

@@ -144,7 +144,8 @@ Module = Literal[
 Geslacht = Literal["M", "V", "X"]
 TypeSchuldregeling = Literal["BR", "HF", "SK", "SB", "SA"]
 
-#: The TypeSchuldregeling values each module allows (spec/skn-messages.md 2.1, verified).
+#: The TypeSchuldregeling values each module allows [SKN-BRHF-SALDOVERZOEK-2.0]
+#: [SKN-SBENSK-REGELING-GEACCORDEERD-2.0].
 TYPES_PER_MODULE: dict[str, frozenset[str]] = {
     "Betalingsregeling": frozenset({"BR", "HF"}),
     "Schuldregeling": frozenset({"SK", "SB", "SA"}),

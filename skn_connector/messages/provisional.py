@@ -3,7 +3,9 @@
 The official SKN toolkit XSDs are not public. Where the public documentation is
 silent, the catalog fixes a provisional name or literal; each of them is defined
 here (and only here) so that a creditor holding the toolkit can correct them
-against the official schemas. docs/messages.md lists them.
+against the official schemas. docs/messages.md lists them. Together they are the
+interpretation [SKN-CONNECTOR-CHOICE-PROVISIONAL]; what is documented is cited by the
+source it comes from (docs/sources.md).
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from __future__ import annotations
 from typing import Final
 
 #: The version carried in ``Berichtheader/Versie``: the form ``<major>.<minor>`` is
-#: documented ("Bericht header voor SE-Service"); the value is that of the message
-#: definitions we mirror (2.0).
+#: documented [SKN-HEADER-SE-SERVICE]; the value is that of the message definitions we
+#: mirror (2.0).
 PROFILE_VERSION: Final = "2.0"
 
 #: The messages an SE starts itself instead of answering one. They carry a new
@@ -26,7 +28,8 @@ SELF_STARTED: Final = ("StatusberichtSE", "Statusverzoek")
 #: Literals of ``Geslacht``; ``X`` is provisional.
 GESLACHT: Final = ("M", "V", "X")
 
-#: Literals of ``GeenMedewerking/Reden``: the four documented reasons, names provisional.
+#: Literals of ``GeenMedewerking/Reden``: the four documented reasons
+#: [SKN-PROCESAFSPRAKEN-SE-5], names provisional.
 GEEN_MEDEWERKING_REDENEN: Final = (
     "KLANT_ONBEKEND",
     "RECENT_FINALE_KWIJTING",
@@ -34,7 +37,8 @@ GEEN_MEDEWERKING_REDENEN: Final = (
     "GEEN_SAMENWERKING_SHV",
 )
 
-#: Literals of ``Vordering/Schuldtype`` in a saldo answer (documented in the CSV spec).
+#: Literals of ``Vordering/Schuldtype`` in a saldo answer (documented:
+#: [SKN-CSV-SALDOVERZOEK-ANTWOORD]).
 SCHULDTYPES: Final = ("openstaande schuld", "overgedragen schuld", "onbekende schuld bij SE")
 
 #: Literals of ``Toestemmingsverklaring/Soort``.
@@ -50,8 +54,9 @@ LIST_ITEM_NAMES: Final[dict[str, str]] = {
 
 # -- literals of the other messages (docs/messages.md marks each (P)) ---------------------
 
-#: ``KennisgevingAntwoord/Antwoord``: the element is documented (new in 2.0), its values are
-#: not; the only answer an SE gives is that it received the Kennisgeving.
+#: ``KennisgevingAntwoord/Antwoord``: the element is documented (new in 2.0,
+#: [SKN-PROCESAFSPRAKEN-SE-3]), its values are not; the only answer an SE gives is that it
+#: received the Kennisgeving.
 KENNISGEVING_ANTWOORDEN: Final = ("ONTVANGEN",)
 
 #: ``BetaalvoorstelAntwoord/Antwoord``: the SE agrees or does not agree with a proposal.
@@ -89,7 +94,8 @@ BEWIND_GEBEURTENISSEN: Final = ("START", "EINDE")
 #: structure, so this list cannot drift from the models.
 PROVISIONAL_NAMES: Final[dict[str, tuple[str, ...]]] = {
     # the header's element names beyond the documented ones (Referentienummer,
-    # CrossReferentienummer, ConversatieReferentienummer, Afzender, Ontvanger, Versie)
+    # CrossReferentienummer, ConversatieReferentienummer, Versie [SKN-HEADER-SE-SERVICE];
+    # Afzender, Ontvanger [SKN-INVENT-LOGBOEK-ZOEKBERICHT])
     "Berichtheader": ("Berichttype", "Module", "Verzonden"),
     # documented as Adreskeuze, whose content is not public: we carry the Saldoverzoek's Adres
     "Kennisgeving": ("Adres", "DatumAanmelding"),

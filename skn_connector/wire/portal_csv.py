@@ -2,11 +2,12 @@
 
 Creditors without a system link answer Saldoverzoeken on the SKN web portal: they
 download the open Saldoverzoeken as a CSV file, fill in the answer part and upload
-it. The layout is the documented "CSV Saldoverzoek Antwoord" (spec/skn-messages.md
-§4.1): columns A–K hold the question (the Saldoverzoek), L–V the answer; the
-public page breaks off at W, so columns W–AE are our own (P).
+it. The layout is the documented "CSV Saldoverzoek Antwoord"
+[SKN-CSV-SALDOVERZOEK-ANTWOORD]: columns A–K hold the question (the Saldoverzoek), L–V
+the answer; the public page breaks off at W, so columns W–AE are our own (P).
 
-The portal's rules (§3.7) are kept: only ``.csv`` files, at most ``MAX_BYTES``,
+The portal's rules [SKN-PROCESAFSPRAKEN-WEBPORTAAL] are kept: only ``.csv`` files, at
+most ``MAX_BYTES``,
 a file with any validation or format error is refused whole, and every error names
 its row and column (``row 3, column H (Klant), part Bsn: the BSN fails the
 elfproef``). Errors never repeat a cell's value: the cells hold personal data.
@@ -44,7 +45,7 @@ from .soap import NOT_XML as _NOT_XML
 
 # -- the format (documented where the SKN page is, provisional (P) where it is silent) -----
 
-#: The portal refuses a file over 4 MB (§3.7, rule 10).
+#: The portal refuses a file over 4 MB (rule 10, [SKN-PROCESAFSPRAKEN-WEBPORTAAL]).
 MAX_BYTES: Final = 4 * 1024 * 1024
 #: The only accepted file extension (compared case-insensitively: ``.CSV`` is accepted).
 EXTENSION: Final = ".csv"

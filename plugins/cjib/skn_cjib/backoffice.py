@@ -1,7 +1,7 @@
 """The sample back-office of a CJIB-style public collector: schema, law, synthetic data.
 
 The schema is documented, table by table, in this plugin's README.md, with the law
-it reflects (spec/enforcement-rules.md §1.4). In short:
+it reflects (its sources: the README's "The law it reflects", docs/sources.md). In short:
 
 - a **Wahv** sanction (Wet Mulder traffic fine) is increased by 50 % with the first
   aanmaning and by another 100 % with the second, the second computed on the
@@ -67,7 +67,7 @@ SAMPLE_FILENAME = "cjib.db"
 #: what a zaak is: a Wahv beschikking, or a criminal-law (or European) money sanction
 SOORTEN = ("wahv", "geldboete_vonnis", "schadevergoedingsmaatregel", "ontneming", "europese_boete")
 #: the sanctions whose remainder stays payable after a schuldregeling (and a Wsnp):
-#: not written off, ever (enforcement-rules §1.4, §4 item 10; Fw 358 lid 4)
+#: not written off, ever [CJIB-NIET-SANEERBAAR] [FW-art-358]
 NIET_SANEERBAAR = frozenset(SOORTEN) - {"wahv"}
 STATUSES = ("open", "betwist", "overgedragen", "betaald", "afgeboekt")
 #: the zaak statuses that are still a claim (listed by ``list_claims``)
@@ -81,12 +81,12 @@ VERHOGING_PERCENTAGES = {1: Decimal(50), 2: Decimal(100)}
 #: the payment term an aanmaning gives (and the fresh term after a hold ends)
 TERMIJN_AANMANING = timedelta(weeks=4)
 #: measures that show a deurwaarder or a dwangmiddel has been deployed on a zaak; after
-#: that the CJIB offers no regeling any more (enforcement-rules §1.4, §4 item 29)
+#: that the CJIB offers no regeling any more [CJIB-BETALEN-IN-DELEN]
 INGEZET = frozenset(
     {MeasureCode.DEURWAARDER, MeasureCode.DWANGBEVEL, MeasureCode.GIJZELING, MeasureCode.RIJBEWIJS}
 )
 #: what a noodstop suspends: escalation (incl. verhogingen) and the freedom measures;
-#: a running beslag stays (H_NOODSTOP in enforcement-rules §2.4)
+#: a running beslag stays (this adapter's reading of [CJIB-NOODSTOP])
 NOODSTOP_STOPT = frozenset(
     {
         MeasureCode.AANMANING,
@@ -210,7 +210,7 @@ zaken = Table(
     CheckConstraint(_in("status", STATUSES), name="ck_zaken_status"),
     CheckConstraint("verhoging_stap BETWEEN 0 AND 2", name="ck_zaken_verhoging_stap"),
     CheckConstraint("soort = 'wahv' OR verhoging_stap = 0", name="ck_zaken_verhoging_wahv"),
-    # the law, not a setting: only a Wahv sanction is saneerbaar (enforcement-rules §1.4)
+    # the law, not a setting: only a Wahv sanction is saneerbaar [CJIB-NIET-SANEERBAAR]
     CheckConstraint(
         "saneerbaar = CASE WHEN soort = 'wahv' THEN 1 ELSE 0 END", name="ck_zaken_saneerbaar"
     ),
@@ -625,7 +625,7 @@ def _known(bsns: Sequence[str]) -> tuple[list[_Betrokkene], list[SampleDebtor]]:
                 _wahv_nummer(2024, 1, 1),
                 "wahv",
                 date(2024, 3, 12),
-                "149.00",  # €149 -> €447 (enforcement-rules §1.4)
+                "149.00",  # €149 -> €447 [WAHV-art-23]
                 stap=2,
                 administratiekosten=ADMINISTRATIEKOSTEN_WAHV,
                 maatregelen=[
@@ -923,7 +923,7 @@ def _volume(bsns: Sequence[str]) -> tuple[list[_Betrokkene], list[_Noodstop]]:
                 items,
             )
         )
-    # 4 months on request, extended by 8 because the gemeente gives schuldhulp (§1.4)
+    # 4 months on request, extended by 8 because the gemeente gives schuldhulp [CJIB-NOODSTOP]
     stops = [_Noodstop(NOODSTOP_BETROKKENE, "gemeente", date(2025, 6, 2), date(2026, 6, 2))]
     return result, stops
 

@@ -398,7 +398,7 @@ class GemeentebelastingenAdapter(BaseAdapter):
                     overgedragen_aan=overgedragen_aan,
                     saneerbaar=True,
                     fraude=False,
-                    preferent=False,  # municipalities have no voorrecht (enforcement-rules 1.2)
+                    preferent=False,  # municipalities have no general voorrecht (IW 1990 art. 21)
                     measures=measures_of(active),
                 )
             )

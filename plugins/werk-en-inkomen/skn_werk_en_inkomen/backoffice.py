@@ -5,7 +5,7 @@ the Participatiewet (and IOAW, IOAZ, Bbz): terugvordering (Pw art. 58), verhaal
 (art. 61-62), leenbijstand and the bestuurlijke boete (art. 18a) are vorderingen
 with a besluit; they are collected by aanmaning, dwangbevel, beslag and verrekening
 with the current uitkering (art. 60), which is mandatory for fraud claims
-(spec/enforcement-rules.md §1.3).
+[PW-art-58] [PW-art-60].
 
 Every person in the sample is made up: names end in "-Voorbeeld", BSNs are
 computed in the 99999xxxx test range so that they pass the elfproef, and the data
@@ -57,7 +57,7 @@ STATUSES = ("open", "betwist", "overgedragen", "afgelost", "kwijtgescholden")
 OPEN_STATUSES = ("open", "betwist", "overgedragen")
 #: how a fraud claim (inlichtingenplicht breached) was qualified
 KWALIFICATIES = ("geen", "verwijtbaar", "grove_schuld", "opzet")
-#: the enforcement measures of Participatiewet collection (spec/enforcement-rules.md §1.3):
+#: the enforcement measures of Participatiewet collection [PW-art-60]:
 #: no invorderingsrente, no hernieuwd bevel, no Wahv measures
 PW_MEASURES = (
     MeasureCode.AANMANING,

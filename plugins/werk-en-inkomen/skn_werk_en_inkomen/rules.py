@@ -3,7 +3,7 @@
 - A claim's SDK view (``Claim``): amounts, fraud flags, saneerbaar.
 - Whether kwijtschelding of a fraud claim is allowed: since Wet 35374 the college may
   not cooperate in a schuldregeling insofar as it leads to kwijtschelding of a fraud
-  claim qualified opzet or grove schuld (spec/enforcement-rules.md §1.3, §4 item 9).
+  claim qualified opzet or grove schuld [PW-art-60c] [KST-35374].
 - The assessment of a payment proposal (``assess``).
 """
 
