@@ -17,7 +17,9 @@ from ..engine.pipeline import Delivery, Pipeline, RunSummary
 from ..node.client import NodeError, NodeTLSError
 from ..store.errors import StoreError
 from ..store.lease import StoreLease
-from .wiring import connector
+from .prompt import Prompt
+from .receive import receiving
+from .wiring import build_receive_context, connector
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +221,25 @@ class Jobs:
             ),
         )
 
+    def received(self) -> None:
+        """After the receive endpoint stored new messages: decide them, carry out and deliver
+        at once; again while a whole batch was due (there may be more)."""
+        due = [self.pipeline.batch_size]
+
+        def process() -> None:
+            due[0] = self.pipeline.process_due()
+
+        while due[0] >= self.pipeline.batch_size and not self.stopping.is_set():
+            due[0] = 0
+            self._run(
+                "receive",
+                (
+                    ("process", process),
+                    ("carry out", self.pipeline.carry_out),
+                    ("deliver", self.pipeline.deliver_due),
+                ),
+            )
+
     def daily(self) -> None:
         self._run(
             "daily",
@@ -237,11 +258,14 @@ class Jobs:
 
 
 def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
-    """Run the scheduler until SIGINT or SIGTERM: poll jobs and delivery jobs. A stop starts
-    no new job and lets the running one finish its step (at most STOP_WAIT_SECONDS)."""
+    """Run the scheduler until SIGINT or SIGTERM: poll jobs and delivery jobs, and in receive
+    mode the receive endpoint (started before the scheduler, stopped after it so that the
+    deliveries in flight finish their commit). A stop starts no new job and lets the running
+    one finish its step (at most STOP_WAIT_SECONDS)."""
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.blocking import BlockingScheduler
 
+    receive_context = build_receive_context(settings)  # refused before anything is created
     with (
         connector(settings, insecure_dev=insecure_dev) as pipeline,
         StoreLease(pipeline.store) as lease,
@@ -250,17 +274,20 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
         scheduler = BlockingScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=1)}, timezone=UTC
         )
-        jobs = Jobs(pipeline, Standby(lease))
+        standby = Standby(lease)
+        jobs = Jobs(pipeline, standby)
         now = datetime.now(UTC)
-        scheduler.add_job(
-            jobs.poll,
-            "interval",
-            id="poll",
-            seconds=settings.node.poll_interval.total_seconds(),
-            next_run_time=now,
-            max_instances=1,
-            coalesce=True,
-        )
+        polls = settings.node.mode.polls
+        if polls:
+            scheduler.add_job(
+                jobs.poll,
+                "interval",
+                id="poll",
+                seconds=settings.node.poll_interval.total_seconds(),
+                next_run_time=now,
+                max_instances=1,
+                coalesce=True,
+            )
         scheduler.add_job(
             jobs.daily, "cron", id="daily", hour=6, minute=0, max_instances=1, coalesce=True
         )
@@ -269,6 +296,7 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
             "interval",
             id="deliver",
             seconds=settings.node.deliver_interval.total_seconds(),
+            next_run_time=None if polls else now,  # what was stored before a stop, at once
             max_instances=1,
             coalesce=True,
         )
@@ -281,11 +309,23 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         log.info(
-            "skn-connector running: polling every %s, delivering every %s",
-            settings.node.poll_interval,
+            "skn-connector running: %s, delivering every %s",
+            f"polling every {settings.node.poll_interval}" if polls else "not polling",
             settings.node.deliver_interval,
         )
-        scheduler.start()
+        if settings.node.mode.receives:  # the endpoint stores only while this instance works
+            standby.may_work()
+        with (
+            Prompt(jobs.received) as prompt,
+            receiving(
+                settings,
+                receive_context,
+                pipeline,
+                wake=prompt.ask,
+                may_store=lambda: standby.working is True,
+            ),
+        ):
+            scheduler.start()
         if not jobs.wait_for_the_running_job(STOP_WAIT_SECONDS):
             log.warning(
                 "the running job did not finish its step within %.0f s; exiting now, the next "

@@ -10,6 +10,7 @@ before anything is created.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,6 +71,19 @@ def build_node_client(settings: Settings, *, insecure_dev: bool = False) -> Node
     )
 
 
+def build_receive_context(settings: Settings) -> ssl.SSLContext | None:
+    """The receive endpoint's TLS context when ``node.mode`` receives (else None); a file
+    that cannot be used is a ConfigError naming its key."""
+    from .receive_tls import build_receive_ssl_context
+
+    receive = settings.receive
+    if not settings.node.mode.receives or receive is None:
+        return None
+    tls = receive.tls
+    password = resolve_secret(tls.private_key_password) if tls.private_key_password else None
+    return build_receive_ssl_context(tls, password)
+
+
 def build_adapters(settings: Settings) -> list[LoadedAdapter]:
     return load_adapters(
         (a.name, a.use, resolve_option_secrets(a.options)) for a in settings.adapters
@@ -121,11 +135,13 @@ class Checked:
 
 def check_settings(settings: Settings, *, insecure_dev: bool = False) -> Checked:
     """Build every part ``run`` builds before it touches the node, and close them again:
-    the policy, our profile, the adapters, the node client with its TLS context, and the
-    store's engine (its URL and, for SQLite, its folder), without creating the store.
-    Raises what ``run`` would raise, with the same sentence."""
+    the policy, our profile, the receive endpoint's TLS context, the adapters, the node
+    client with its TLS context, and the store's engine (its URL and, for SQLite, its
+    folder), without creating the store. Raises what ``run`` would raise, with the same
+    sentence."""
     policy = build_policy(settings)
     creditor_profile(settings)
+    build_receive_context(settings)
     adapters = build_adapters(settings)
     try:
         build_node_client(settings, insecure_dev=insecure_dev).close()
