@@ -59,6 +59,8 @@ BUSY_RETRY_AFTER: Final = 1
 PARSE_IN_THREAD_BYTES: Final = 256 * 1024
 #: How long ``start`` waits for the server to listen.
 START_WAIT_SECONDS: Final = 10.0
+#: At a stop, how long an answer just written has to leave before its connection is cut.
+ANSWER_LINGER_SECONDS: Final = 0.5
 #: An idle keep-alive connection is closed after this many seconds.
 KEEP_ALIVE_SECONDS: Final = 5
 
@@ -100,6 +102,7 @@ def _timed_protocol(seconds: float) -> type[asyncio.Protocol]:
     class TimedH11Protocol(H11Protocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
+            self.closing_down = False
             self.deadline = _Deadline(self.loop, seconds, self._too_slow)
             inner = self.app
 
@@ -119,8 +122,19 @@ def _timed_protocol(seconds: float) -> type[asyncio.Protocol]:
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            if not self.transport.is_closing():
+            if self.closing_down:  # the answer gets a moment to leave, then the connection ends
+                self.loop.call_later(ANSWER_LINGER_SECONDS, self.transport.abort)
+            elif not self.transport.is_closing():
                 self.deadline.start()
+
+        def shutdown(self) -> None:
+            # a TLS connection closed politely waits for the peer's goodbye (30 s for a
+            # client that keeps it idle in its pool): one with nothing in flight is cut
+            self.closing_down = True
+            if self.cycle is None or self.cycle.response_complete:
+                self.transport.abort()
+            else:
+                super().shutdown()
 
         def _too_slow(self) -> None:
             log.info("a client took over %g s to send its request; connection cut", seconds)
