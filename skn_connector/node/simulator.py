@@ -300,6 +300,8 @@ class NodeState:
         self._push = False
         self._to_push: deque[_Entry] = deque()
         self._pushable = threading.Condition(self._lock)
+        #: the handles the receiver acknowledged, in order (a redelivery's again)
+        self._acknowledged: list[str] = []
 
     # -- the admin side ---------------------------------------------------------------
 
@@ -420,6 +422,7 @@ class NodeState:
             self._rng = random.Random()
             self._seq = 0
             self._to_push.clear()
+            self._acknowledged.clear()
 
     def count(self, name: str) -> None:
         with self._lock:
@@ -546,8 +549,14 @@ class NodeState:
             if not acknowledged:
                 return
             self._stats["acknowledged"] += 1
+            self._acknowledged.append(entry.id)
             if entry.id in self._box(entry.ontvanger):
                 self._confirm_locked(entry.ontvanger, entry.id)
+
+    def acknowledged(self) -> list[str]:
+        """The handles the receiver acknowledged so far, in order."""
+        with self._lock:
+            return list(self._acknowledged)
 
     def send(self, participant: uuid.UUID, payload: bytes) -> str:
         """Record a message the connector sends; return its Referentienummer."""

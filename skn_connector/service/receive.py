@@ -39,7 +39,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from ..config import ReceiveSettings, Settings
+from ..config import ConfigError, ReceiveSettings, Settings
 from ..wire.delivery import DeliveryError, acknowledgement, read_delivery
 from ..wire.profile import OP_DELIVER, RECEIVE_PATH
 from ..wire.soap import SoapFault, WireError, fault
@@ -65,7 +65,7 @@ ANSWER_LINGER_SECONDS: Final = 0.5
 KEEP_ALIVE_SECONDS: Final = 5
 
 
-class ReceiveError(Exception):
+class ReceiveError(ConfigError):
     """The receive endpoint cannot start; one sentence naming what to fix (exit 2)."""
 
 
