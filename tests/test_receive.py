@@ -188,17 +188,19 @@ def test_a_redelivery_has_no_second_effect_and_a_conflicting_one_is_quarantined(
     question = _questions(backoffice, 1)[0]
     message = _encoded(question)
     conflicting = _encoded(dict(question, KlantnummerSHV="KB999999"))
+    another = _encoded(_questions(backoffice, 2)[1])
     with httpx.Client(verify=node_context(_pki(node)), timeout=30) as push:
         for handle, payload in (
             ("h-1", message),  # the delivery
             ("h-1", message),  # redelivered: the same handle
             ("h-2", message),  # the same message under another handle
             ("h-3", conflicting),  # the same Referentienummer, other content
+            ("h-1", another),  # another message under a handle delivered before
         ):
             answer = push.post(server.url, content=delivery_request(handle, payload), headers=SOAP)
             assert answer.status_code == 200, answer.text
             assert read_acknowledgement(answer.content) == handle
-    assert _stored(pipeline) == (1, 1)
+    assert _stored(pipeline) == (1, 2)
     pipeline.process_due()
     pipeline.deliver_due()
     with httpx.Client(base_url=node.admin_url, timeout=30) as admin:
@@ -209,9 +211,11 @@ def test_a_redelivery_has_no_second_effect_and_a_conflicting_one_is_quarantined(
         == question["Berichtheader"]["Referentienummer"]
     )
     with pipeline.store.transaction() as session:
-        (reason,) = session.scalars(select(QuarantinedMessage.reason)).all()
+        reasons = session.scalars(select(QuarantinedMessage.reason)).all()
         (duplicates,) = session.scalars(select(InboxMessage.duplicates)).all()
-    assert "conflicting duplicate" in reason
+    assert len(reasons) == 2
+    assert "conflicting duplicate" in reasons[0]
+    assert "handle was delivered before with other content" in reasons[1]
     assert duplicates == 1  # the copy under h-2; h-1 again was known by its handle
 
 

@@ -47,8 +47,9 @@ OP_DELIVER: Final = "BerichtAfleveren"
 DELIVERY_REQUEST: Final = "BerichtAfleverVraag"
 DELIVERY_ACKNOWLEDGEMENT: Final = "BerichtAfleverAntwoord"
 RECEIVE_PATH: Final = "/skn"
-#: The longest node handle a delivery may carry (the messagebox's are UUIDs).
-MAX_HANDLE_CHARS: Final = 200
+#: The longest node handle a delivery may carry (the messagebox's are UUIDs; the store keeps
+#: 64 characters).
+MAX_HANDLE_CHARS: Final = 64
 #: The most messages one batched request may name.
 MAX_BATCH: Final = 1000
 
