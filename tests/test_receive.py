@@ -117,7 +117,7 @@ def endpoint(
             settings,
             build_receive_context(settings),
             pipeline,
-            wake=lambda: None,
+            wake=lambda _count: None,
             may_store=lambda: True,
         ) as server,
     ):

@@ -526,9 +526,13 @@ class NodeState:
     # -- pushing (the node delivers, receive mode) ------------------------------------
 
     def push_all(self) -> None:
-        """From now on every message queued is also to be delivered (``Pusher``); an entry
-        stays in the messagebox until the receiver acknowledges it."""
+        """Deliver what waits (oldest first) and from now on every message queued
+        (``Pusher``); an entry stays in the messagebox until the receiver acknowledges it."""
         with self._lock:
+            if not self._push:
+                waiting = [entry for box in self._boxes.values() for entry in box.values()]
+                self._to_push.extend(sorted(waiting, key=lambda e: e.seq))
+                self._pushable.notify_all()
             self._push = True
 
     def next_to_push(self, stopping: threading.Event, wait: float = 0.2) -> PushEntry | None:

@@ -316,7 +316,7 @@ def run_daemon(settings: Settings, *, insecure_dev: bool = False) -> None:
         if settings.node.mode.receives:  # the endpoint stores only while this instance works
             standby.may_work()
         with (
-            Prompt(jobs.received) as prompt,
+            Prompt(jobs.received, batch=pipeline.batch_size) as prompt,
             receiving(
                 settings,
                 receive_context,

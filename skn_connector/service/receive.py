@@ -99,7 +99,7 @@ def _timed_protocol(seconds: float) -> type[asyncio.Protocol]:
     keep-alive connections: a client sending its headers or body slowly would hold its
     connection for ever)."""
 
-    class TimedH11Protocol(H11Protocol):
+    class TimedProtocol(H11Protocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.closing_down = False
@@ -140,7 +140,7 @@ def _timed_protocol(seconds: float) -> type[asyncio.Protocol]:
             log.info("a client took over %g s to send its request; connection cut", seconds)
             self.transport.abort()
 
-    return TimedH11Protocol
+    return TimedProtocol
 
 
 # -- the application -----------------------------------------------------------------------
@@ -280,7 +280,9 @@ def _settle(future: asyncio.Future[Stored | NotStored], outcome: Stored | NotSto
 
 def _listening_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say they are TCP;
+    # without it an answer's body waits for the client's delayed ACK of its headers (40 ms)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         # a restarted daemon gets its port back at once, past connections in TIME_WAIT
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -387,19 +389,20 @@ def receiving(
     context: ssl.SSLContext | None,
     pipeline: Pipeline,
     *,
-    wake: Callable[[], None],
+    wake: Callable[[int], None],
     may_store: Callable[[], bool],
 ) -> Iterator[ReceiveServer | None]:
     """The receive endpoint while the block runs, when ``node.mode`` receives (else None):
     deliveries are stored through ``pipeline``, and ``wake`` is called after each commit
-    that took a new message, so that its answer goes out at once."""
+    that took new messages (with how many), so that their answers go out at once."""
     if not settings.node.mode.receives or settings.receive is None or context is None:
         yield None
         return
 
     def after_commit(outcomes: list[Stored]) -> None:
-        if Stored.ACCEPTED in outcomes:
-            wake()
+        accepted = outcomes.count(Stored.ACCEPTED)
+        if accepted:
+            wake(accepted)
 
     writer = GroupWriter(
         lambda batch: pipeline.intake_many(batch, channel="node"),

@@ -85,7 +85,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
                 settings,
                 build_receive_context(settings),
                 pipeline,
-                wake=lambda: None,
+                wake=lambda _count: None,
                 may_store=lambda: True,
             ) as server,
         ):
@@ -202,7 +202,7 @@ def test_a_slow_client_is_cut_off(endpoint: Endpoint, first: bytes) -> None:
 
     (answer, seconds), _ = guarded("receive: slow client", slow, (), limit=REQUEST_SECONDS + 8)
     assert answer == b"", answer[:100]
-    assert REQUEST_SECONDS - 1.5 < seconds < REQUEST_SECONDS + 1.5
+    assert REQUEST_SECONDS - 1.5 < seconds < REQUEST_SECONDS + 3  # a loaded machine is late
 
 
 def test_garbage_gets_an_answer_and_the_endpoint_goes_on(endpoint: Endpoint) -> None:
