@@ -274,3 +274,38 @@ def test_config_check_builds_the_receive_endpoints_tls_and_names_a_missing_file(
         lines = bad.stderr.strip().splitlines()
         assert len(lines) == 1 and "receive.tls.certificate" in lines[0], bad.stderr
         assert "missing.pem does not exist" in lines[0]
+
+
+def _example_with_receive() -> dict[str, Any]:
+    """config.example.toml with its commented [receive] section taken in."""
+    import tomllib
+
+    lines = []
+    inside = False
+    for line in (REPO / "config.example.toml").read_text(encoding="utf-8").splitlines():
+        if line.startswith("# [receive]"):
+            inside = True
+        elif line.startswith("[store]"):
+            inside = False
+        if inside and line.startswith(("# ", "#   ")) and not line.startswith(("# #", "#   #")):
+            line = line[2:]
+        lines.append(line)
+    return tomllib.loads("\n".join(lines))
+
+
+def test_the_receive_settings_of_the_example_are_valid_and_mode_receive_needs_them() -> None:
+    from skn_connector.config import ConfigError, NodeMode, settings_from_dict
+
+    data = _example_with_receive()
+    data["node"]["mode"] = "receive"
+    settings = settings_from_dict(data)
+    assert settings.node.mode is NodeMode.RECEIVE and not settings.node.mode.polls
+    assert settings.receive is not None and settings.receive.address == ("0.0.0.0", 8443)
+    assert settings.receive.request_timeout.total_seconds() == 15
+    del data["receive"]
+    with pytest.raises(ConfigError, match=r'receive: node.mode = "receive" needs a \[receive\]'):
+        settings_from_dict(data)
+    data = _example_with_receive()
+    data["receive"]["listen"] = "8443"
+    with pytest.raises(ConfigError, match=r"receive\.listen: must be HOST:PORT"):
+        settings_from_dict(data)
