@@ -26,6 +26,7 @@ import asyncio
 import logging
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,6 +62,8 @@ PARSE_IN_THREAD_BYTES: Final = 256 * 1024
 START_WAIT_SECONDS: Final = 10.0
 #: At a stop, how long an answer just written has to leave before its connection is cut.
 ANSWER_LINGER_SECONDS: Final = 0.5
+#: The interpreter's switch interval while the endpoint runs (Python's default is 5 ms).
+SWITCH_INTERVAL_SECONDS: Final = 0.001
 #: An idle keep-alive connection is closed after this many seconds.
 KEEP_ALIVE_SECONDS: Final = 5
 
@@ -345,6 +348,10 @@ class ReceiveServer:
         return f"https://{host}:{self.port}{RECEIVE_PATH}"
 
     def start(self) -> ReceiveServer:
+        # the event loop and the writer each need the interpreter for a moment per request;
+        # at Python's 5 ms switch interval they wait that long behind the receive job's
+        # deciding (the acknowledgements' p99 at 32 pushers fell by a third at 1 ms)
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
         sock = _listening_socket(self.host, self._port)
         self._port = int(sock.getsockname()[1])
         self.writer.start()
