@@ -337,6 +337,7 @@ class ReceiveServer:
         self._server = uvicorn.Server(self._config)
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
+        self._switch_interval = sys.getswitchinterval()
 
     @property
     def port(self) -> int:
@@ -351,7 +352,8 @@ class ReceiveServer:
         # the event loop and the writer each need the interpreter for a moment per request;
         # at Python's 5 ms switch interval they wait that long behind the receive job's
         # deciding (the acknowledgements' p99 at 32 pushers fell by a third at 1 ms)
-        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL_SECONDS))
         sock = _listening_socket(self.host, self._port)
         self._port = int(sock.getsockname()[1])
         self.writer.start()
@@ -383,6 +385,7 @@ class ReceiveServer:
         """Stop taking deliveries; those in flight are stored and answered first (at most
         ``timeout`` seconds). Whether everything ended in time."""
         self._server.should_exit = True
+        sys.setswitchinterval(self._switch_interval)
         ended = True
         if self._thread is not None:
             self._thread.join(timeout)
