@@ -309,3 +309,19 @@ def test_the_receive_settings_of_the_example_are_valid_and_mode_receive_needs_th
     data["receive"]["listen"] = "8443"
     with pytest.raises(ConfigError, match=r"receive\.listen: must be HOST:PORT"):
         settings_from_dict(data)
+
+
+def test_a_receive_key_readable_by_others_is_named(
+    tmp_path: Path, node: Simulator, backoffice: SampleBackOffice
+) -> None:
+    from skn_connector.security import exposed_files
+
+    config = write_demo_config(tmp_path, node, backoffice.options)
+    add_receive_mode(config, tmp_path / "tls", free_port())
+    key = tmp_path / "tls" / "receiver.key"
+    key.chmod(0o644)
+    found = [line for line in exposed_files(load_settings(config)) if "receive.tls" in line]
+    assert found == [
+        f"the private key receive.tls.private_key {key} is readable by group or others "
+        f"(mode 0644): chmod 600 {key}"
+    ]
