@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -48,6 +49,18 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _secret_reference(value: str | None) -> str | None:
+    """A password setting: a secret reference (secret:NAME), never the password itself."""
+    if value is not None and not is_secret_ref(value):
+        raise ValueError("must be a secret reference (secret:NAME), never the password itself")
+    if value is not None:
+        try:
+            secret_name(value)
+        except SecretError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
 class TlsSettings(_Section):
     certificate: Path
     private_key: Path
@@ -57,14 +70,24 @@ class TlsSettings(_Section):
     @field_validator("private_key_password")
     @classmethod
     def _secret_only(cls, value: str | None) -> str | None:
-        if value is not None and not is_secret_ref(value):
-            raise ValueError("must be a secret reference (secret:NAME), never the password itself")
-        if value is not None:
-            try:
-                secret_name(value)
-            except SecretError as exc:
-                raise ValueError(str(exc)) from None
-        return value
+        return _secret_reference(value)
+
+
+class NodeMode(StrEnum):
+    """How messages come from the node: fetched from the messagebox, delivered to our receive
+    endpoint (a gateway pushes them), or both."""
+
+    POLL = "poll"
+    RECEIVE = "receive"
+    BOTH = "both"
+
+    @property
+    def polls(self) -> bool:
+        return self is not NodeMode.RECEIVE
+
+    @property
+    def receives(self) -> bool:
+        return self is not NodeMode.POLL
 
 
 class NodeSettings(_Section):
@@ -75,6 +98,7 @@ class NodeSettings(_Section):
     connect_timeout: Duration = timedelta(seconds=5)
     read_timeout: Duration = timedelta(seconds=30)
     batch_size: int = Field(default=250, ge=1, le=1000)
+    mode: NodeMode = NodeMode.POLL
     tls: TlsSettings | None = None
 
     @field_validator("url")
@@ -91,6 +115,69 @@ class NodeSettings(_Section):
                 "an https node URL needs [node.tls] with certificate, private_key, trust"
             )
         return self
+
+
+_LISTEN = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:\[\]]+)):(?P<port>\d{1,5})$")
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8443`` for an IPv6 address) as (host, port)."""
+    match = _LISTEN.fullmatch(value.strip())
+    if match is None or not 1 <= int(match.group("port")) <= 65535:
+        raise ValueError(
+            "must be HOST:PORT with a port from 1 to 65535, e.g. '0.0.0.0:8443' or '[::1]:8443'"
+        )
+    return match.group("v6") or match.group("host"), int(match.group("port"))
+
+
+class ReceiveTlsSettings(_Section):
+    """The receive endpoint's TLS: its server certificate and key, and the CA(s) whose client
+    certificates it accepts (the node's)."""
+
+    certificate: Path
+    private_key: Path
+    private_key_password: str | None = None
+    client_trust: Path
+
+    @field_validator("private_key_password")
+    @classmethod
+    def _secret_only(cls, value: str | None) -> str | None:
+        return _secret_reference(value)
+
+
+class ReceiveSettings(_Section):
+    """The endpoint the node (or a gateway) delivers messages to (``node.mode`` receive or
+    both)."""
+
+    listen: str
+    tls: ReceiveTlsSettings
+    #: the largest request body read, a larger one is refused before it is read; unset: the
+    #: largest SOAP envelope of the wire profile (wire.profile.MAX_ENVELOPE_BYTES), which is
+    #: also the most it may be (checked where the endpoint is built: service.wiring)
+    max_body_bytes: int | None = Field(default=None, ge=4096)
+    #: how long a client may take to send its whole request (headers and body)
+    request_timeout: Duration = timedelta(seconds=15)
+    #: deliveries waiting to be stored; past this many, new ones are answered 503
+    max_waiting: int = Field(default=256, ge=1, le=10_000)
+    #: open connections; past this many, new requests are answered 503
+    max_connections: int = Field(default=128, ge=1, le=10_000)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        parse_listen(value)
+        return value
+
+    @field_validator("request_timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(minutes=10):
+            raise ValueError("must lie between 1 second and 10 minutes")
+        return value
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return parse_listen(self.listen)
 
 
 #: SQLite's page cache per connection, in MiB (``[store] sqlite_cache_mib``; SQLite's own
@@ -213,6 +300,8 @@ class Settings(_Section):
     retention: RetentionSettings = RetentionSettings()
     http: HttpSettings = HttpSettings()
     logging: LoggingSettings = LoggingSettings()
+    #: required when node.mode is receive or both (validated after node)
+    receive: ReceiveSettings | None = Field(default=None, validate_default=True)
     #: where the file was read from; relative paths in it are relative to its folder
     source: Path | None = Field(default=None, exclude=True)
 
@@ -225,6 +314,19 @@ class Settings(_Section):
                 "Referentienummer, a UUID); remove it"
             )
         return found
+
+    @field_validator("receive")
+    @classmethod
+    def _receive_when_receiving(
+        cls, value: ReceiveSettings | None, info: ValidationInfo
+    ) -> ReceiveSettings | None:
+        node = info.data.get("node")
+        if value is None and isinstance(node, NodeSettings) and node.mode.receives:
+            raise ValueError(
+                f'node.mode = "{node.mode}" needs a [receive] section with listen and '
+                "[receive.tls] (certificate, private_key, client_trust)"
+            )
+        return value
 
     @field_validator("adapters")
     @classmethod
@@ -255,11 +357,16 @@ def _key_path(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
-    tls = data.get("node", {}).get("tls") if isinstance(data.get("node"), dict) else None
-    if isinstance(tls, dict):
-        for key in ("certificate", "private_key", "trust"):
-            if isinstance(tls.get(key), str) and not Path(tls[key]).is_absolute():
-                tls[key] = str(base / tls[key])
+    for section, keys in (
+        ("node", ("certificate", "private_key", "trust")),
+        ("receive", ("certificate", "private_key", "client_trust")),
+    ):
+        part = data.get(section)
+        tls = part.get("tls") if isinstance(part, dict) else None
+        if isinstance(tls, dict):
+            for key in keys:
+                if isinstance(tls.get(key), str) and not Path(tls[key]).is_absolute():
+                    tls[key] = str(base / tls[key])
     store = data.get("store")
     if isinstance(store, dict) and isinstance(store.get("url"), str):
         url: str = store["url"]

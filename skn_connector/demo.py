@@ -282,6 +282,28 @@ use = "{creditor.use}"
     return path
 
 
+def add_receive_mode(
+    config: Path, tls: Path, port: int, *, mode: str = "receive", **limits: int | str
+) -> Path:
+    """Turn a configuration ``write_config`` wrote to receive mode (or both): the node
+    delivers to 127.0.0.1:``port``, with the development PKI's ``receiver.pem`` as the
+    endpoint's certificate and the CA as the trust for the node's client certificate;
+    ``limits`` are further keys of ``[receive]`` (``max_body_bytes=65536``)."""
+    text = config.read_text(encoding="utf-8")
+    text = text.replace('poll_interval = "1m"\n', f'poll_interval = "1m"\nmode = "{mode}"\n', 1)
+    extra = "".join(f"{key} = {_toml_value(value)}\n" for key, value in limits.items())
+    text += f"""
+[receive]
+listen = "127.0.0.1:{port}"
+{extra}  [receive.tls]
+  certificate = "{tls / "receiver.pem"}"
+  private_key = "{tls / "receiver.key"}"
+  client_trust = "{tls / "ca.pem"}"
+"""
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

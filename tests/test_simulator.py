@@ -509,6 +509,7 @@ def test_ports_and_urls(tmp_path: Path) -> None:
             "ca.pem",
             "client.pem",
             "node.pem",
+            "receiver.pem",  # for a connector's receive endpoint
         ]
 
 

@@ -167,7 +167,9 @@ def test_an_expired_client_certificate_is_refused(tmp_path: Path) -> None:
 def test_a_server_certificate_cannot_serve_as_client_certificate(
     simulator: Simulator, pki: DevPki
 ) -> None:
-    context = build_ssl_context(pki.node_cert, pki.node_key, pki.ca_cert)
+    # the receive endpoint's certificate is a server's only (the node's serves both ways: it
+    # is the node's client certificate when it delivers in receive mode)
+    context = build_ssl_context(pki.receiver_cert, pki.receiver_key, pki.ca_cert)
     client = NodeClient(simulator.url, CREDITOR, ssl_context=context)
     with client, pytest.raises(NodeTLSError, match="refused our client certificate"):
         client.list_messages()
@@ -237,22 +239,42 @@ def test_development_certificates_have_the_right_names_and_usages(tmp_path: Path
     ca = load_certificate(pki.ca_cert)
     node = load_certificate(pki.node_cert)
     client = load_certificate(pki.client_cert)
+    receiver = load_certificate(pki.receiver_cert)
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    sans = node.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert sorted(str(ip) for ip in sans.get_values_for_type(x509.IPAddress)) == [
-        "127.0.0.1",
-        "::1",
-    ]
-    assert sans.get_values_for_type(x509.DNSName) == ["localhost"]
+    for server in (node, receiver):
+        sans = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert sorted(str(ip) for ip in sans.get_values_for_type(x509.IPAddress)) == [
+            "127.0.0.1",
+            "::1",
+        ]
+        assert sans.get_values_for_type(x509.DNSName) == ["localhost"]
     node_usage = node.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     client_usage = client.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    assert list(node_usage) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    receiver_usage = receiver.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    # the node's serves both ways: it is the client when the node delivers (receive mode)
+    assert list(node_usage) == [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
     assert list(client_usage) == [ExtendedKeyUsageOID.CLIENT_AUTH]
-    for cert in (node, client):
+    assert list(receiver_usage) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    for cert in (node, client, receiver):
         assert cert.issuer == ca.subject
         cert.verify_directly_issued_by(ca)
     expiry = certificate_expiry(pki.client_cert)
     assert timedelta(days=725) < expiry - datetime.now(UTC) < timedelta(days=731)
+
+
+def test_a_node_certificate_of_an_earlier_release_is_issued_again_to_serve_clients_too(
+    tmp_path: Path,
+) -> None:
+    pki = write_dev_pki(tmp_path)
+    ca_cert, ca_key = load_certificate(pki.ca_cert), load_private_key(tmp_path / "ca.key")
+    key = load_private_key(pki.node_key)
+    server_only, _ = issue_certificate(ca_cert, ca_key, "node", server=True, key=key)
+    write_pem(pki.node_cert, server_only)
+    write_dev_pki(tmp_path)
+    renewed = load_certificate(pki.node_cert)
+    usage = renewed.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert ExtendedKeyUsageOID.CLIENT_AUTH in usage
+    assert renewed.public_key() == key.public_key()
 
 
 def test_a_missing_certificate_is_issued_again_for_its_key(tmp_path: Path) -> None:

@@ -86,7 +86,17 @@ def simulator(
     ] = None,
     tls: Annotated[
         Path | None,
-        typer.Option(help="Serve HTTPS with client certificates from DIR (created when missing)."),
+        typer.Option(
+            help="Serve HTTPS with client certificates from DIR (created when missing; also "
+            "writes receiver.pem and receiver.key for a connector's receive endpoint)."
+        ),
+    ] = None,
+    push: Annotated[
+        str | None,
+        typer.Option(
+            help="Deliver each message queued to this receive endpoint (https://...; needs "
+            "--tls), retried until acknowledged, instead of only waiting to be fetched."
+        ),
     ] = None,
 ) -> None:
     """Run the simulated node (SOAP service and admin API) on 127.0.0.1."""
@@ -95,7 +105,7 @@ def simulator(
     from ..node.simulator import SimulatorError, run_simulator
 
     try:
-        run_simulator(port, admin_port, tls)
+        run_simulator(port, admin_port, tls, push=push)
     except (SimulatorError, PkiError) as exc:
         fail(str(exc), EXIT_FAILURE)
     except OSError as exc:  # the port is taken, or not ours to bind

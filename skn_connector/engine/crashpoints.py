@@ -23,6 +23,10 @@ POINTS: Final = (
     "after_effect",  # an adapter applied a hold, not yet marked applied
     "after_send",  # the node took the answer, not yet marked sent
 )
+#: The points of receive mode (the daemon's endpoint; ``run --once`` never passes them).
+RECEIVE_POINTS: Final = (
+    "after_receive_commit",  # deliveries stored, not yet acknowledged to the node
+)
 
 _settings: dict[str, float] | None = None
 _random = random.Random()

@@ -280,7 +280,7 @@ class Pipeline:
                     channel,
                     new_rows,
                 )
-                known.add(node_message_id)
+                known.setdefault(node_message_id, set()).add(hashlib.sha256(payload).hexdigest())
                 outcomes.append(outcome)
             if new_rows:
                 execute_many(connection, sql.INSERT_INBOX, new_rows)
@@ -293,15 +293,28 @@ class Pipeline:
         payload: bytes,
         message: Message | None,
         reason: str | None,
-        known: set[str],
+        known: dict[str, set[str]],
         stored: dict[str, _Stored],
         now: datetime,
         channel: str,
         new_rows: list[dict[str, Any]],
     ) -> Intake:
         digest = hashlib.sha256(payload).hexdigest()
-        if node_message_id in known:
+        if digest in known.get(node_message_id, ()):
             return Intake.KNOWN
+        if node_message_id in known:
+            # not a redelivery (other bytes under a handle stored before): kept aside, never
+            # taken for the message stored first nor dropped
+            self._quarantine(
+                session,
+                node_message_id,
+                payload,
+                digest,
+                "the node's handle was delivered before with other content",
+                str(message.berichtheader.referentienummer) if message else None,
+                now,
+            )
+            return Intake.CONFLICT
         if message is None or reason is not None:
             referentienummer = str(message.berichtheader.referentienummer) if message else None
             self._quarantine(
@@ -382,14 +395,20 @@ class Pipeline:
         return remembered[1] if remembered is not None and remembered[0] == raw else None
 
     @staticmethod
-    def _node_handles_known(session: Session, node_message_ids: Sequence[str]) -> set[str]:
-        """Those of the node handles that were stored before (inbox or quarantine)."""
-        known: set[str] = set()
+    def _node_handles_known(
+        session: Session, node_message_ids: Sequence[str]
+    ) -> dict[str, set[str]]:
+        """Those of the node handles that were stored before (inbox or quarantine), each with
+        the sha256 of the bytes stored under it."""
+        known: dict[str, set[str]] = {}
         if not node_message_ids:
             return known
         connection = session.connection()
         for statement in (sql.INBOX_HANDLES, sql.QUARANTINE_HANDLES):
-            known.update(connection.scalars(statement, {"handles": list(node_message_ids)}))
+            for handle, digest in connection.execute(
+                statement, {"handles": list(node_message_ids)}
+            ):
+                known.setdefault(handle, set()).add(digest)
         return known
 
     def _quarantine(
@@ -905,7 +924,7 @@ class Pipeline:
                 raw,
                 message,
                 None,
-                set(),
+                {},
                 stored,
                 now,
                 Channel.NODE,

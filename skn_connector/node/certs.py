@@ -2,8 +2,11 @@
 
 ``write_dev_pki(directory)`` writes, where missing, a development CA and the certificates
 the simulator (``node.pem``/``node.key``) and the connector (``client.pem``/``client.key``)
-use for mutual TLS. The CA's key is kept beside them (``ca.key``) so that a missing leaf
-certificate can be issued again by the same CA. Keys are ECDSA P-256, written 0600.
+use for mutual TLS. The node's certificate serves both ways: as the server's, and as the
+client's when the node delivers to a connector in receive mode; the connector's receive
+endpoint has a server certificate of its own (``receiver.pem``/``receiver.key``). The CA's
+key is kept beside them (``ca.key``) so that a missing leaf certificate can be issued again
+by the same CA. Keys are ECDSA P-256, written 0600.
 
 The building blocks (``make_ca``, ``issue_certificate``, ``write_pem``) let tests craft
 other PKIs: a foreign CA, an expired certificate, a certificate for the wrong host.
@@ -37,6 +40,8 @@ NODE_CERT = "node.pem"
 NODE_KEY = "node.key"
 CLIENT_CERT = "client.pem"
 CLIENT_KEY = "client.key"
+RECEIVER_CERT = "receiver.pem"
+RECEIVER_KEY = "receiver.key"
 
 PrivateKey = ec.EllipticCurvePrivateKey
 
@@ -54,6 +59,8 @@ class DevPki:
     node_key: Path
     client_cert: Path
     client_key: Path
+    receiver_cert: Path
+    receiver_key: Path
 
     @property
     def directory(self) -> Path:
@@ -67,6 +74,8 @@ class DevPki:
             node_key=directory / NODE_KEY,
             client_cert=directory / CLIENT_CERT,
             client_key=directory / CLIENT_KEY,
+            receiver_cert=directory / RECEIVER_CERT,
+            receiver_key=directory / RECEIVER_KEY,
         )
 
 
@@ -148,8 +157,10 @@ def issue_certificate(
     not_before: datetime | None = None,
     not_after: datetime | None = None,
     key: PrivateKey | None = None,
+    client_too: bool = False,
 ) -> tuple[x509.Certificate, PrivateKey]:
-    """An end-entity certificate signed by ``ca_key``: serverAuth when ``server``, else clientAuth.
+    """An end-entity certificate signed by ``ca_key``: serverAuth when ``server`` (and
+    clientAuth as well with ``client_too``), else clientAuth.
 
     A server certificate without ``sans`` names the loopback addresses and ``localhost``.
     ``key`` certifies an existing key instead of generating a new one.
@@ -158,7 +169,9 @@ def issue_certificate(
     start, end = _validity(not_before, not_after)
     public_key = key.public_key()
     names = list(sans) if sans else (list(LOOPBACK_SANS) if server else [])
-    usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH] if server else [ExtendedKeyUsageOID.CLIENT_AUTH]
+    if server and client_too:
+        usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
@@ -182,7 +195,7 @@ def issue_certificate(
             ),
             critical=True,
         )
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
@@ -258,21 +271,42 @@ def certificate_expiry(path: Path) -> datetime:
     return load_certificate(path).not_valid_after_utc
 
 
+def _serves_clients_too(path: Path) -> bool:
+    """Whether a certificate may also be used as a client's (clientAuth); an unreadable one
+    counts as able, so that it is kept and its problem shows where it is used."""
+    try:
+        usage = load_certificate(path).extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    except (PkiError, x509.ExtensionNotFound):
+        return True
+    return ExtendedKeyUsageOID.CLIENT_AUTH in usage.value
+
+
 def write_dev_pki(directory: Path) -> DevPki:
     """Write the development CA and certificates that ``directory`` lacks; idempotent.
 
     Files already present are kept. A missing certificate whose key exists is issued
-    again for that key (a certificate whose key is missing gets a new key). A missing CA
-    while certificates it issued are present is refused (a new CA would not have issued
-    them): PkiError says which files to remove.
+    again for that key (a certificate whose key is missing gets a new key); so is a node
+    certificate of an earlier release, which could not serve as a client's (the node
+    delivering in receive mode). The receive endpoint's certificate is left out of a
+    directory whose CA has no key beside it. A missing CA while certificates it issued are
+    present is refused (a new CA would not have issued them): PkiError says which files to
+    remove.
     """
     pki = DevPki.in_directory(directory)
     ca_key_path = directory / CA_KEY
+    renewable = pki.node_key.exists() and ca_key_path.exists()
+    if renewable and pki.node_cert.exists() and not _serves_clients_too(pki.node_cert):
+        pki.node_cert.unlink()
     leaves = (
         (pki.node_cert, pki.node_key, "skn-simulator node", True),
         (pki.client_cert, pki.client_key, "skn-connector development client", False),
+        (pki.receiver_cert, pki.receiver_key, "skn-connector receive endpoint", True),
     )
     missing_leaves = [leaf for leaf in leaves if not (leaf[0].exists() and leaf[1].exists())]
+    if pki.ca_cert.exists() and not ca_key_path.exists() and missing_leaves == [leaves[2]]:
+        # a PKI made elsewhere without its CA's key (a test's, say): the receive endpoint's
+        # certificate cannot be issued, and the node and the connector need none
+        return pki
     if not missing_leaves and pki.ca_cert.exists():
         return pki
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -298,7 +332,14 @@ def write_dev_pki(directory: Path) -> DevPki:
 
     for cert_path, key_path, common_name, server in missing_leaves:
         existing_key = load_private_key(key_path) if key_path.exists() else None
-        cert, key = issue_certificate(ca_cert, ca_key, common_name, server=server, key=existing_key)
+        cert, key = issue_certificate(
+            ca_cert,
+            ca_key,
+            common_name,
+            server=server,
+            key=existing_key,
+            client_too=cert_path == pki.node_cert,
+        )
         if existing_key is None:
             write_pem(key_path, key)
         write_pem(cert_path, cert)

@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 import uuid
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -76,6 +76,7 @@ from ..wire.soap import (
     open_envelope,
 )
 from .certs import DevPki, PkiError, write_dev_pki
+from .pusher import DEFAULT_WORKERS, Pusher
 
 logger = logging.getLogger("skn_connector.simulator")
 
@@ -112,6 +113,7 @@ REQUESTS: Final = {
 ENVELOPE_OVERHEAD: Final = 64 * 1024
 STAT_NAMES: Final = (
     "queued",
+    "listed",
     "fetched",
     "confirmed",
     "sent",
@@ -119,6 +121,8 @@ STAT_NAMES: Final = (
     "duplicate_deliveries",
     "faults_injected",
     "tls_refusals",
+    "pushed",
+    "acknowledged",
 )
 RATE_NAMES: Final = ("error_rate", "reset_rate", "timeout_rate", "duplicate_rate")
 MAX_LATENCY_MS: Final = 60_000
@@ -207,6 +211,15 @@ class _Entry:
         }
 
 
+@dataclass(frozen=True)
+class PushEntry:
+    """A message to deliver to the receiver: the node's handle, for whom, its bytes."""
+
+    id: str
+    ontvanger: uuid.UUID
+    payload: bytes
+
+
 @dataclass
 class _Sent:
     message: Message
@@ -283,6 +296,12 @@ class NodeState:
         self._faults = FaultSettings()
         self._rng = random.Random()
         self._seq = 0
+        #: with ``push``: the entries still to deliver to the receiver, oldest first
+        self._push = False
+        self._to_push: deque[_Entry] = deque()
+        self._pushable = threading.Condition(self._lock)
+        #: the handles the receiver acknowledged, in order (a redelivery's again)
+        self._acknowledged: list[str] = []
 
     # -- the admin side ---------------------------------------------------------------
 
@@ -353,6 +372,9 @@ class NodeState:
         )
         self._boxes.setdefault(ontvanger, OrderedDict())[handle] = entry
         self._stats[count] += 1
+        if self._push:
+            self._to_push.append(entry)
+            self._pushable.notify()
         return handle
 
     def messagebox(self, ontvanger: uuid.UUID | None = None) -> list[dict[str, Any]]:
@@ -402,6 +424,8 @@ class NodeState:
             self._faults = FaultSettings()
             self._rng = random.Random()
             self._seq = 0
+            self._to_push.clear()
+            self._acknowledged.clear()
 
     def count(self, name: str) -> None:
         with self._lock:
@@ -426,6 +450,7 @@ class NodeState:
 
     def list_entries(self, participant: uuid.UUID, maximum: int) -> list[tuple[str, datetime]]:
         with self._lock:
+            self._stats["listed"] += 1
             box = self._boxes.get(participant)
             entries = list(itertools.islice(box.values(), maximum)) if box else []
             return [(entry.id, entry.placed) for entry in entries]
@@ -500,6 +525,45 @@ class NodeState:
                 entry.berichttype,
                 "duplicate_deliveries",
             )
+
+    # -- pushing (the node delivers, receive mode) ------------------------------------
+
+    def push_all(self) -> None:
+        """Deliver what waits (oldest first) and from now on every message queued
+        (``Pusher``); an entry stays in the messagebox until the receiver acknowledges it."""
+        with self._lock:
+            if not self._push:
+                waiting = [entry for box in self._boxes.values() for entry in box.values()]
+                self._to_push.extend(sorted(waiting, key=lambda e: e.seq))
+                self._pushable.notify_all()
+            self._push = True
+
+    def next_to_push(self, stopping: threading.Event, wait: float = 0.2) -> PushEntry | None:
+        """The oldest entry still to deliver, or None after ``wait`` seconds without one."""
+        with self._lock:
+            if not self._to_push and not stopping.is_set():
+                self._pushable.wait(wait)
+            if not self._to_push:
+                return None
+            entry = self._to_push.popleft()
+            return PushEntry(entry.id, entry.ontvanger, entry.payload)
+
+    def pushed(self, entry: PushEntry, acknowledged: bool) -> None:
+        """Count one delivery attempt; an acknowledged one leaves the messagebox, as a
+        confirmed message does (a duplicate delivery fault queues it again)."""
+        with self._lock:
+            self._stats["pushed"] += 1
+            if not acknowledged:
+                return
+            self._stats["acknowledged"] += 1
+            self._acknowledged.append(entry.id)
+            if entry.id in self._box(entry.ontvanger):
+                self._confirm_locked(entry.ontvanger, entry.id)
+
+    def acknowledged(self) -> list[str]:
+        """The handles the receiver acknowledged so far, in order."""
+        with self._lock:
+            return list(self._acknowledged)
 
     def send(self, participant: uuid.UUID, payload: bytes) -> str:
         """Record a message the connector sends; return its Referentienummer."""
@@ -1153,7 +1217,12 @@ class Simulator:
         port: int = 8450,
         admin_port: int | None = None,
         tls_dir: Path | None = None,
+        push: str | None = None,
+        push_workers: int = DEFAULT_WORKERS,
     ) -> None:
+        """``push``: the URL of a connector's receive endpoint; the node then delivers each
+        message queued to it (``node/pusher.py``) instead of only waiting to be fetched.
+        It needs ``tls_dir``: the node's certificate is the client certificate."""
         self._host = host
         self._port = port
         self._admin_port = admin_port if admin_port is not None else (port + 1 if port else 0)
@@ -1163,6 +1232,9 @@ class Simulator:
         self._soap: _Server | None = None
         self._admin: _Server | None = None
         self._threads: list[threading.Thread] = []
+        self._push = push
+        self._push_workers = push_workers
+        self._pusher: Pusher | None = None
 
     # -- properties --
 
@@ -1197,6 +1269,12 @@ class Simulator:
         """Listen on both ports and serve in background threads; return once listening."""
         if self.running:
             raise SimulatorError("the simulator is already running")
+        if self._push is not None and self._tls_dir is None:
+            raise SimulatorError(
+                "--push needs --tls DIR: the node delivers with its certificate (node.pem)"
+            )
+        if self._push is not None and not self._push.startswith("https://"):
+            raise SimulatorError("--push takes the https:// URL of a connector's receive endpoint")
         context = None
         if self._tls_dir is not None:
             try:
@@ -1226,8 +1304,17 @@ class Simulator:
         ]
         for thread in self._threads:
             thread.start()
+        if self._push is not None and self._tls_dir is not None:
+            self._pusher = Pusher(
+                self.state, self._push, self._tls_dir, workers=self._push_workers
+            ).start()
         logger.info("simulated node at %s, admin API at %s", self.url, self.admin_url)
         return self
+
+    @property
+    def pusher(self) -> Pusher | None:
+        """What delivers to the receiver (with ``push``), while running."""
+        return self._pusher
 
     def _bind(
         self,
@@ -1251,6 +1338,9 @@ class Simulator:
 
     def stop(self) -> None:
         """Stop serving, close every connection and join every thread; idempotent."""
+        if self._pusher is not None:
+            self._pusher.stop()
+            self._pusher = None
         servers = [server for server in (self._soap, self._admin) if server is not None]
         if not servers:
             return
@@ -1306,20 +1396,22 @@ def run_simulator(
     tls_dir: Path | None = None,
     *,
     host: str = "127.0.0.1",
+    push: str | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM (the CLI's ``simulator`` command).
 
     Raises SimulatorError, one sentence naming the fix, when it cannot start.
     """
     done = threading.Event()
-    simulator = Simulator(host=host, port=port, admin_port=admin_port, tls_dir=tls_dir)
+    simulator = Simulator(host=host, port=port, admin_port=admin_port, tls_dir=tls_dir, push=push)
     with _signals_set(done):
         simulator.start()
         try:
             tls = f"TLS files in {tls_dir}" if tls_dir is not None else "no TLS"
+            delivering = f", delivering to {push}" if push is not None else ""
             print(
                 f"SKN simulator: SOAP service at {simulator.url}, admin API at "
-                f"{simulator.admin_url}, {tls}; Ctrl+C stops it",
+                f"{simulator.admin_url}, {tls}{delivering}; Ctrl+C stops it",
                 flush=True,
             )
             while not done.wait(0.5):

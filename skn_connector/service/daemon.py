@@ -19,8 +19,10 @@ from ..node.client import NodeError, NodeTLSError
 from ..store.errors import StoreError
 from ..store.lease import StoreLease
 from .notify import Notifier, arm_watchdog
+from .prompt import Prompt
+from .receive import receiving
 from .rounds import RoundLog
-from .wiring import connector
+from .wiring import build_receive_context, connector
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +236,25 @@ class Jobs:
             ),
         )
 
+    def received(self) -> None:
+        """After the receive endpoint stored new messages: decide them, carry out and deliver
+        at once; again while a whole batch was due (there may be more)."""
+        due = [self.pipeline.batch_size]
+
+        def process() -> None:
+            due[0] = self.pipeline.process_due()
+
+        while due[0] >= self.pipeline.batch_size and not self.stopping.is_set():
+            due[0] = 0
+            self._run(
+                "receive",
+                (
+                    ("process", process),
+                    ("carry out", self.pipeline.carry_out),
+                    ("deliver", self.pipeline.deliver_due),
+                ),
+            )
+
     def daily(self) -> None:
         self._run(
             "daily",
@@ -264,12 +285,14 @@ FaceStarter = Callable[[Settings, Pipeline, "Standby"], Stoppable | None]
 def run_daemon(
     settings: Settings, *, insecure_dev: bool = False, faces: Sequence[FaceStarter] = ()
 ) -> None:
-    """Run the scheduler until SIGINT or SIGTERM: poll jobs and delivery jobs, and ``faces``.
-    A stop starts no new job and lets the running one finish its step (at most
-    STOP_WAIT_SECONDS)."""
+    """Run the scheduler until SIGINT or SIGTERM: poll jobs and delivery jobs, ``faces``, and
+    in receive mode the receive endpoint (started before the scheduler, stopped after it so
+    that the deliveries in flight finish their commit). A stop starts no new job and lets
+    the running one finish its step (at most STOP_WAIT_SECONDS)."""
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.blocking import BlockingScheduler
 
+    receive_context = build_receive_context(settings)  # refused before anything is created
     with (
         connector(settings, insecure_dev=insecure_dev) as pipeline,
         StoreLease(pipeline.store) as lease,
@@ -278,17 +301,20 @@ def run_daemon(
         scheduler = BlockingScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=1)}, timezone=UTC
         )
-        jobs = Jobs(pipeline, Standby(lease))
+        standby = Standby(lease)
+        jobs = Jobs(pipeline, standby)
         now = datetime.now(UTC)
-        scheduler.add_job(
-            jobs.poll,
-            "interval",
-            id="poll",
-            seconds=settings.node.poll_interval.total_seconds(),
-            next_run_time=now,
-            max_instances=1,
-            coalesce=True,
-        )
+        polls = settings.node.mode.polls
+        if polls:
+            scheduler.add_job(
+                jobs.poll,
+                "interval",
+                id="poll",
+                seconds=settings.node.poll_interval.total_seconds(),
+                next_run_time=now,
+                max_instances=1,
+                coalesce=True,
+            )
         scheduler.add_job(
             jobs.daily, "cron", id="daily", hour=6, minute=0, max_instances=1, coalesce=True
         )
@@ -297,6 +323,7 @@ def run_daemon(
             "interval",
             id="deliver",
             seconds=settings.node.deliver_interval.total_seconds(),
+            next_run_time=None if polls else now,  # what was stored before a stop, at once
             max_instances=1,
             coalesce=True,
         )
@@ -317,13 +344,25 @@ def run_daemon(
         started = [face(settings, pipeline, jobs.standby) for face in faces]
         served = [face for face in started if face is not None]
         log.info(
-            "skn-connector running: polling every %s, delivering every %s",
-            settings.node.poll_interval,
+            "skn-connector running: %s, delivering every %s",
+            f"polling every {settings.node.poll_interval}" if polls else "not polling",
             settings.node.deliver_interval,
         )
-        notifier.ready()  # the store is open and the first poll is due now
+        if settings.node.mode.receives:  # the endpoint stores only while this instance works
+            jobs.standby.may_work()
         try:
-            scheduler.start()
+            with (
+                Prompt(jobs.received, batch=pipeline.batch_size) as prompt,
+                receiving(
+                    settings,
+                    receive_context,
+                    pipeline,
+                    wake=prompt.ask,
+                    may_store=lambda: jobs.standby.working is True,
+                ),
+            ):
+                notifier.ready()  # the store is open and the first round is armed
+                scheduler.start()
         finally:
             for face in served:
                 face.stop()

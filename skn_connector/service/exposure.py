@@ -33,6 +33,9 @@ def exposed_files(settings: Settings) -> list[str]:
     tls = settings.node.tls
     if tls is not None:
         found += _open_to_read(tls.private_key, "the private key node.tls.private_key")
+    if settings.receive is not None:
+        key = settings.receive.tls.private_key
+        found += _open_to_read(key, "the private key receive.tls.private_key")
     for reference in _settingssecret_refs(settings):
         file = secret_file(reference)
         if file is not None:
@@ -48,6 +51,8 @@ def exposed_files(settings: Settings) -> list[str]:
 
 def _settingssecret_refs(settings: Settings) -> list[str]:
     references = [r for adapter in settings.adapters for r in secret_refs(adapter.options)]
+    if settings.receive is not None and settings.receive.tls.private_key_password:
+        references.insert(0, settings.receive.tls.private_key_password)
     tls = settings.node.tls
     if tls is not None and tls.private_key_password:
         references.insert(0, tls.private_key_password)

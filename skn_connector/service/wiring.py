@@ -10,6 +10,7 @@ before anything is created.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from ..node.client import NodeClient, build_ssl_context
 from ..secrets import is_secret_ref, resolve_secret
 from ..store import Store, open_configured_store
 from ..store.db import create_store_engine
+from ..wire.profile import MAX_ENVELOPE_BYTES
 from .exposure import exposed_files
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,34 @@ def build_node_client(settings: Settings, *, insecure_dev: bool = False) -> Node
         timeout=timeout,
         allow_insecure=insecure_dev,
     )
+
+
+def build_receive_context(settings: Settings) -> ssl.SSLContext | None:
+    """The receive endpoint's TLS context when ``node.mode`` receives (else None); a file
+    that cannot be used is a ConfigError naming its key."""
+    from .receive_tls import build_receive_ssl_context
+
+    receive = settings.receive
+    if not settings.node.mode.receives or receive is None:
+        return None
+    receive_body_limit(settings)  # refused here, before anything is created
+    tls = receive.tls
+    password = resolve_secret(tls.private_key_password) if tls.private_key_password else None
+    return build_receive_ssl_context(tls, password)
+
+
+def receive_body_limit(settings: Settings) -> int:
+    """The largest delivery the receive endpoint reads: ``[receive] max_body_bytes``, at most
+    (and by default) the largest SOAP envelope of the wire profile; ConfigError above it."""
+    limit = settings.receive.max_body_bytes if settings.receive is not None else None
+    if limit is None:
+        return MAX_ENVELOPE_BYTES
+    if limit > MAX_ENVELOPE_BYTES:
+        raise ConfigError(
+            f"{settings.source or 'the configuration'}: receive.max_body_bytes: must be at "
+            f"most {MAX_ENVELOPE_BYTES} (the largest SOAP envelope)"
+        )
+    return limit
 
 
 def build_adapters(settings: Settings) -> list[LoadedAdapter]:
@@ -123,11 +153,13 @@ class Checked:
 
 def check_settings(settings: Settings, *, insecure_dev: bool = False) -> Checked:
     """Build every part ``run`` builds before it touches the node, and close them again:
-    the policy, our profile, the adapters, the node client with its TLS context, and the
-    store's engine (its URL and, for SQLite, its folder), without creating the store.
-    Raises what ``run`` would raise, with the same sentence."""
+    the policy, our profile, the receive endpoint's TLS context, the adapters, the node
+    client with its TLS context, and the store's engine (its URL and, for SQLite, its
+    folder), without creating the store. Raises what ``run`` would raise, with the same
+    sentence."""
     policy = build_policy(settings)
     creditor_profile(settings)
+    build_receive_context(settings)
     adapters = build_adapters(settings)
     try:
         build_node_client(settings, insecure_dev=insecure_dev).close()

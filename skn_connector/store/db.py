@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -174,10 +175,16 @@ _MIGRATION_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 
 class Store:
-    """The single source of truth. Each pipeline step runs in one ``transaction()``."""
+    """The single source of truth. Each pipeline step runs in one ``transaction()``.
+
+    One transaction at a time in a process: the daemon's jobs and the receive endpoint's
+    writer use the store from two threads, and a transaction's reads must not be overtaken
+    by another thread's commit before its own writes (SQLite takes its write lock only at
+    the first write: the audit trail's head, read first, would fork)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._one_at_a_time = threading.RLock()
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         # audit entries are written in one statement per flush or commit, not one ORM object
         # each: a message's path adds four, and the unit of work made them its dearest part
@@ -186,7 +193,7 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
+        with self._one_at_a_time, self._sessions.begin() as session:
             yield session
 
     def audit(

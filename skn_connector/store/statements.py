@@ -31,10 +31,10 @@ write_offs = cast(Table, WriteOffRecord.__table__)
 
 # -- intake -----------------------------------------------------------------------------------
 
-INBOX_HANDLES = select(inbox.c.node_message_id).where(
+INBOX_HANDLES = select(inbox.c.node_message_id, inbox.c.sha256).where(
     inbox.c.node_message_id.in_(bindparam("handles", expanding=True))
 )
-QUARANTINE_HANDLES = select(quarantine.c.node_message_id).where(
+QUARANTINE_HANDLES = select(quarantine.c.node_message_id, quarantine.c.sha256).where(
     quarantine.c.node_message_id.in_(bindparam("handles", expanding=True))
 )
 STORED_BY_REFERENTIENUMMER = select(

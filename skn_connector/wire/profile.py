@@ -37,6 +37,19 @@ OPERATIONS: Final = (
     OP_CONFIRM_MANY,
     OP_SEND_MANY,
 )
+#: Receive mode (P): the node (or a gateway) delivers each message to the participant's
+#: endpoint at RECEIVE_PATH with the operation OP_DELIVER, a DELIVERY_REQUEST carrying ``Id``
+#: (the node's handle, as the messagebox lists it) and ``Inhoud`` (the message, base64, as a
+#: fetch answer carries it). The participant answers, only once the message is stored, a
+#: DELIVERY_ACKNOWLEDGEMENT naming the ``Id``; anything else (a fault, an HTTP error, no
+#: answer) leaves the message with the node, which delivers it again.
+OP_DELIVER: Final = "BerichtAfleveren"
+DELIVERY_REQUEST: Final = "BerichtAfleverVraag"
+DELIVERY_ACKNOWLEDGEMENT: Final = "BerichtAfleverAntwoord"
+RECEIVE_PATH: Final = "/skn"
+#: The longest node handle a delivery may carry (the messagebox's are UUIDs; the store keeps
+#: 64 characters).
+MAX_HANDLE_CHARS: Final = 64
 #: The most messages one batched request may name.
 MAX_BATCH: Final = 1000
 
@@ -47,19 +60,24 @@ MAX_MESSAGE_BYTES: Final = 8 * 1024 * 1024
 MAX_ENVELOPE_BYTES: Final = MAX_MESSAGE_BYTES * 4 // 3 + 64 * 1024
 
 __all__ = [
+    "DELIVERY_ACKNOWLEDGEMENT",
+    "DELIVERY_REQUEST",
     "LIST_ITEM_NAMES",
     "MAX_BATCH",
     "MAX_ENVELOPE_BYTES",
+    "MAX_HANDLE_CHARS",
     "MAX_MESSAGE_BYTES",
     "MESSAGE_NS",
     "OPERATIONS",
     "OP_CONFIRM",
     "OP_CONFIRM_MANY",
+    "OP_DELIVER",
     "OP_FETCH",
     "OP_FETCH_MANY",
     "OP_LIST",
     "OP_SEND",
     "OP_SEND_MANY",
+    "RECEIVE_PATH",
     "SERVICE_NS",
     "SOAP_ENV_NS",
 ]

@@ -46,6 +46,7 @@ from skn_connector.demo import (
     CREDITOR_ID,
     KREDIETBANK_ID,
     Scenario,
+    add_receive_mode,
     saldoverzoek_json,
     scenarios,
     write_config,
@@ -288,7 +289,11 @@ class World:
         read_timeout: float = 5.0,
         max_wait: float = 10.0,
         store_dir: Path | None = None,
+        receive_port: int | None = None,
     ) -> None:
+        """``receive_port``: receive mode; the node delivers to the connector's endpoint on
+        127.0.0.1 at that port (retrying until acknowledged) instead of waiting to be
+        fetched."""
         self.workdir = workdir
         self.rng = random.Random(seed)
         self.seed = seed
@@ -300,9 +305,12 @@ class World:
             str(self.backoffice.options["database_url"]).removeprefix("sqlite:///")
         )
         self.mix: list[Scenario] = scenarios(self.backoffice.debtors)
-        self.simulator = Simulator(port=0, tls_dir=workdir / "tls").start()
+        push = f"https://127.0.0.1:{receive_port}/skn" if receive_port is not None else None
+        self.simulator = Simulator(port=0, tls_dir=workdir / "tls", push=push).start()
         try:
             self.config = write_config(workdir, self.simulator, self.backoffice.options)
+            if receive_port is not None:
+                add_receive_mode(self.config, workdir / "tls", receive_port)
             text = self.config.read_text(encoding="utf-8")
             text = text.replace(
                 'poll_interval = "1m"\n',
