@@ -242,8 +242,25 @@ class PolicySettings(_Section):
     max_term_months: int = Field(default=18, ge=1, le=120)
     #: a preferent claim must get at least this multiple of the concurrent percentage
     preferent_factor: float = Field(default=2.0, ge=1.0, le=10.0)
+    #: answers that wait for a person's approval before they go out (a creditor's first
+    #: weeks): Berichttypes, e.g. ["SaldoverzoekAntwoord"], or "all"
+    approve_before_sending: list[str] | Literal["all"] = Field(default_factory=list)
+    #: raise a task when an answer still waits for approval this many working days after
+    #: its question came in: before the warning of warn_at_working_days
+    approval_escalation_at_working_days: int = Field(default=7, ge=1, le=29)
     #: per event and measure group: stop, lift or allow ([policy.events.E03] RUNSEIZE = "stop")
     events: dict[str, dict[MeasureGroup, GroupEffect]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _escalation_before_the_deadline(self) -> PolicySettings:
+        if self.approve_before_sending and (
+            self.approval_escalation_at_working_days >= self.answer_within_working_days
+        ):
+            raise ValueError(
+                "approval_escalation_at_working_days must be less than "
+                f"answer_within_working_days ({self.answer_within_working_days})"
+            )
+        return self
 
 
 class RetentionSettings(_Section):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from . import messages, policy, portal, running, security, tasks  # noqa: F401  (registers)
+from . import explain, messages, policy, portal, running, security, tasks  # noqa: F401
 from .app import app
 
 

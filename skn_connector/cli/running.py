@@ -65,6 +65,7 @@ def run(
         f"fetched {summary.fetched}, quarantined {summary.quarantined}, duplicates "
         f"{summary.duplicates}, answered: {answered}, delivered {summary.delivered}, "
         f"waiting: {summary.pending_inbox} to process, {summary.pending_outbox} to deliver"
+        + (f", {summary.to_approve} for approval (see 'tasks list')" if summary.to_approve else "")
     )
     for error in summary.errors:
         typer.echo(f"skn-connector: {error}", err=True)

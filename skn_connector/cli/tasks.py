@@ -43,7 +43,12 @@ def tasks_list(
 def tasks_resolve(
     task_id: Annotated[int, typer.Argument(help="The task's id (see 'tasks list').")],
     choice: Annotated[
-        str, typer.Option(help="accept or reject for a proposal; done for other tasks.")
+        str,
+        typer.Option(
+            help="accept or reject for a proposal; approve or withhold for an answer that "
+            "waits for approval; schone_lei or zonder_schone_lei for the end of a Wsnp; "
+            "done for other tasks."
+        ),
     ] = "done",
     note: Annotated[str | None, typer.Option(help="Why; sent as the reason of a refusal.")] = None,
     config: ConfigOption = None,

@@ -121,7 +121,7 @@ class Pipeline:
         #: need not decode them again (bounded: the oldest are forgotten; used once)
         self._decoded: OrderedDict[str, tuple[bytes, Message]] = OrderedDict()
         self.recorder = DecisionRecorder(
-            store=store, effects=self.effects, table=self.table, clock=clock
+            store=store, effects=self.effects, table=self.table, policy=self.policy, clock=clock
         )
         #: a person's decisions on tasks
         self.tasks = TaskDesk(
@@ -138,6 +138,9 @@ class Pipeline:
             store=store,
             working_days=self.working_days,
             warn_at_working_days=warn_at_working_days,
+            approval_escalation_at_working_days=(
+                self.policy.settings.approval_escalation_at_working_days
+            ),
             outage_task_after=outage_task_after,
             clock=clock,
         )
@@ -972,6 +975,11 @@ class Pipeline:
         )
 
     # -- counts ----------------------------------------------------------------------------
+
+    def answers_to_approve(self) -> int:
+        """Answers waiting for a person's approval before they go out."""
+        with self.store.engine.connect() as connection:
+            return int(connection.execute(sql.TO_APPROVE).scalar_one())
 
     def backlog(self) -> tuple[int, int]:
         """(pending inbox messages, answers to deliver plus holds/write-offs to carry out)."""

@@ -104,6 +104,11 @@ class Policy:
     def rule(self, event: str) -> EventRule:
         return self.rules[event]
 
+    def needs_approval(self, berichttype: str) -> bool:
+        """Whether an answer of this type waits for a person before it goes out."""
+        wanted = self.settings.approve_before_sending
+        return wanted == "all" or berichttype in wanted
+
     def rank(self, hold_type: str) -> int:
         """Lower is stronger."""
         return (
@@ -156,6 +161,16 @@ def _citation(layer: str, raw: Mapping[str, Any], where: str) -> Citation:
     except SourceError as exc:
         raise PolicyError(str(exc)) from None
     return Citation(layer, str(raw.get("note", "")), sources)
+
+
+def answer_types() -> frozenset[str]:
+    """The Berichttypes the connector answers with: those of the conversation table."""
+    text = (resources.files("skn_connector.engine") / "rules" / "conversations.toml").read_text(
+        encoding="utf-8"
+    )
+    return frozenset(
+        answer for rule in tomllib.loads(text).get("rule", []) for answer in rule["answers"]
+    )
 
 
 def check_citations(table: Mapping[str, Any]) -> dict[str, Citation]:
@@ -247,6 +262,14 @@ def load_policy(
             citations=tuple(cited),
             active=active,
         )
+    if settings.approve_before_sending != "all":
+        known = answer_types()
+        for name in settings.approve_before_sending:
+            if name not in known:
+                raise PolicyError(
+                    f"[policy] approve_before_sending: {name!r} is not an answer the connector "
+                    f'sends; use "all" or some of {", ".join(sorted(known))}'
+                )
     for event in settings.events:
         if event not in rules:
             raise PolicyError(f"[policy.events.{event}]: unknown event; known: {', '.join(rules)}")

@@ -15,10 +15,11 @@ from ..messages import Message
 from ..store import statements as sql
 from ..store.bulk import execute_many
 from ..store.db import Store
-from ..store.status import InboxStatus, OutboxStatus
+from ..store.status import InboxStatus, OutboxStatus, TaskKind
 from .conversations import SAME, Rule, TransitionTable
 from .decisions import Decision
 from .effects import EffectRunner
+from .policy import Policy
 from .tasks import add_task
 
 
@@ -65,11 +66,13 @@ class DecisionRecorder:
         store: Store,
         effects: EffectRunner,
         table: TransitionTable,
+        policy: Policy,
         clock: Callable[[], datetime],
     ) -> None:
         self.store = store
         self.effects = effects
         self.table = table
+        self.policy = policy
         self.clock = clock
 
     def commit(self, decided: list[Decided]) -> list[tuple[Decided, str | None, str]]:
@@ -151,6 +154,7 @@ class DecisionRecorder:
         answer_id = None
         if decision.answer is not None and item.payload is not None:
             answer_id = str(decision.answer.berichtheader.referentienummer)
+            approve = self.policy.needs_approval(decision.answer.BERICHTTYPE)
             writes.outbox.append(
                 {
                     "referentienummer": answer_id,
@@ -159,11 +163,23 @@ class DecisionRecorder:
                     "berichttype": decision.answer.BERICHTTYPE,
                     "payload": item.payload,
                     "created_at": now,
-                    "status": OutboxStatus.PENDING,
+                    "status": OutboxStatus.TO_APPROVE if approve else OutboxStatus.PENDING,
                     "attempts": 0,
                     "channel": row.channel,
                 }
             )
+            if approve:
+                add_task(
+                    session,
+                    now,
+                    TaskKind.APPROVE_ANSWER,
+                    f"the {decision.answer.BERICHTTYPE} to {message.BERICHTTYPE} "
+                    f"{item.referentienummer} waits for approval before it is sent"
+                    + (f"; the answer is due on {row.answer_due}" if row.answer_due else ""),
+                    conversation_id,
+                    answer_id,
+                    row.answer_due,
+                )
         for task in decision.tasks:
             add_task(
                 session,

@@ -52,6 +52,8 @@ class RunSummary:
     processing_failures: int = 0
     pending_inbox: int = 0
     pending_outbox: int = 0
+    #: answers waiting for a person's approval ([policy] approve_before_sending)
+    to_approve: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property

@@ -161,7 +161,7 @@ def purge_personal_data(
                     if not dry_run:
                         message.raw = purged_marker(message.raw, now)
             for answer in outbox:
-                if answer.status == OutboxStatus.PENDING:
+                if answer.status in (OutboxStatus.PENDING, OutboxStatus.TO_APPROVE):
                     report.skipped_pending += 1
                 elif not is_purged(answer.payload):
                     purged_out.append(

@@ -110,6 +110,8 @@ class TaskDesk:
                 request_raw = inbox.raw if inbox is not None else None
         if kind == TaskKind.WSNP_EINDE:
             return self._end_wsnp(task_id, choice, actor)
+        if kind == TaskKind.APPROVE_ANSWER:
+            return self._approve(task_id, choice, note, actor)
         if kind != TaskKind.BEOORDELING:
             return self._close_task(task_id, choice, note, actor, None)
         if choice not in {"accept", "reject"}:
@@ -221,6 +223,51 @@ class TaskDesk:
         return (
             f"task {task_id} resolved: Wsnp holds released ({choice}), "
             f"{len(write_offs)} write-off(s) planned"
+        )
+
+    def _approve(self, task_id: int, choice: str, note: str | None, actor: Actor) -> str:
+        """An answer waiting for approval: ``approve`` lets it go out at the next delivery,
+        ``withhold`` keeps it back for good (its question stays watched, to be answered by
+        other means before its deadline)."""
+        if choice not in {"approve", "withhold"}:
+            raise TaskError(
+                "an answer waiting for approval is resolved with --choice approve "
+                "or --choice withhold"
+            )
+        now = self.clock()
+        with self.store.transaction() as session:
+            task = session.get(Task, task_id)
+            if task is None or task.status != TaskStatus.OPEN:
+                raise TaskError(f"task {task_id} is no longer open")
+            answer = session.scalars(
+                select(OutboxMessage).where(OutboxMessage.referentienummer == task.referentienummer)
+            ).first()
+            if answer is None or answer.status != OutboxStatus.TO_APPROVE:
+                raise TaskError(f"task {task_id}: its answer no longer waits for approval")
+            answer.status = OutboxStatus.PENDING if choice == "approve" else OutboxStatus.WITHHELD
+            task.status, task.resolution = (
+                TaskStatus.RESOLVED,
+                (f"{choice}: {note}" if note else choice)[:2000],
+            )
+            task.resolved_at, task.resolved_by = now, actor.label[:64]
+            self.store.audit(
+                session,
+                "answer_approved" if choice == "approve" else "answer_withheld",
+                conversation_id=answer.conversation_id,
+                referentienummer=answer.referentienummer,
+                task=task_id,
+                kind=TaskKind.APPROVE_ANSWER,
+                choice=choice,
+                note=bool(note),
+                actor=actor.audit(),
+                berichttype=answer.berichttype,
+            )
+            berichttype = answer.berichttype
+        if choice == "approve":
+            return f"task {task_id} resolved: the {berichttype} is approved and goes out next"
+        return (
+            f"task {task_id} resolved: the {berichttype} is withheld and will not be sent; "
+            "answer its question by other means before its deadline"
         )
 
     def _close_task(

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..store.db import Store
-from ..store.schema import HoldRecord, InboxMessage, Meta, Task
-from ..store.status import HoldStatus, InboxStatus, TaskKind, TaskStatus
+from ..store.schema import HoldRecord, InboxMessage, Meta, OutboxMessage, Task
+from ..store.status import HoldStatus, InboxStatus, OutboxStatus, TaskKind, TaskStatus
 from .deadlines import AMSTERDAM, WorkingDays, dutch_day
 from .tasks import add_task
 
@@ -26,10 +26,12 @@ class Watch:
         warn_at_working_days: int,
         outage_task_after: timedelta,
         clock: Callable[[], datetime],
+        approval_escalation_at_working_days: int = 7,
     ) -> None:
         self.store = store
         self.working_days = working_days
         self.warn_at = warn_at_working_days
+        self.approval_escalation_at = approval_escalation_at_working_days
         self.outage_task_after = outage_task_after
         self.clock = clock
 
@@ -69,17 +71,50 @@ class Watch:
                     .where(Task.kind == TaskKind.BEOORDELING, Task.status == TaskStatus.OPEN)
                 )
             )
-            for referentienummer, conversation_id, received_at, due in waiting:
+            # an answer that waits for a person's approval, or that a person withheld, has
+            # not gone out: its question is watched as if unanswered, the first before the
+            # usual warning (the approval is one more step before the deadline)
+            held_back = session.execute(
+                select(
+                    InboxMessage.referentienummer,
+                    InboxMessage.conversation_id,
+                    InboxMessage.received_at,
+                    InboxMessage.answer_due,
+                    OutboxMessage.status,
+                )
+                .join(
+                    OutboxMessage,
+                    OutboxMessage.cross_referentienummer == InboxMessage.referentienummer,
+                )
+                .where(OutboxMessage.status.in_((OutboxStatus.TO_APPROVE, OutboxStatus.WITHHELD)))
+            )
+            waiting_for: dict[str, OutboxStatus] = {}
+            questions: list[tuple[str, str, datetime, date | None]] = [
+                (r, c, at, due) for r, c, at, due in waiting
+            ]
+            for referentienummer, conversation_id, received_at, due, status in held_back:
+                questions.append((referentienummer, conversation_id, received_at, due))
+                waiting_for[referentienummer] = OutboxStatus(status)
+            for referentienummer, conversation_id, received_at, due in questions:
                 if referentienummer in warned:
                     continue
                 received = received_at.astimezone(AMSTERDAM).date()
-                if self.working_days.between(received, today) >= self.warn_at:
+                why = waiting_for.get(referentienummer)
+                warn_at = (
+                    self.approval_escalation_at if why == OutboxStatus.TO_APPROVE else self.warn_at
+                )
+                if self.working_days.between(received, today) >= warn_at:
+                    left = self.working_days.between(today, due) if due else 0
                     add_task(
                         session,
                         self.clock(),
                         TaskKind.DEADLINE,
-                        f"the answer is due on {due}: "
-                        f"{self.working_days.between(today, due) if due else 0} working days left",
+                        {
+                            OutboxStatus.TO_APPROVE: "the answer still waits for approval",
+                            OutboxStatus.WITHHELD: "the answer was withheld and not sent",
+                            None: "the answer is not sent",
+                        }[why]
+                        + f"; it is due on {due}: {left} working days left",
                         conversation_id,
                         referentienummer,
                         due,

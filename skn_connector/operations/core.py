@@ -26,6 +26,7 @@ from ..store import Store, open_configured_store
 from ..store.audit import AuditHead, AuditReport, verify_audit
 from ..store.lease import StoreLease
 from . import queries
+from .explain import Explanation, explain
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,12 @@ class Operations:
     def policy(self) -> Policy:
         """The effective enforcement policy (ConfigError for an override that is not valid)."""
         return build_policy(self.settings)
+
+    def explain(self, reference: str | None = None, *, debtor: str | None = None) -> Explanation:
+        """Why enforcement stopped or went on for a hold, a message, a conversation or a
+        debtor (a KlantnummerSE): the chain, each step with its sources. ExplainNotFound
+        when the store has none of them."""
+        return explain(self.store, self.policy(), reference, debtor=debtor)
 
     def verify_audit(self, *, expected_head: AuditHead | None = None) -> AuditReport:
         return verify_audit(self.store, expected_head=expected_head)

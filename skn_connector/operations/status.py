@@ -9,8 +9,9 @@ process and the certificates' roles and names.
 
 A question waits for its answer while it is not yet worked (pending), while a person
 decides it (an open ``beoordeling`` task), while it failed and its task is open, and while
-its answer is in the outbox but not delivered (pending, or refused by the node with its task
-open). Its deadline is the inbox's ``answer_due``, the last working day to answer.
+its answer is in the outbox but not delivered (pending, waiting for approval or withheld, or
+refused by the node with its task open). Its deadline is the inbox's ``answer_due``, the
+last working day to answer.
 """
 
 from __future__ import annotations
@@ -309,7 +310,8 @@ def _worked_but_unanswered() -> Any:
         .join(question, question.c.referentienummer == OutboxMessage.cross_referentienummer)
         .where(
             or_(
-                OutboxMessage.status == "pending",
+                # waiting to go out, for a person's approval, or withheld by one
+                OutboxMessage.status.in_(("pending", "to_approve", "withheld")),
                 and_(
                     OutboxMessage.status == "failed",
                     OutboxMessage.referentienummer.in_(_with_open_task("delivery_failed")),

@@ -58,6 +58,7 @@ def run_once(pipeline: Pipeline, *, max_wait: float = 120.0) -> RunSummary:
                     log.exception("recording the last batch of answers sent failed")
             if in_flight:
                 summary.pending_inbox, summary.pending_outbox = pipeline.backlog()
+    summary.to_approve = pipeline.answers_to_approve()
     return summary
 
 

@@ -149,6 +149,9 @@ NOTE_APPLIED = (
 
 #: (pending inbox messages, answers to deliver, holds to carry out, write-offs to carry out),
 #: in one statement: the daemon asks after every round
+TO_APPROVE = (
+    select(func.count()).select_from(outbox).where(outbox.c.status == OutboxStatus.TO_APPROVE)
+)
 BACKLOG = select(
     select(func.count())
     .select_from(inbox)

@@ -16,11 +16,16 @@ class InboxStatus(StrEnum):
 
 
 class OutboxStatus(StrEnum):
-    """An answer: waiting to be delivered (or exported), delivered, or refused for good."""
+    """An answer: waiting to be delivered (or exported), delivered, or refused for good; or
+    waiting for a person's approval, or held back by one."""
 
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    #: waits for a person's approval before it goes out ([policy] approve_before_sending)
+    TO_APPROVE = "to_approve"
+    #: a person held it back: it is never sent, and its question is still watched
+    WITHHELD = "withheld"
 
 
 class HoldStatus(StrEnum):
@@ -85,6 +90,7 @@ class TaskKind(StrEnum):
     HOLD_BY_HAND = "hold_by_hand"
     WRITE_OFF = "write_off"
     DEADLINE = "deadline"
+    APPROVE_ANSWER = "approve_answer"
     HOLD_NOT_APPLIED = "hold_not_applied"
     BACKOFFICE_UNAVAILABLE = "backoffice_unavailable"
     NODE_NOT_POLLED = "node_not_polled"
