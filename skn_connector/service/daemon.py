@@ -338,7 +338,22 @@ def run_daemon(
             notifier.stopping()
             log.info("received %s; stopping after the running job", signal.Signals(signum).name)
             jobs.stopping.set()
-            scheduler.shutdown(wait=False)
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+
+        def stop_if_asked_during_start() -> None:
+            # a signal before the scheduler ran (while the faces and the receive endpoint
+            # started) could not shut it down: its first job does
+            if jobs.stopping.is_set():
+                scheduler.shutdown(wait=False)
+
+        scheduler.add_job(
+            stop_if_asked_during_start,
+            "date",
+            id="stop-if-asked",
+            run_date=now,
+            misfire_grace_time=None,
+        )
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
