@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -291,6 +292,7 @@ def run_daemon(
     that the deliveries in flight finish their commit). A stop starts no new job and lets
     the running one finish its step (at most STOP_WAIT_SECONDS)."""
     from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers import SchedulerNotRunningError
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     receive_context = build_receive_context(settings)  # refused before anything is created
@@ -338,14 +340,18 @@ def run_daemon(
             notifier.stopping()
             log.info("received %s; stopping after the running job", signal.Signals(signum).name)
             jobs.stopping.set()
-            if scheduler.running:
-                scheduler.shutdown(wait=False)
+            shut_down()
+
+        def shut_down() -> None:
+            with contextlib.suppress(SchedulerNotRunningError):  # not yet, or already
+                if scheduler.running:
+                    scheduler.shutdown(wait=False)
 
         def stop_if_asked_during_start() -> None:
             # a signal before the scheduler ran (while the faces and the receive endpoint
             # started) could not shut it down: its first job does
             if jobs.stopping.is_set():
-                scheduler.shutdown(wait=False)
+                shut_down()
 
         scheduler.add_job(
             stop_if_asked_during_start,
