@@ -298,6 +298,56 @@ def listen_address(value: str) -> tuple[str, int]:
     return match.group(1) or match.group(2), int(match.group(3))
 
 
+class ConsoleSettings(_Section):
+    """The console (``[console]``): web pages for the functional administrators, served on
+    the ``[http]`` face behind a login. Off unless ``enabled``; ``skn-connector console``
+    serves it alone."""
+
+    enabled: bool = False
+    #: the key that signs the session cookies: secret:NAME; by default a random key kept in
+    #: a file beside the store (0600), made on the first start
+    session_key: str | None = None
+    #: a session ends after this long without a request
+    idle_timeout: Duration = timedelta(minutes=30)
+    #: the console's language: nl (Dutch) or en (English)
+    language: Literal["nl", "en"] = "nl"
+    #: the addresses (or networks) of the reverse proxy in front: its X-Forwarded-For and
+    #: X-Forwarded-Proto are believed from there only; and single sign-on: the header in which
+    #: that proxy names the person it logged in (ADFS, Entra ID), off unless set
+    trusted_proxies: list[str] = Field(default_factory=list)
+    user_header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,64}$")
+
+    @field_validator("session_key")
+    @classmethod
+    def _key_is_a_secret(cls, value: str | None) -> str | None:
+        if value is not None and not is_secret_ref(value):
+            raise ValueError("must be a secret reference (secret:NAME), never the key itself")
+        if value is not None:
+            try:
+                secret_name(value)
+            except SecretError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
+    @model_validator(mode="after")
+    def _sso_from_a_proxy(self) -> ConsoleSettings:
+        if self.user_header and not self.trusted_proxies:
+            raise ValueError("user_header (single sign-on) needs trusted_proxies")
+        return self
+
+
 class LogFormat(StrEnum):
     TEXT = "text"
     #: one JSON object a line: time, level, logger, message (and exception)
@@ -316,6 +366,7 @@ class Settings(_Section):
     policy: PolicySettings = PolicySettings()
     retention: RetentionSettings = RetentionSettings()
     http: HttpSettings = HttpSettings()
+    console: ConsoleSettings = ConsoleSettings()
     logging: LoggingSettings = LoggingSettings()
     #: required when node.mode is receive or both (validated after node)
     receive: ReceiveSettings | None = Field(default=None, validate_default=True)

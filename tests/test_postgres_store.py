@@ -43,7 +43,7 @@ def test_migrations_match_the_models_on_postgresql(postgres_url: str) -> None:
                 )
             }
             revision = connection.execute(text("SELECT version_num FROM alembic_version"))
-            assert revision.scalar() == "0008"
+            assert revision.scalar() == "0009"
         assert "ix_audit_conversation_id" not in indexes
     finally:
         store.close()
@@ -108,5 +108,28 @@ def test_the_whole_path_runs_on_a_postgresql_store(tmp_path: Path, postgres_url:
         known = sum(1 for a in sent if a["Berichtheader"]["Berichttype"] != "GeenMedewerking")
         assert known > 0 and holds and set(holds) == {"applied"}
         assert verify_audit(store).problem is None
+    finally:
+        store.close()
+
+
+def test_the_consoles_accounts_and_reads_on_postgresql(postgres_url: str) -> None:
+    """The accounts table, the audit trail by person (its partial index with a LIKE that
+    holds '%') and the console's lists on PostgreSQL."""
+    from skn_connector.actor import Actor
+    from skn_connector.operations import views
+    from skn_connector.operations.accounts import add_account, authenticate
+    from skn_connector.store.status import AccountRole
+
+    store = open_store(postgres_url)
+    try:
+        add_account(store, "anna", AccountRole.ADMIN, "x" * 12, actor=Actor.on_the_console("b"))
+        assert authenticate(store, "anna", "x" * 12, via="test").ok
+        [entry] = views.list_audit(store, views.AuditFilter(person="b")).rows
+        assert entry["event"] == "account_added" and entry["detail"]["account"] == "anna"
+        assert views.list_audit(store, views.AuditFilter(person="nobody")).rows == []
+        assert views.holds_by_debtor(store).rows == []
+        assert (
+            views.list_messages(store, views.MessageFilter(berichttype="Saldoverzoek")).rows == []
+        )
     finally:
         store.close()

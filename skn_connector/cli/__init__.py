@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import sys
 
-from . import explain, messages, policy, portal, running, security, tasks  # noqa: F401
+from . import (  # noqa: F401  (registers)
+    explain,
+    messages,
+    policy,
+    portal,
+    running,
+    security,
+    tasks,
+    users,
+)
 from .app import app
 
 

@@ -46,6 +46,7 @@ portal_app = command_group("The web-portal CSV files.")
 secrets_app = command_group("Secrets referred to as secret:NAME.")
 audit_app = command_group("The hash-chained audit trail.")
 retention_app = command_group("The retention of personal data.")
+users_app = command_group("The console's accounts.")
 for group, name in (
     (config_app, "config"),
     (plugins_app, "plugins"),
@@ -59,5 +60,6 @@ for group, name in (
     (secrets_app, "secrets"),
     (audit_app, "audit"),
     (retention_app, "retention"),
+    (users_app, "users"),
 ):
     app.add_typer(group, name=name)

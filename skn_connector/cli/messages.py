@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -18,10 +19,41 @@ def messages_list(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only the Referentienummers, one a line.")
     ] = False,
+    berichttype: Annotated[
+        str | None, typer.Option("--type", help="Only this Berichttype, e.g. Saldoverzoek.")
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="Only this status: pending, done, failed, unexpected, sent."),
+    ] = None,
+    direction: Annotated[
+        str | None, typer.Option(help="in (received) or out (sent); both by default.")
+    ] = None,
+    since: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="From this Dutch day on.")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Up to this Dutch day.")
+    ] = None,
+    conversation: Annotated[
+        str | None, typer.Option(help="Only this ConversatieReferentienummer.")
+    ] = None,
 ) -> None:
-    """Messages received and answers sent, newest first."""
+    """Messages received and answers sent, newest first; the options narrow the list."""
+    from ..operations import MessageFilter
+
+    if direction not in (None, "in", "out"):
+        fail("--direction is in or out")
+    filters = MessageFilter(
+        berichttype=berichttype,
+        status=status,
+        direction=direction,
+        since=since.date() if since else None,
+        until=until.date() if until else None,
+        conversation_id=conversation,
+    )
     with operations(config) as ops:
-        rows = ops.messages(limit=limit)
+        rows = ops.message_page(filters).rows[:limit] if filters else ops.messages(limit=limit)
     if as_json:
         print_json(rows)
         return
@@ -56,6 +88,9 @@ def messages_show(
     reveal: Annotated[
         bool, typer.Option("--reveal", help="Show personal data in clear (audit-logged).")
     ] = False,
+    reason: Annotated[
+        str | None, typer.Option(help="With --reveal: why (written to the audit trail).")
+    ] = None,
 ) -> None:
     """A message in its JSON form, with the messages it answers and that answer it (its
     thread); personal data masked unless --reveal."""
@@ -65,7 +100,9 @@ def messages_show(
     with operations(config) as ops:
         try:
             document = ops.message(
-                referentienummer, reveal=Actor.at_the_command_line() if reveal else None
+                referentienummer,
+                reveal=Actor.at_the_command_line() if reveal else None,
+                reason=reason,
             )
         except MessageNotFound:
             fail(
@@ -116,6 +153,26 @@ def quarantine_list(config: ConfigOption = None, as_json: JsonOption = False) ->
             for r in rows
         ],
     )
+
+
+@quarantine_app.command("handle")
+def quarantine_handle(
+    quarantine_id: Annotated[int, typer.Argument(help="The id shown by 'quarantine list'.")],
+    reason: Annotated[str, typer.Option(help="Why it is handled without being accepted.")],
+    config: ConfigOption = None,
+) -> None:
+    """Mark a quarantined message handled, with the reason; its task is resolved with it."""
+    from ..actor import Actor
+    from ..engine.tasks import TaskError
+
+    with operations(config) as ops:
+        try:
+            outcome = ops.handle_quarantined(
+                quarantine_id, reason=reason, actor=Actor.at_the_command_line()
+            )
+        except TaskError as exc:
+            fail(str(exc))
+    typer.echo(outcome)
 
 
 @quarantine_app.command("retry")

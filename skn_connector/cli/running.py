@@ -73,6 +73,40 @@ def run(
         raise typer.Exit(EXIT_FAILURE)
 
 
+# -- console --------------------------------------------------------------------------------
+
+
+@app.command()
+def console(
+    config: ConfigOption = None,
+    listen: Annotated[
+        str | None,
+        typer.Option(help="HOST:PORT to serve on (default: [http] listen of the configuration)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Serve the console (and health and metrics) alone against the configuration's store,
+    without the daemon's work: for a second machine or while the daemon runs elsewhere."""
+    setup_logging(verbose)
+    with user_errors():
+        settings = load(config)
+        setup_logging(verbose, settings.logging.format)
+        from ..config import ConfigError, listen_address
+        from ..http.server import serve_console
+
+        try:
+            address = listen_address(listen) if listen else settings.http.address
+        except ValueError as exc:
+            raise ConfigError(f"--listen: {exc}") from None
+        if address is None:
+            fail("give --listen HOST:PORT or set [http] listen in the configuration")
+        serve_console(
+            settings,
+            address,
+            on_ready=lambda url: typer.echo(f"the console is served on {url}/ (Ctrl-C stops)"),
+        )
+
+
 # -- simulator ------------------------------------------------------------------------------
 
 

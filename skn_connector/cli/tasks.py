@@ -39,6 +39,24 @@ def tasks_list(
     )
 
 
+@tasks_app.command("show")
+def tasks_show(
+    task_id: Annotated[int, typer.Argument(help="The task's id (see 'tasks list').")],
+    config: ConfigOption = None,
+) -> None:
+    """A task with its message (masked), the policy's advice and what each choice does."""
+    from dataclasses import asdict
+
+    from ..operations import TaskNotFound
+
+    with operations(config) as ops:
+        try:
+            detail = ops.task(task_id)
+        except TaskNotFound:
+            fail(f"there is no task {task_id}; see 'skn-connector tasks list'")
+    print_json(asdict(detail))
+
+
 @tasks_app.command("resolve")
 def tasks_resolve(
     task_id: Annotated[int, typer.Argument(help="The task's id (see 'tasks list').")],

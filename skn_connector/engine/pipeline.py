@@ -55,7 +55,7 @@ from .policy import Policy, load_policy
 from .portal import PortalDesk
 from .recording import Decided, DecisionRecorder
 from .records import CreditorProfile, Delivery, Intake, NodePort, Outcome, RunSummary
-from .tasks import TaskDesk, TaskError, add_task
+from .tasks import TaskDesk, TaskError, add_task, resolve_quarantine_tasks
 from .watch import Watch
 
 log = logging.getLogger(__name__)
@@ -936,12 +936,16 @@ class Pipeline:
             if new_rows:
                 execute_many(connection, sql.INSERT_INBOX, new_rows)
             kept.status = QuarantineStatus.RESOLVED
+            tasks = resolve_quarantine_tasks(
+                session, quarantine_id, f"retried: {outcome}", actor, now
+            )
             self.store.audit(
                 session,
                 "quarantine_retried",
                 record=quarantine_id,
                 actor=actor.audit(),
                 outcome=outcome,
+                tasks=tasks,
                 referentienummer=str(message.berichtheader.referentienummer),
             )
         return f"quarantined message {quarantine_id}: {outcome}"

@@ -5,7 +5,7 @@ the conversation's state and the holds it starts or ends."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -15,8 +15,8 @@ from ..actor import Actor
 from ..adapters.api import DebtorQuery
 from ..messages import Contactpersoon, Message
 from ..store.db import Store
-from ..store.schema import Conversation, InboxMessage, OutboxMessage, Task
-from ..store.status import Channel, OutboxStatus, TaskKind, TaskStatus
+from ..store.schema import Conversation, InboxMessage, OutboxMessage, QuarantinedMessage, Task
+from ..store.status import Channel, OutboxStatus, QuarantineStatus, TaskKind, TaskStatus
 from ..wire.soap import WireError, decode_message, encode_message
 from .answers import proposal_answer
 from .conversations import SAME, TransitionTable, UnexpectedMessage
@@ -56,6 +56,21 @@ def add_task(
             status=TaskStatus.OPEN,
         )
     )
+
+
+def resolve_quarantine_tasks(
+    session: Session, quarantine_id: int, resolution: str, actor: Actor, now: datetime
+) -> list[int]:
+    """Resolve the open tasks about a quarantined message that a person handled (retried,
+    or marked handled): the entry and its task are one thing to decide. Returns their ids."""
+    resolved = []
+    for task in session.scalars(
+        select(Task).where(Task.quarantine_id == quarantine_id, Task.status == TaskStatus.OPEN)
+    ):
+        task.status, task.resolution = TaskStatus.RESOLVED, resolution[:2000]
+        task.resolved_at, task.resolved_by = now, actor.label[:64]
+        resolved.append(task.id)
+    return resolved
 
 
 def _why_not_sendable(exc: Exception) -> str:
@@ -332,6 +347,15 @@ class TaskDesk:
             task.resolution = resolution[:2000]
             task.resolved_at = now
             task.resolved_by = actor.label[:64]
+            handled = None
+            if task.quarantine_id is not None:
+                # the task about a quarantined message is that message's decision: it is
+                # handled with it (and its other open tasks with it)
+                kept = session.get(QuarantinedMessage, task.quarantine_id)
+                if kept is not None and kept.status == QuarantineStatus.OPEN:
+                    kept.status = QuarantineStatus.RESOLVED
+                    handled = kept.id
+                    resolve_quarantine_tasks(session, kept.id, resolution, actor, now)
             self.store.audit(
                 session,
                 "task_resolved",
@@ -344,7 +368,37 @@ class TaskDesk:
                 note=bool(note),
                 actor=actor.audit(),
                 answer=str(answer.berichtheader.referentienummer) if answer else None,
+                quarantine_handled=handled,
             )
         if answer is not None:
             return f"task {task_id} resolved: {answer.BERICHTTYPE} ({choice}) is in the outbox"
         return f"task {task_id} resolved"
+
+
+def handle_quarantined(store: Store, quarantine_id: int, *, reason: str, actor: Actor) -> str:
+    """Mark a quarantined message handled without accepting it (a person dealt with it
+    outside the connector: asked the sender for a new message, say), with the reason; its
+    open tasks are resolved with it. The reason is kept with the tasks, not in the trail."""
+    reason = reason.strip()
+    if not reason:
+        raise TaskError("say why the quarantined message is handled (a reason is required)")
+    now = datetime.now(UTC)
+    with store.transaction() as session:
+        kept = session.get(QuarantinedMessage, quarantine_id)
+        if kept is None:
+            raise TaskError(
+                f"there is no quarantined message {quarantine_id}; see 'quarantine list'"
+            )
+        if kept.status != QuarantineStatus.OPEN:
+            raise TaskError(f"quarantined message {quarantine_id} was resolved before")
+        kept.status = QuarantineStatus.RESOLVED
+        tasks = resolve_quarantine_tasks(session, quarantine_id, f"handled: {reason}", actor, now)
+        store.audit(
+            session,
+            "quarantine_handled",
+            referentienummer=kept.referentienummer,
+            record=quarantine_id,
+            tasks=tasks,
+            actor=actor.audit(),
+        )
+    return f"quarantined message {quarantine_id} marked handled"

@@ -3,7 +3,8 @@
 - ``GET /health/live``: the process answers (200), nothing more is looked at;
 - ``GET /health/ready``: the checks of ``health.readiness`` as ``application/health+json``,
   200 when they pass or warn, 503 when one fails;
-- ``GET /metrics``: the Prometheus text format (``metrics``).
+- ``GET /metrics``: the Prometheus text format (``metrics``);
+- the console's pages when ``[console] enabled`` (``console/``).
 
 The endpoints are plain functions: Starlette runs them in its worker threads, so a slow
 store or back-office check never holds up the server's event loop.
@@ -12,13 +13,14 @@ store or back-office check never holds up the server's event loop.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from .face import Face
 from .health import Health, readiness
@@ -39,8 +41,9 @@ def _health(document: dict[str, Any], status_code: int) -> Response:
     )
 
 
-def build_app(face: Face) -> tuple[Starlette, NodeMetrics]:
-    """The application, and the process-local metrics the daemon feeds (the node's calls)."""
+def build_app(face: Face, console: Sequence[BaseRoute] = ()) -> tuple[Starlette, NodeMetrics]:
+    """The application, and the process-local metrics the daemon feeds (the node's calls);
+    with the console's routes when it is on (``http.console.Console.routes``)."""
     registry, node_metrics = metrics_registry(face)
 
     def live(_request: Request) -> Response:
@@ -58,6 +61,7 @@ def build_app(face: Face) -> tuple[Starlette, NodeMetrics]:
             Route("/health/live", live, methods=["GET"]),
             Route("/health/ready", ready, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            *console,
         ]
     )
     return app, node_metrics

@@ -12,6 +12,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ import uvicorn
 
 from ..config import ConfigError, Settings
 from .app import build_app
+from .console import Console
 from .face import AdapterChecks, Face, face_store
 from .metrics import NodeMetrics
 
@@ -34,12 +36,16 @@ STOP_SECONDS = 5.0
 
 
 class HttpServer:
-    """The face served on ``address`` from a thread of its own, until ``stop()``."""
+    """The face served on ``address`` from a thread of its own, until ``stop()``; with the
+    console's pages when ``console`` is given."""
 
-    def __init__(self, face: Face, address: tuple[str, int]) -> None:
+    def __init__(
+        self, face: Face, address: tuple[str, int], console: Console | None = None
+    ) -> None:
         self.face = face
         self.address = address
-        app, self.node_metrics = build_app(face)
+        self.console = console
+        app, self.node_metrics = build_app(face, console.routes() if console else ())
         self._server = uvicorn.Server(
             uvicorn.Config(
                 app,
@@ -135,6 +141,8 @@ class Served:
     def stop(self) -> None:
         self.server.stop()
         self.server.face.close()
+        if self.server.console is not None:
+            self.server.console.close()
 
 
 def start_face(settings: Settings, pipeline: Pipeline, standby: Standby) -> Served | None:
@@ -150,14 +158,59 @@ def start_face(settings: Settings, pipeline: Pipeline, standby: Standby) -> Serv
         lambda: standby.working,
         AdapterChecks(pipeline.adapters),
     )
-    server = HttpServer(face, address)
+    try:
+        console = Console(settings) if settings.console.enabled else None
+    except BaseException:
+        face.close()
+        raise
+    server = HttpServer(face, address, console)
     try:
         server.start()
     except BaseException:
         face.close()
+        if console is not None:
+            console.close()
         raise
     observe = getattr(pipeline.node, "observe", None)
     if observe is not None:
         observe(server.node_metrics.observe)
-    log.info("serving /health/live, /health/ready and /metrics on %s", server.url)
+    log.info(
+        "serving /health/live, /health/ready and /metrics%s on %s",
+        " and the console" if console is not None else "",
+        server.url,
+    )
     return Served(server)
+
+
+def serve_console(
+    settings: Settings,
+    address: tuple[str, int],
+    on_ready: Callable[[str], object] = lambda _url: None,
+) -> None:
+    """``skn-connector console``: the HTTP face with the console, alone, against the store
+    (no polling, no delivering: the working instance does that), until SIGINT or SIGTERM."""
+    import signal
+
+    from ..service.wiring import build_adapters
+
+    console = Console(settings)  # opens (and migrates) the store, makes the session key
+    adapters = build_adapters(settings)
+    face = Face(settings, face_store(settings), lambda: False, AdapterChecks(adapters))
+    server = HttpServer(face, address, console)
+    stopped = threading.Event()
+
+    def stop(_signum: int, _frame: object) -> None:
+        stopped.set()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.start()
+        log.info("serving the console on %s", server.url)
+        on_ready(server.url)
+        stopped.wait()
+    finally:
+        Served(server).stop()
+        for loaded in adapters:
+            loaded.adapter.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

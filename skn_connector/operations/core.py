@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,16 @@ from ..actor import Actor
 from ..config import Settings
 from ..engine.policy import Policy
 from ..engine.retention import PurgeReport, purge_personal_data, retention_period
+from ..engine.tasks import handle_quarantined
 from ..service.wiring import build_policy, desk
 from ..store import Store, open_configured_store
 from ..store.audit import AuditHead, AuditReport, verify_audit
 from ..store.lease import StoreLease
-from . import queries
+from ..store.status import AccountRole, QuarantineStatus
+from . import accounts, queries, views
+from .accounts import AccountView, Login
 from .explain import Explanation, explain
+from .status import AMSTERDAM, Status, status
 
 
 @dataclass(frozen=True)
@@ -39,12 +44,22 @@ class PortalImport:
     answered_now: bool
 
 
+@dataclass(frozen=True)
+class Overview:
+    """The console's overview: the state of the work, the answers due, the holds refused."""
+
+    status: Status
+    answers_due: list[dict[str, Any]]
+    holds_refused: int
+
+
 class Operations:
     """The connector's reads and a person's actions, on the store a configuration names."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._store: Store | None = None
+        self._policy: Policy | None = None
 
     @classmethod
     @contextlib.contextmanager
@@ -72,10 +87,70 @@ class Operations:
     def messages(self, *, limit: int = 50) -> list[dict[str, Any]]:
         return queries.list_messages(self.store, limit)
 
-    def message(self, referentienummer: str, *, reveal: Actor | None = None) -> dict[str, Any]:
+    def message(
+        self, referentienummer: str, *, reveal: Actor | None = None, reason: str | None = None
+    ) -> dict[str, Any]:
         """A message with its thread, masked; in clear when ``reveal`` names who asks
-        (audited). MessageNotFound when the store has no such message."""
-        return queries.show_message(self.store, referentienummer, reveal=reveal)
+        (audited, with ``reason``). MessageNotFound when the store has no such message."""
+        return queries.show_message(self.store, referentienummer, reveal=reveal, reason=reason)
+
+    def message_page(self, filters: views.MessageFilter, *, page: int = 1) -> views.Page:
+        """Messages received and sent, newest first, filtered, one page."""
+        return views.list_messages(self.store, filters, page=page)
+
+    def conversation(
+        self, conversation_id: str, *, reveal: Actor | None = None, reason: str | None = None
+    ) -> dict[str, Any]:
+        """A conversation as one thread with its holds and tasks; masked unless ``reveal``
+        names who asks, with a reason (RevealRefused without one; audited).
+        ConversationNotFound when there is none."""
+        return views.conversation(
+            self.store, self.policy(), conversation_id, reveal=reveal, reason=reason
+        )
+
+    def task_page(self, filters: views.TaskFilter, *, page: int = 1) -> views.Page:
+        return views.list_tasks(self.store, self.settings, filters, page=page, today=self.today())
+
+    def task(self, task_id: int) -> views.TaskDetail:
+        """A task with its message (masked), the policy's advice and what each choice does
+        (TaskNotFound when there is none)."""
+        return views.task_detail(self.store, self.policy(), task_id)
+
+    def debtors_with_holds(self, *, page: int = 1, klantnummer: str | None = None) -> views.Page:
+        return views.holds_by_debtor(self.store, page=page, klantnummer=klantnummer)
+
+    def debtor_holds(self, klantnummer: str) -> dict[str, Any]:
+        """What is stopped for a debtor (by KlantnummerSE), on which claims, until when, why."""
+        return views.debtor_holds(self.store, self.policy(), klantnummer)
+
+    def quarantine_page(
+        self, *, state: str | None = QuarantineStatus.OPEN, page: int = 1
+    ) -> views.Page:
+        return views.list_quarantine(self.store, state=state, page=page)
+
+    def quarantine_entry(self, quarantine_id: int) -> dict[str, Any]:
+        return views.quarantine_entry(self.store, quarantine_id)
+
+    def audit_page(self, filters: views.AuditFilter, *, page: int = 1) -> views.Page:
+        return views.list_audit(self.store, filters, page=page)
+
+    def policy_view(self) -> dict[str, Any]:
+        """The policy in force as data: groups, events with their rules and sources."""
+        return views.policy_view(self.policy())
+
+    def overview(self, now: datetime | None = None) -> Overview:
+        """What the overview shows: the state of the work (operations.status), the answers
+        due or overdue, and the holds the back-office refused."""
+        now = now or datetime.now(UTC)
+        today = now.astimezone(AMSTERDAM).date()
+        return Overview(
+            status=status(self.store, self.settings, now),
+            answers_due=views.answers_due(self.store, self.settings, today),
+            holds_refused=views.holds_refused(self.store),
+        )
+
+    def today(self) -> date:
+        return datetime.now(UTC).astimezone(AMSTERDAM).date()
 
     def quarantine(self) -> list[dict[str, Any]]:
         return queries.list_quarantine(self.store)
@@ -87,8 +162,11 @@ class Operations:
         return queries.list_holds(self.store, include_released=include_released)
 
     def policy(self) -> Policy:
-        """The effective enforcement policy (ConfigError for an override that is not valid)."""
-        return build_policy(self.settings)
+        """The effective enforcement policy (ConfigError for an override that is not valid);
+        built once."""
+        if self._policy is None:
+            self._policy = build_policy(self.settings)
+        return self._policy
 
     def explain(self, reference: str | None = None, *, debtor: str | None = None) -> Explanation:
         """Why enforcement stopped or went on for a hold, a message, a conversation or a
@@ -99,6 +177,41 @@ class Operations:
     def verify_audit(self, *, expected_head: AuditHead | None = None) -> AuditReport:
         return verify_audit(self.store, expected_head=expected_head)
 
+    # -- the console's accounts ---------------------------------------------------------------
+
+    def users(self) -> list[AccountView]:
+        return accounts.list_accounts(self.store)
+
+    def user(self, username: str) -> AccountView | None:
+        return accounts.find_account(self.store, username)
+
+    def add_user(
+        self, username: str, *, role: AccountRole, password: str, actor: Actor
+    ) -> AccountView:
+        """A new console account (AccountError: the name is taken or not valid, the password
+        too short). Audited, without the password."""
+        return accounts.add_account(self.store, username, role, password, actor=actor)
+
+    def disable_user(self, username: str, *, actor: Actor) -> AccountView:
+        return accounts.disable_account(self.store, username, actor=actor)
+
+    def enable_user(self, username: str, *, actor: Actor) -> AccountView:
+        return accounts.enable_account(self.store, username, actor=actor)
+
+    def set_password(self, username: str, *, password: str, actor: Actor) -> AccountView:
+        return accounts.set_password(self.store, username, password, actor=actor)
+
+    def set_role(self, username: str, *, role: AccountRole, actor: Actor) -> AccountView:
+        return accounts.set_role(self.store, username, role, actor=actor)
+
+    def login(self, username: str, password: str, *, via: str = "console") -> Login:
+        """Check a console login (locks after five failures in a row); audited."""
+        return accounts.authenticate(self.store, username, password, via=via)
+
+    def trusted_login(self, username: str, *, via: str = "console-sso") -> Login:
+        """A login a trusted reverse proxy vouches for: the account must exist and be enabled."""
+        return accounts.trusted_login(self.store, username, via=via)
+
     # -- a person's actions -----------------------------------------------------------------
 
     def resolve_task(self, task_id: int, *, choice: str, note: str | None, actor: Actor) -> str:
@@ -108,8 +221,14 @@ class Operations:
             return pipeline.tasks.resolve(task_id, choice=choice, note=note, actor=actor)
 
     def retry_quarantined(self, quarantine_id: int, *, actor: Actor) -> str:
+        """Try a quarantined message again; accepted, it and its task are resolved."""
         with desk(self.settings, self.store) as pipeline:
             return pipeline.retry_quarantined(quarantine_id, actor=actor)
+
+    def handle_quarantined(self, quarantine_id: int, *, reason: str, actor: Actor) -> str:
+        """Mark a quarantined message handled (with the reason) and resolve its tasks;
+        TaskError when it cannot be."""
+        return handle_quarantined(self.store, quarantine_id, reason=reason, actor=actor)
 
     def replay(self, referentienummer: str, *, actor: Actor) -> str:
         with desk(self.settings, self.store) as pipeline:
@@ -165,4 +284,4 @@ class Operations:
         return report
 
 
-__all__ = ["Operations", "PortalImport"]
+__all__ = ["Operations", "Overview", "PortalImport"]

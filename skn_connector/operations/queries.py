@@ -12,6 +12,7 @@ from sqlalchemy import select
 from ..actor import Actor
 from ..engine.retention import is_purged
 from ..masking import mask_personal_data
+from ..redaction import redact
 from ..store import Store
 from ..store.schema import HoldRecord, InboxMessage, OutboxMessage, QuarantinedMessage, Task
 from ..store.status import HoldStatus, TaskStatus
@@ -136,7 +137,7 @@ def _shown(message: _Stored, *, reveal: bool) -> dict[str, Any]:
 
 
 def show_message(
-    store: Store, referentienummer: str, *, reveal: Actor | None = None
+    store: Store, referentienummer: str, *, reveal: Actor | None = None, reason: str | None = None
 ) -> dict[str, Any]:
     """A received or sent message in its JSON form, with its thread: the message it answers
     and the messages that answer it, linked by CrossReferentienummer, oldest first.
@@ -159,11 +160,13 @@ def show_message(
             raise MessageNotFound(referentienummer)
         thread = _thread(_conversation_messages(session, conversation_id), referentienummer)
         if reveal is not None:
+            why = {"reason": redact(reason.strip())[:500]} if reason and reason.strip() else {}
             store.audit(
                 session,
                 "personal_data_revealed",
                 referentienummer=referentienummer,
                 actor=reveal.audit(),
+                **why,
             )
     return {
         "Referentienummer": referentienummer,

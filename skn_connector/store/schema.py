@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Date,
     Dialect,
     Index,
@@ -54,6 +55,9 @@ class Base(DeclarativeBase):
 BACKOFFICE_FAILURES = "event IN ('effect_failed', 'processing_failed')"
 #: The messages still pending: the condition of the partial index ix_inbox_pending.
 INBOX_PENDING = "status = 'pending'"
+#: The audit entries of a person's action (their detail names an actor): the condition of
+#: the partial index ix_audit_actions, word for word as queries must write it.
+AUDIT_ACTIONS = "detail LIKE '%\"actor\": {%'"
 
 
 class InboxMessage(Base):
@@ -71,6 +75,8 @@ class InboxMessage(Base):
             sqlite_where=text(INBOX_PENDING),
             postgresql_where=text(INBOX_PENDING),
         ),
+        Index("ix_inbox_berichttype", "berichttype", "id"),
+        Index("ix_inbox_received_at", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -123,6 +129,8 @@ class Conversation(Base):
     """One ConversatieReferentienummer: one SHV, one SE, one client."""
 
     __tablename__ = "conversations"
+    #: the console finds a debtor's holds by KlantnummerSE (migration 0009)
+    __table_args__ = (Index("ix_conversations_klantnummer_se", "klantnummer_se"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     module: Mapped[str] = mapped_column(String(32))
@@ -138,6 +146,11 @@ class OutboxMessage(Base):
     """An answer written in the same transaction as the state it follows from."""
 
     __tablename__ = "outbox"
+    #: the console lists answers by type and date (migration 0009)
+    __table_args__ = (
+        Index("ix_outbox_berichttype", "berichttype", "id"),
+        Index("ix_outbox_created_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     #: the answer's own Referentienummer (the same on every delivery attempt)
@@ -164,6 +177,8 @@ class Task(Base):
     """Something a person must look at or decide, with a due date where a deadline runs."""
 
     __tablename__ = "tasks"
+    #: the console lists tasks by kind (migration 0009)
+    __table_args__ = (Index("ix_tasks_kind_status", "kind", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     #: quarantined | conflict | unexpected_message | processing_failed | beoordeling | deadline
@@ -269,6 +284,12 @@ class AuditEntry(Base):
             sqlite_where=text(BACKOFFICE_FAILURES),
             postgresql_where=text(BACKOFFICE_FAILURES),
         ),
+        Index(
+            "ix_audit_actions",
+            "id",
+            sqlite_where=text(AUDIT_ACTIONS),
+            postgresql_where=text(AUDIT_ACTIONS),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -280,3 +301,25 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class Account(Base):
+    """A person who may use the console: a name, a role and an argon2id hash of the password
+    (never the password). ``session_epoch`` goes up when the password changes or the account
+    is disabled, which ends the sessions signed before (migration 0009)."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    #: viewer | handler | admin (store.status.AccountRole)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    #: failed logins in a row; at the limit the account is locked until ``locked_until``
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

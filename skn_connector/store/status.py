@@ -94,3 +94,21 @@ class TaskKind(StrEnum):
     HOLD_NOT_APPLIED = "hold_not_applied"
     BACKOFFICE_UNAVAILABLE = "backoffice_unavailable"
     NODE_NOT_POLLED = "node_not_polled"
+
+
+class AccountRole(StrEnum):
+    """What a console account may do: a viewer reads masked data; a handler also decides
+    tasks and handles the quarantine; an admin also manages accounts and may reveal personal
+    data (with a reason)."""
+
+    VIEWER = "viewer"
+    HANDLER = "handler"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return (AccountRole.VIEWER, AccountRole.HANDLER, AccountRole.ADMIN).index(self)
+
+    def may(self, needed: AccountRole) -> bool:
+        """Whether this role does what ``needed`` may do."""
+        return self.rank >= needed.rank
