@@ -99,6 +99,9 @@ class Console:
     admin: httpx.Client
     artifacts: Path
     proposal_ref: str = ""
+    proposal_conversation: str = ""
+    kennisgeving_ref: str = ""
+    approval_task: int = 0
     proposal_task: int = 0
     hostile_conversation: str = ""
     heroverweging_conversation: str = ""
@@ -142,6 +145,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
                 'poll_interval = "1m"', 'poll_interval = "1s"\ndeliver_interval = "1s"'
             )
             + f'\n[http]\nlisten = "127.0.0.1:{port}"\n\n[console]\nenabled = true\n'
+            # a creditor's first weeks: its KennisgevingAntwoorden wait for a person
+            + '\n[policy]\napprove_before_sending = ["KennisgevingAntwoord"]\n'
         )
         settings = load_settings(config)
         with Operations.on(settings) as ops:
@@ -182,6 +187,9 @@ def _play(world: Console, sample: Any) -> None:
     proposal = about(f.betaalvoorstel(), debtor, conversation)
     proposal["Looptijd"] = 36  # past the policy's 18 months: a person decides
     world.proposal_ref = world.queue(proposal)
+    world.proposal_conversation = conversation
+    other = next(d for d in sample.debtors if d.klantnummer_se != "100001")
+    world.kennisgeving_ref = world.queue(about(f.kennisgeving(), other, new_conversation()))
 
     world.hostile_conversation = new_conversation()
     hostile = f.saldoverzoek(achternaam=HOSTILE_NAME)
@@ -208,9 +216,11 @@ def _play(world: Console, sample: Any) -> None:
     def ready() -> bool:
         with world.ops() as ops:
             tasks = ops.task_page(TaskFilter(kind="beoordeling")).rows
+            approvals = ops.task_page(TaskFilter(kind="approve_answer")).rows
             quarantined = ops.quarantine_page().rows
-            if tasks and quarantined and len(world.sent()) >= 3:
+            if tasks and approvals and quarantined and len(world.sent()) >= 3:
                 world.proposal_task = int(tasks[0]["id"])
+                world.approval_task = int(approvals[0]["id"])
                 world.quarantine_id = int(quarantined[0]["id"])
                 return True
         return False
@@ -343,6 +353,73 @@ def test_a_viewer_sees_no_resolve_button_and_a_forged_post_is_refused(
         assert not [e for e in ops.audit_page(_person("lezer")).rows if e["event"] != "login"]
 
 
+def test_a_hold_page_tells_why_step_by_step_with_its_sources(
+    console: Console, people: dict[str, Any]
+) -> None:
+    page = people["lezer"]
+    page.goto("/opschortingen?klantnummer=100001")
+    why = page.locator("#h-why").locator("..")
+    assert "Saldoverzoek" in (why.text_content() or "")  # the debtor's page tells it too (folded)
+    page.locator("article.hold h3 a").first.click()
+    assert page.get_by_role("heading", level=1).inner_text().startswith("Opschorting ")
+    hold_id = page.url.rsplit("/", 1)[1]
+    steps = page.locator("ol.chain li")
+    told = steps.all_inner_texts()
+    # the chain from the message to the stop, in the order it happened, in Dutch
+    kinds = [c.split()[1] for c in (li.get_attribute("class") or "" for li in steps.all())]
+    assert kinds.index("step-message") < kinds.index("step-rule") < kinds.index("step-hold")
+    assert any("Saldoverzoek" in line and "ontvangen van" in line for line in told)
+    assert any(line.count("Opschorting " + hold_id) for line in told)
+    assert any("Het antwoord op" in line and "op tijd" in line for line in told), told
+    # this hold stands out; every source a step cites is listed on the page, with its link
+    assert page.locator("ol.chain li.this-hold").count() >= 1
+    cited = {a.get_attribute("href") for a in page.locator("ol.chain a[href^='#bron-']").all()}
+    assert "#bron-SKN-PROCESAFSPRAKEN-SE-2.3" in cited
+    for anchor in cited:
+        assert anchor is not None
+        source = page.locator(f"li[id='{anchor[1:]}'] a")
+        assert (source.get_attribute("href") or "").startswith("https://"), anchor
+    assert page.locator("[lang=en]").count() == 0, "a step without Dutch words"
+    page.goto("/opschortingen/bestaat-niet")
+    assert page.get_by_role("heading", level=1).inner_text() != "Opschorting bestaat-niet"
+
+
+def test_a_handler_approves_a_waiting_answer_and_it_goes_out(
+    console: Console, people: dict[str, Any]
+) -> None:
+    assert not [
+        m
+        for m in console.sent()
+        if m["Berichtheader"].get("CrossReferentienummer") == console.kennisgeving_ref
+    ], "the KennisgevingAntwoord went out before anyone approved it"
+    page = people["behandelaar"]
+    page.goto("/taken?soort=approve_answer")
+    page.get_by_role("link", name=f"Taak {console.approval_task} openen").click()
+    assert "approve_before_sending" in page.content()
+    assert "Het KennisgevingAntwoord gaat bij de volgende verzending" in page.content()
+    page.get_by_label("Antwoord goedkeuren").check()
+    page.get_by_role("button", name="Besluit vastleggen").click()
+    assert page.get_by_role("status").inner_text().startswith(f"Taak {console.approval_task}")
+    answer = _wait(
+        lambda: [
+            m
+            for m in console.sent()
+            if m["Berichtheader"].get("CrossReferentienummer") == console.kennisgeving_ref
+        ],
+        what="the approved answer at the simulator",
+    )
+    assert answer[0]["Berichtheader"]["Berichttype"] == "KennisgevingAntwoord"
+    with console.ops() as ops:
+        [entry] = [
+            e
+            for e in ops.audit_page(AuditFilter(person="behandelaar")).rows
+            if e["event"] == "answer_approved"
+        ]
+        assert entry["actor"] == {"name": "behandelaar", "via": "console"}
+        chain = ops.explain(console.kennisgeving_ref).chains[0]
+        assert any(s.facts.get("event") == "answer_approved" for s in chain.steps)
+
+
 def _person(name: str) -> AuditFilter:
     return AuditFilter(person=name)
 
@@ -428,6 +505,7 @@ def _pages_of(console: Console) -> list[tuple[str, str]]:
     with console.ops() as ops:
         tasks = ops.task_page(TaskFilter(state=None)).rows
         klantnummers = [d["klantnummer_se"] for d in ops.debtors_with_holds().rows]
+        holds = [h["hold_id"] for k in klantnummers for h in ops.debtor_holds(k)["holds"]]
     pages = [
         ("overzicht", "/"),
         ("taken", "/taken"),
@@ -441,10 +519,12 @@ def _pages_of(console: Console) -> list[tuple[str, str]]:
         ("audit-controle", "/audit/controle"),
         ("beleid", "/beleid"),
         ("gesprek", f"/gesprekken/{console.canary_conversation}"),
+        ("gesprek-voorstel", f"/gesprekken/{console.proposal_conversation}"),
         ("niet-gevonden", "/taken/999999"),
     ]
     pages += [(f"taak-{t['id']}", f"/taken/{t['id']}") for t in tasks]
     pages += [(f"klant-{k}", f"/opschortingen?klantnummer={k}") for k in klantnummers]
+    pages += [(f"opschorting-{h}", f"/opschortingen/{h}") for h in holds]
     return pages
 
 
@@ -490,8 +570,7 @@ def test_every_page_passes_axe_and_is_kept_as_a_screenshot(
     assert violations == {}, json.dumps(violations, indent=2)
     print(f"\naxe-core 4.14.1 ({', '.join(WCAG_TAGS)}): {len(seen)} pages, 0 violations")
     if os.environ.get("SKN_CONSOLE_DOCS"):
-        with console.ops() as ops:
-            [klant] = [d["klantnummer_se"] for d in ops.debtors_with_holds().rows]
+        klant = "100001"
         for name, target in (
             ("overzicht", "overzicht"),
             ("taak-open", "taak"),

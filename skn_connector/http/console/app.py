@@ -40,6 +40,7 @@ from ...operations import (
     AccountView,
     AuditFilter,
     ConversationNotFound,
+    ExplainNotFound,
     LoginOutcome,
     MessageFilter,
     MessageNotFound,
@@ -52,6 +53,7 @@ from ...operations import (
     message_types,
 )
 from ...operations.accounts import console_session_key
+from .chain import ToldExplanation, tell
 from .sessions import COOKIE, Session, SessionCodec
 from .texts import Texts, texts
 
@@ -230,6 +232,7 @@ class Console:
                 methods=["POST"],
             ),
             Route("/opschortingen", self._endpoint(self.holds, viewer), methods=["GET"]),
+            Route("/opschortingen/{hold_id}", self._endpoint(self.hold, viewer), methods=["GET"]),
             Route("/berichten", self._endpoint(self.messages, viewer), methods=["GET"]),
             Route(
                 "/berichten/{referentienummer}",
@@ -545,9 +548,31 @@ class Console:
         klantnummer = (request.query_params.get("klantnummer") or "").strip()[:64]
         if klantnummer:
             debtor = self.ops.debtor_holds(klantnummer)
-            return self.render(visit, "debtor.html", nav="holds", debtor=debtor)
+            why = self._explained(debtor=klantnummer)
+            return self.render(visit, "debtor.html", nav="holds", debtor=debtor, why=why)
         page = self.ops.debtors_with_holds(page=_page_number(request))
         return self.render(visit, "holds.html", nav="holds", page=page, link=self._pager(request))
+
+    def hold(self, request: Request, visit: Visit, _form: FormData | None) -> Response:
+        hold_id = str(request.path_params["hold_id"])[:64]
+        why = self._explained(hold_id)
+        told = [
+            step
+            for chain in (why.chains if why is not None else ())
+            for step in chain.steps
+            if step.hold_id == hold_id
+        ]
+        if why is None or not told:
+            raise Refused(404, "errors.not_found")
+        return self.render(visit, "hold.html", nav="holds", hold_id=hold_id, why=why)
+
+    def _explained(
+        self, reference: str | None = None, *, debtor: str | None = None
+    ) -> ToldExplanation | None:
+        try:
+            return tell(self.ops.explain(reference, debtor=debtor), self.t)
+        except ExplainNotFound:
+            return None
 
     def messages(self, request: Request, visit: Visit, _form: FormData | None) -> Response:
         query = request.query_params
@@ -617,6 +642,7 @@ class Console:
             status=status,
             nav="messages",
             c=found,
+            why=self._explained(conversation_id),
             error=error,
             may_reveal=visit.may(AccountRole.ADMIN),
         )
