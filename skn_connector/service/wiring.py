@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -180,7 +181,10 @@ def build_pipeline(
     *,
     policy: Policy,
     creditor: CreditorProfile,
+    clock: Callable[[], datetime] | None = None,
 ) -> Pipeline:
+    """The pipeline of ``settings``; ``clock`` (the time it sees) is the system's unless a
+    drill gives its fake one."""
     return Pipeline(
         store=store,
         node=node,
@@ -192,6 +196,7 @@ def build_pipeline(
         policy=policy,
         warn_at_working_days=settings.policy.warn_at_working_days,
         outage_task_after=settings.policy.backoffice_outage_task_after,
+        clock=clock or (lambda: datetime.now(UTC)),
     )
 
 

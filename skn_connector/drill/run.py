@@ -1,0 +1,656 @@
+"""The drill's loop: every working day the counsellors' messages are placed at the node,
+each connector works three times (09:00, 13:00, 17:00; a person decides its tasks at
+13:00), each back-office that is up runs its collection round in the evening, and the
+verdict looks at what the back-offices hold. At the end: the answers, the holds, the
+measures and the write-offs are counted."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import tempfile
+import time as monotonic
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from ..actor import Actor
+from ..adapters.api import DebtorQuery, MeasureCode, SampleDebtor
+from ..adapters.calendar import MeasureTaken
+from ..engine.deadlines import AMSTERDAM, WorkingDays
+from ..engine.policy import load_policy
+from ..engine.tasks import TaskError
+from ..node.client import NodeError
+from ..node.simulator import NodeState
+from ..store.schema import HoldRecord, Task, WriteOffRecord
+from ..store.status import TaskKind, TaskStatus, WriteOffStatus
+from .clock import FakeClock
+from .messages import build
+from .population import Planned, Send, draw_population
+from .verdict import Finding, Ground, Rule, late_by, term
+from .world import CREDITORS, Connector, build_connector
+
+log = logging.getLogger(__name__)
+
+#: The first day of a drill (a Monday; the table does not depend on the machine's date).
+START = date(2027, 1, 4)
+HANDLER = Actor(name="drill-handler", via="cli", uid=None)
+#: The override of the planted fault: the Kennisgeving's hold forgets verrekening.
+FORGET_VERREKENING = '\n[policy.events.E03]\nSETOFF = "allow"\n'
+QUESTIONS = {
+    Send.SALDO_INVENTORY: ("SaldoverzoekAntwoord", "GeenMedewerking"),
+    Send.SALDO_REGELING: (
+        "SaldoverzoekAntwoord",
+        "SaldoverzoekAntwoordVoorafAkkoord",
+        "GeenMedewerking",
+    ),
+    Send.KENNISGEVING: ("KennisgevingAntwoord", "GeenMedewerking"),
+    Send.BETAALVOORSTEL: ("BetaalvoorstelAntwoord", "GeenMedewerking"),
+    Send.HEROVERWEGING: ("BetaalvoorstelAntwoord", "GeenMedewerking"),
+}
+#: questions without an answer term (a KennisgevingAntwoord has none)
+NO_TERM = {Send.KENNISGEVING}
+ANSWER_WITHIN = 10
+
+
+@dataclass(frozen=True)
+class DrillOptions:
+    days: int = 365
+    seed: int = 1
+    #: planted faults, for the tests that show the drill fails
+    forget_verrekening: bool = False
+    drop_one_release: bool = False
+
+
+@dataclass
+class CreditorCounts:
+    questions: int = 0
+    answers: int = 0
+    holds: int = 0
+    releases: int = 0
+    write_offs: int = 0
+    measures: int = 0
+    backoffice_down_days: int = 0
+    tasks_resolved: int = 0
+    late: int = 0
+    on_held: int = 0
+    lost: int = 0
+    duplicated: int = 0
+
+
+@dataclass
+class DrillReport:
+    options: DrillOptions
+    working_days: int
+    messages: int
+    duplicates_placed: int
+    node_down_days: int
+    stories: dict[str, int]
+    counts: dict[str, CreditorCounts]
+    findings: list[Finding] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+@contextmanager
+def _workdir(given: Path | None) -> Iterator[Path]:
+    if given is not None:
+        given.mkdir(parents=True, exist_ok=True)
+        yield given
+        return
+    with tempfile.TemporaryDirectory(prefix="skn-drill-") as tmp:
+        yield Path(tmp)
+
+
+def run_drill(options: DrillOptions, workdir: Path | None = None) -> DrillReport:
+    """Play ``options.days`` days; the report holds the table's figures and the findings."""
+    began = monotonic.monotonic()
+    # the connector's own log says what the drill's outages cause, thousands of times; the
+    # verdict is the drill's output
+    product = logging.getLogger("skn_connector")
+    level = product.level
+    product.setLevel(logging.CRITICAL)
+    try:
+        with _workdir(workdir) as where:
+            drill = _Drill(options, where)
+            try:
+                report = drill.play()
+            finally:
+                drill.close()
+    finally:
+        product.setLevel(level)
+    report.seconds = monotonic.monotonic() - began
+    return report
+
+
+def _outages(rng: random.Random, days: list[date], count: int, longest: int) -> set[date]:
+    """``count`` outages of 1 to ``longest`` working days, apart from each other."""
+    down: set[date] = set()
+    if len(days) < 20:
+        return down
+    slots = sorted(rng.sample(range(5, len(days) - longest - 1), min(count, len(days) // 20)))
+    last_end = -10
+    for first in slots:
+        if first <= last_end + 5:
+            continue
+        length = rng.randint(1, longest)
+        down.update(days[first : first + length])
+        last_end = first + length
+    return down
+
+
+class _Drill:
+    def __init__(self, options: DrillOptions, workdir: Path) -> None:
+        if options.days < 1:
+            raise ValueError("days must be at least 1")
+        self.options = options
+        self.rng = random.Random(options.seed)
+        self.working = WorkingDays()
+        self.clock = FakeClock(START)
+        self.state = NodeState()
+        self.last_day = START + timedelta(days=options.days - 1)
+        self.days = [
+            START + timedelta(days=i)
+            for i in range(options.days)
+            if self.working.is_working_day(START + timedelta(days=i))
+        ]
+        policy = FORGET_VERREKENING if options.forget_verrekening else ""
+        self.connectors: dict[str, Connector] = {}
+        for index, creditor in enumerate(CREDITORS):
+            self.connectors[creditor.key] = build_connector(
+                workdir,
+                creditor,
+                self.state,
+                self.clock,
+                policy=policy,
+                # the planted fault: the municipal tax office drops one release
+                drop_one_release=options.drop_one_release and index == 0,
+            )
+        self.node_down = _outages(self.rng, self.days, max(1, len(self.days) // 60), 2)
+        self.bo_down = {
+            key: _outages(self.rng, self.days, max(1, len(self.days) // 100), 6)
+            for key in self.connectors
+        }
+        self.population = draw_population(
+            self.rng,
+            {key: len(c.debtors) for key, c in self.connectors.items()},
+            START,
+            options.days,
+            self.working,
+        )
+        #: the packaged rules the verdict measures against, per creditor
+        self.rules = {
+            key: load_policy(c.creditor.kind, c.creditor.covenant)
+            for key, c in self.connectors.items()
+        }
+        self.placed: list[tuple[Planned, date]] = []
+        self.grounds: dict[tuple[str, int], list[Ground]] = {}
+        self.by_event: dict[tuple[str, str, str], Ground] = {}
+        self.taken: dict[str, list[MeasureTaken]] = {key: [] for key in self.connectors}
+        self.sent: list[tuple[date, dict[str, Any]]] = []
+        self.findings: list[Finding] = []
+        self.flagged_holds: set[str] = set()
+        self.flagged_tasks: dict[str, set[int]] = {key: set() for key in self.connectors}
+        self.finales: list[tuple[str, str, date, str]] = []
+        self.resolved: Counter[str] = Counter()
+
+    def close(self) -> None:
+        for connector in self.connectors.values():
+            connector.close()
+
+    # -- the days ---------------------------------------------------------------------
+
+    def play(self) -> DrillReport:
+        todo = list(self.population.planned)
+        delayed: list[Planned] = []
+        for day in self.days:
+            self.clock.set(day, time(8, 0))
+            node_up = day not in self.node_down
+            for key, connector in self.connectors.items():
+                connector.node.down = not node_up
+                connector.backoffice.down = day in self.bo_down[key]
+            today = [p for p in todo if p.day <= day]
+            todo = todo[len(today) :]
+            arriving, delayed = delayed, []
+            for planned in today:
+                # now and then a message of one conversation comes a day after others
+                if self.rng.random() < 0.05:
+                    delayed.append(planned)
+                else:
+                    arriving.append(planned)
+            self._place(day, arriving)
+            for hour in (9, 13, 17):
+                self.clock.set(day, time(hour, 0))
+                for connector in self.connectors.values():
+                    self._cycle(connector)
+                    if hour == 13:
+                        self._decide(day, connector)
+            self._collect_sent(day)
+            self.clock.set(day, time(20, 0))
+            for key, connector in self.connectors.items():
+                if day not in self.bo_down[key]:
+                    self.taken[key].extend(connector.calendar.collection_round(day))
+                self._holds_after_ground(day, connector)
+                self._tasks_past_deadline(day, connector)
+        return self._report()
+
+    def _place(self, day: date, arriving: list[Planned]) -> None:
+        # different conversations in any order; one conversation's messages in theirs
+        order = {p.conversation: self.rng.random() for p in arriving}
+        arriving.sort(key=lambda p: (order[p.conversation], p.day))
+        for planned in arriving:
+            connector = self.connectors[planned.creditor]
+            debtor = connector.debtors[planned.debtor]
+            claims = _claims_of(connector, debtor)
+            sent_at = datetime.combine(day, time(7, 30), tzinfo=AMSTERDAM)
+            data = build(planned, connector.creditor.participant_id, debtor, claims, sent_at)
+            self.state.queue_message(data)
+            if planned.twice:
+                self.state.queue_message(data)
+            self.placed.append((planned, day))
+            self._ground(planned, day)
+
+    def _cycle(self, connector: Connector) -> None:
+        pipeline = connector.pipeline
+        for _ in range(4):
+            try:
+                listed = pipeline.poll()
+            except NodeError:
+                listed = 0
+            worked = pipeline.process_due()
+            carried = pipeline.carry_out()
+            try:
+                delivered = pipeline.deliver_due()
+            except NodeError:
+                delivered = 0
+            if not (listed or worked or carried or delivered):
+                break
+        pipeline.watch.deadlines()
+
+    def _decide(self, day: date, connector: Connector) -> None:
+        """The person at the creditor: decides proposals as the story has it, ends a Wsnp
+        with a schone lei."""
+        with connector.store.transaction() as session:
+            open_tasks = list(
+                session.execute(
+                    select(Task.id, Task.kind, Task.conversation_id)
+                    .where(
+                        Task.status == TaskStatus.OPEN,
+                        Task.kind.in_((TaskKind.BEOORDELING, TaskKind.WSNP_EINDE)),
+                    )
+                    .order_by(Task.id)
+                )
+            )
+        for task_id, kind, conversation in open_tasks:
+            if kind == TaskKind.BEOORDELING:
+                choice = self.population.decisions.get(_uuid_or_none(conversation), "accept")
+                note = None if choice == "accept" else "Het voorstel past niet in ons beleid."
+            elif kind == TaskKind.WSNP_EINDE:
+                choice, note = "schone_lei", None
+            else:  # e.g. a bewind reported: the person writes to the bewindvoerder
+                choice, note = "done", "handled in the back-office"
+            try:
+                connector.pipeline.tasks.resolve(task_id, choice=choice, note=note, actor=HANDLER)
+            except TaskError as exc:
+                log.info("task %s waits: %s", task_id, exc)
+                continue
+            except Exception as exc:  # the back-office is down: the person tries tomorrow
+                if connector.backoffice.down:
+                    continue
+                raise exc
+            self.resolved[connector.creditor.key] += 1
+            if kind == TaskKind.WSNP_EINDE:
+                self._wsnp_ended(connector, conversation, day)
+        connector.pipeline.carry_out()
+
+    def _collect_sent(self, day: date) -> None:
+        sent = self.state.sent()
+        for message in sent[len(self.sent) :]:
+            self.sent.append((day, message))
+
+    # -- the grounds ------------------------------------------------------------------
+
+    def _known_on(self, key: str, placed: date) -> date:
+        """The first working day the connector could act on a message placed on ``placed``:
+        the node up (fetched), then the back-office up."""
+        index = self.days.index(placed)
+        for day in self.days[index:]:
+            if day not in self.node_down:
+                break
+        else:
+            return date.max
+        for later in self.days[self.days.index(day) :]:
+            if later not in self.bo_down[key]:
+                return later
+        return date.max
+
+    def _ground(self, planned: Planned, placed: date) -> None:
+        key = planned.creditor
+        debtor = self.connectors[key].debtors[planned.debtor]
+        acted = self._known_on(key, placed)
+        conversation = str(planned.conversation)
+        grounds = self.grounds.setdefault((key, planned.debtor), [])
+        events = {
+            Send.KENNISGEVING: "E03",
+            Send.SALDO_INVENTORY: "E04",
+            Send.SALDO_REGELING: "E04",
+            Send.AKKOORD: "E08",
+        }
+        event = events.get(planned.send)
+        if planned.send == Send.BEEINDIGD:
+            for ground in grounds:
+                if ground.conversation == conversation and ground.ended_on is None:
+                    ground.ended_on = acted
+            event = {"WSNP": "E14", "OVERLIJDEN": "E20"}.get(planned.reden or "")
+            if planned.reden == "GESLAAGD":
+                self.finales.append((key, conversation, acted, "E09"))
+        if event is None:
+            return
+        rule = self.rules[key].rule(event)
+        if not rule.active or rule.hold_type is None:
+            return
+        exempt = frozenset(
+            (claim.factuurnummer, MeasureCode.VERREKENING)
+            for claim in _claims_of(self.connectors[key], debtor)
+            if claim.fraude
+            and self.connectors[key].creditor.kind == "werk_en_inkomen"
+            and rule.basis == "convenant"
+        )
+        ground = Ground(
+            event,
+            conversation,
+            acted,
+            rule.measures(self.rules[key].groups),
+            frozenset(debtor.factuurnummers),
+            exempt,
+            term_end=term(acted, rule.months) if rule.until == "months" else None,
+        )
+        grounds.append(ground)
+        self.by_event[(key, conversation, event)] = ground
+
+    def _wsnp_ended(self, connector: Connector, conversation: str | None, day: date) -> None:
+        key = connector.creditor.key
+        debtor = self._debtor_of(key, conversation)
+        if debtor is None:
+            return
+        for ground in self.grounds.get((key, debtor), []):
+            if ground.event == "E14" and ground.ended_on is None:
+                ground.ended_on = day
+        self.finales.append((key, conversation or "", day, "E15"))
+
+    def _debtor_of(self, key: str, conversation: str | None) -> int | None:
+        for planned, _ in self.placed:
+            if planned.creditor == key and str(planned.conversation) == conversation:
+                return planned.debtor
+        return None
+
+    # -- daily checks -----------------------------------------------------------------
+
+    def _holds_after_ground(self, day: date, connector: Connector) -> None:
+        key = connector.creditor.key
+        if day in self.bo_down[key]:
+            return
+        in_force = [h for h in connector.calendar.holds_in_force() if h not in self.flagged_holds]
+        if not in_force:
+            return
+        with connector.store.transaction() as session:
+            records = list(
+                session.execute(
+                    select(
+                        HoldRecord.hold_id,
+                        HoldRecord.conversation_id,
+                        HoldRecord.event,
+                        HoldRecord.factuurnummers,
+                    ).where(HoldRecord.hold_id.in_(in_force))
+                )
+            )
+        for hold_id, conversation, event, factuurnummers in records:
+            ground = self.by_event.get((key, conversation, event))
+            end = ground.end() if ground is not None else None
+            if end is None or end > day:
+                continue
+            # released on the first day the back-office is up from the end, a day's grace
+            allowed = self.working.add(self._first_up(key, end), 1)
+            if day > allowed:
+                self.flagged_holds.add(hold_id)
+                claims = json.loads(factuurnummers) or ["(all claims)"]
+                self.findings.append(
+                    Finding(
+                        day,
+                        key,
+                        Rule.HOLD_AFTER_GROUND,
+                        claims[0],
+                        f"{event}: its ground ended {end.isoformat()}, the back-office "
+                        "still holds it",
+                    )
+                )
+
+    def _first_up(self, key: str, day: date) -> date:
+        while day not in self.days or day in self.bo_down[key]:
+            day += timedelta(days=1)
+            if day > self.last_day:
+                return day
+        return day
+
+    def _tasks_past_deadline(self, day: date, connector: Connector) -> None:
+        with connector.store.transaction() as session:
+            overdue = list(
+                session.execute(
+                    select(Task.id, Task.kind, Task.referentienummer, Task.due).where(
+                        Task.status == TaskStatus.OPEN, Task.due < day
+                    )
+                )
+            )
+            if not overdue:
+                return
+            escalated = set(
+                session.scalars(select(Task.referentienummer).where(Task.kind == TaskKind.DEADLINE))
+            )
+        for task_id, kind, referentienummer, due in overdue:
+            if task_id in self.flagged_tasks[connector.creditor.key]:
+                continue
+            if kind != TaskKind.DEADLINE and referentienummer not in escalated:
+                self.flagged_tasks[connector.creditor.key].add(task_id)
+                self.findings.append(
+                    Finding(
+                        day,
+                        connector.creditor.key,
+                        Rule.TASK_NOT_ESCALATED,
+                        referentienummer or f"task {task_id}",
+                        f"{kind} due {due}",
+                    )
+                )
+
+    # -- the count at the end ---------------------------------------------------------
+
+    def _report(self) -> DrillReport:
+        counts = {key: CreditorCounts() for key in self.connectors}
+        self._answers(counts)
+        for key, connector in self.connectors.items():
+            self._holds(key, connector, counts[key])
+            self._measures(key, connector, counts[key])
+            counts[key].backoffice_down_days = len(self.bo_down[key])
+            counts[key].tasks_resolved = self.resolved[key]
+        self._write_offs(counts)
+        self.findings.sort(key=lambda f: (f.day, f.creditor, f.rule, f.reference))
+        return DrillReport(
+            self.options,
+            len(self.days),
+            len(self.placed),
+            sum(1 for p, _ in self.placed if p.twice),
+            len(self.node_down),
+            {story.value: n for story, n in sorted(self.population.stories.items())},
+            counts,
+            self.findings,
+        )
+
+    def _answers(self, counts: dict[str, CreditorCounts]) -> None:
+        answers: dict[str, list[tuple[date, str]]] = {}
+        for day, message in self.sent:
+            header = message["Berichtheader"]
+            cross = header.get("CrossReferentienummer")
+            if cross:
+                answers.setdefault(str(cross), []).append((day, header["Berichttype"]))
+        for planned, placed in self.placed:
+            expected = QUESTIONS.get(planned.send)
+            if expected is None:
+                continue
+            key = planned.creditor
+            counts[key].questions += 1
+            reference = str(planned.referentienummer)
+            got = [(d, t) for d, t in answers.get(reference, []) if t in expected]
+            counts[key].answers += len(got)
+            due = self.working.add(placed, ANSWER_WITHIN)
+            if not got:
+                if due < self.days[-1]:  # a question of the last days may still be answered
+                    counts[key].lost += 1
+                    self.findings.append(
+                        Finding(due, key, Rule.LOST, reference, f"{planned.send.value} unanswered")
+                    )
+                continue
+            if len(got) > 1:
+                counts[key].duplicated += len(got) - 1
+                self.findings.append(
+                    Finding(got[1][0], key, Rule.ANSWERED_TWICE, reference, planned.send.value)
+                )
+            if planned.send not in NO_TERM and got[0][0] > due:
+                counts[key].late += 1
+                self.findings.append(
+                    Finding(
+                        got[0][0],
+                        key,
+                        Rule.ANSWER_LATE,
+                        reference,
+                        f"{planned.send.value} due {due.isoformat()}",
+                    )
+                )
+
+    def _holds(self, key: str, connector: Connector, counts: CreditorCounts) -> None:
+        with connector.store.transaction() as session:
+            records = list(
+                session.execute(
+                    select(
+                        HoldRecord.conversation_id,
+                        HoldRecord.event,
+                        HoldRecord.factuurnummers,
+                        HoldRecord.applied_at,
+                        HoldRecord.released_at,
+                    )
+                )
+            )
+        for conversation, event, factuurnummers, applied_at, released_at in records:
+            counts.holds += 1
+            counts.releases += released_at is not None
+            ground = self.by_event.get((key, conversation, event))
+            if ground is None or applied_at is None:
+                continue
+            applied = applied_at.astimezone(AMSTERDAM).date()
+            if late_by(self.working, ground.start, applied) > 1:
+                claims = json.loads(factuurnummers) or ["(all claims)"]
+                self.findings.append(
+                    Finding(
+                        applied,
+                        key,
+                        Rule.HOLD_LATE,
+                        claims[0],
+                        f"{event}: due {ground.start.isoformat()}",
+                    )
+                )
+
+    def _measures(self, key: str, connector: Connector, counts: CreditorCounts) -> None:
+        owner = {
+            claim: index
+            for index, debtor in enumerate(connector.debtors)
+            for claim in debtor.factuurnummers
+        }
+        counts.measures = len(self.taken[key])
+        seen: set[tuple[str, MeasureCode, str]] = set()
+        for taken in self.taken[key]:
+            debtor = owner.get(taken.factuurnummer)
+            if debtor is None:
+                continue
+            for ground in self.grounds.get((key, debtor), []):
+                if (
+                    taken.code in ground.codes
+                    and taken.factuurnummer in ground.claims
+                    and (taken.factuurnummer, taken.code) not in ground.exempt
+                    and ground.active(taken.day)
+                ):
+                    counts.on_held += 1
+                    # one line per claim, measure and ground: the first day says it
+                    if (taken.factuurnummer, taken.code, ground.conversation) not in seen:
+                        seen.add((taken.factuurnummer, taken.code, ground.conversation))
+                        self.findings.append(
+                            Finding(
+                                taken.day,
+                                key,
+                                Rule.MEASURE_ON_HELD_CLAIM,
+                                taken.factuurnummer,
+                                f"{taken.code.value} ({taken.step.value}) while {ground.event} "
+                                f"holds it (since {ground.start.isoformat()})",
+                            )
+                        )
+                    break
+
+    def _write_offs(self, counts: dict[str, CreditorCounts]) -> None:
+        for key, connector in self.connectors.items():
+            with connector.store.transaction() as session:
+                done = {
+                    conversation: at
+                    for conversation, at in session.execute(
+                        select(WriteOffRecord.conversation_id, WriteOffRecord.done_at).where(
+                            WriteOffRecord.status == WriteOffStatus.DONE
+                        )
+                    )
+                }
+                by_hand = set(
+                    session.scalars(
+                        select(Task.conversation_id).where(Task.kind == TaskKind.WRITE_OFF)
+                    )
+                )
+            counts[key].write_offs = len(done)
+            for creditor, conversation, acted, event in self.finales:
+                if creditor != key or acted > self.days[-1]:
+                    continue
+                allowed = self.working.add(acted, 1)
+                at = done.get(conversation)
+                if conversation in by_hand:
+                    continue
+                if at is None or at.astimezone(AMSTERDAM).date() > allowed:
+                    if at is None and allowed > self.days[-1]:
+                        continue
+                    self.findings.append(
+                        Finding(
+                            allowed,
+                            key,
+                            Rule.WRITE_OFF_MISSING,
+                            conversation,
+                            f"{event} acted on {acted.isoformat()}",
+                        )
+                    )
+
+
+def _claims_of(connector: Connector, debtor: SampleDebtor) -> list[Any]:
+    """The debtor's claims as the counsellor knows them (the saldo the creditor gave)."""
+    inner = connector.backoffice.inner
+    found = inner.find_debtor(DebtorQuery(klantnummer_se=debtor.klantnummer_se))
+    return list(inner.list_claims(found)) if found is not None else []
+
+
+def _uuid_or_none(value: str | None) -> Any:
+    import uuid
+
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
