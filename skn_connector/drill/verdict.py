@@ -45,7 +45,8 @@ class Finding:
     detail: str
 
     def line(self) -> str:
-        return f"{self.day.isoformat()} {self.creditor}: {self.rule.value}: {self.reference}: {self.detail}"
+        where = f"{self.day.isoformat()} {self.creditor}"
+        return f"{where}: {self.rule.value}: {self.reference}: {self.detail}"
 
 
 @dataclass

@@ -25,7 +25,7 @@ from ..config import ConfigError, Settings
 from ..engine.deadlines import WorkingDays
 from ..engine.pipeline import Pipeline
 from ..engine.policy import Policy, PolicyError, load_policy
-from ..engine.records import CreditorProfile
+from ..engine.records import CreditorProfile, NodePort
 from ..messages import Contactpersoon
 from ..node.certificates import refuse_invalid_client_certificate
 from ..node.client import NodeClient, build_ssl_context
@@ -177,7 +177,7 @@ def build_pipeline(
     settings: Settings,
     store: Store,
     adapters: list[LoadedAdapter],
-    node: NodeClient | None,
+    node: NodePort | None,
     *,
     policy: Policy,
     creditor: CreditorProfile,
