@@ -29,8 +29,7 @@ def test_the_sample_answers_every_question_once_and_in_time(plain: DrillReport) 
     assert {c.duplicated for c in plain.counts.values()} == {0}
     assert sum(c.holds for c in plain.counts.values()) > 0
     assert sum(c.measures for c in plain.counts.values()) > 0
-    rules = {f.rule for f in plain.findings}
-    assert not rules & {Rule.LOST, Rule.ANSWERED_TWICE, Rule.ANSWER_LATE, Rule.HOLD_LATE}
+    assert plain.ok, "\n".join(f.line() for f in plain.findings)
 
 
 def test_the_same_seed_gives_the_same_table(plain: DrillReport) -> None:
@@ -39,30 +38,27 @@ def test_the_same_seed_gives_the_same_table(plain: DrillReport) -> None:
     assert [f.line() for f in again.findings] == [f.line() for f in plain.findings]
 
 
-def test_a_policy_that_forgets_verrekening_fails_naming_day_claim_and_rule(
-    plain: DrillReport,
-) -> None:
+def test_a_policy_that_forgets_verrekening_fails_naming_day_claim_and_rule() -> None:
     faulty = run_drill(DrillOptions(days=DAYS, seed=SEED, forget_verrekening=True))
-    before = {f.line() for f in plain.findings}
-    new = [f for f in faulty.findings if f.line() not in before]
-    hits = [f for f in new if f.rule == Rule.MEASURE_ON_HELD_CLAIM and "VERREKENING" in f.detail]
+    assert not faulty.ok
+    hits = [
+        f
+        for f in faulty.findings
+        if f.rule == Rule.MEASURE_ON_HELD_CLAIM and "VERREKENING" in f.detail
+    ]
     assert hits, "\n".join(f.line() for f in faulty.findings)
     assert "E03" in hits[0].detail
     assert hits[0].reference  # the claim's reference
     assert hits[0].line().startswith(hits[0].day.isoformat())
 
 
-def test_a_back_office_that_drops_a_release_fails_naming_day_claim_and_rule(
-    plain: DrillReport,
-) -> None:
+def test_a_back_office_that_drops_a_release_fails_naming_day_claim_and_rule() -> None:
     faulty = run_drill(DrillOptions(days=DAYS, seed=SEED, drop_one_release=True))
-    before = {f.line() for f in plain.findings}
-    hits = [
-        f for f in faulty.findings if f.rule == Rule.HOLD_AFTER_GROUND and f.line() not in before
-    ]
+    hits = [f for f in faulty.findings if f.rule == Rule.HOLD_AFTER_GROUND]
     assert len(hits) == 1, "\n".join(f.line() for f in faulty.findings)
-    assert hits[0].creditor == "belastingen"
-    assert hits[0].reference != "(all claims)"
+    assert hits[0].creditor == "belastingen"  # the back-office that dropped it
+    assert hits[0].reference != "(all claims)"  # the claim's reference
+    assert hits[0].detail.startswith("E0")  # the rule whose hold it was
 
 
 @pytest.mark.parametrize(

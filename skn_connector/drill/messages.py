@@ -49,14 +49,16 @@ def build(
     debtor: SampleDebtor,
     claims: list[Claim],
     sent_at: datetime,
-) -> dict[str, Any]:
-    """The message ``planned`` names, about ``debtor`` with its open ``claims`` now."""
+) -> dict[str, Any] | None:
+    """The message ``planned`` names, about ``debtor`` with its open ``claims`` now; None for
+    a proposal or an akkoord when nothing is owed any more (no counsellor sends those)."""
     send = planned.send
     sender, shv = COUNSELLORS[planned.counsellor]
     module = {
         Send.SALDO_INVENTORY: "Schuldinventarisatie",
         Send.BEWIND_START: "MeldingenBewindvoering",
         Send.BEWIND_END: "MeldingenBewindvoering",
+        Send.WSNP_START: "MeldingenBewindvoering",
         Send.WSNP_END: "MeldingenBewindvoering",
     }.get(send, "Schuldregeling")
     berichttype = {
@@ -64,6 +66,7 @@ def build(
         Send.SALDO_REGELING: "Saldoverzoek",
         Send.BEWIND_START: "MeldingBewind",
         Send.BEWIND_END: "MeldingBewind",
+        Send.WSNP_START: "MeldingBewind",
         Send.WSNP_END: "MeldingBewind",
     }.get(send, send.value)
     header = {
@@ -79,6 +82,8 @@ def build(
     klantnummer_shv = f"KB{planned.debtor:03d}{planned.counsellor}"
     contact = {"Naam": "T. Consulent", "Emailadres": "consulent@shv.example"}
     open_claims = [c for c in claims if c.openstaand > 0]
+    if not open_claims and send in {Send.BETAALVOORSTEL, Send.HEROVERWEGING, Send.AKKOORD}:
+        return None
     if send in {Send.SALDO_INVENTORY, Send.SALDO_REGELING, Send.KENNISGEVING}:
         message: dict[str, Any] = {
             "Berichtheader": header,
@@ -142,8 +147,8 @@ def build(
         },
         "Klant": _person(debtor.person),
         "Adres": _address(debtor),
-        "Soort": "WSNP" if send == Send.WSNP_END else "BESCHERMINGSBEWIND",
-        "Gebeurtenis": "START" if send == Send.BEWIND_START else "EINDE",
+        "Soort": "WSNP" if send in {Send.WSNP_START, Send.WSNP_END} else "BESCHERMINGSBEWIND",
+        "Gebeurtenis": "START" if send in {Send.BEWIND_START, Send.WSNP_START} else "EINDE",
         "DatumUitspraak": sent_at.date().isoformat(),
         "Rechtbank": "Rechtbank Voorbeeldstad",
     }

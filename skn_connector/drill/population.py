@@ -33,6 +33,7 @@ class Send(enum.StrEnum):
     BEEINDIGD = "SchuldregelingBeeindigd"
     BEWIND_START = "MeldingBewind (beschermingsbewind, start)"
     BEWIND_END = "MeldingBewind (beschermingsbewind, end)"
+    WSNP_START = "MeldingBewind (Wsnp, start)"
     WSNP_END = "MeldingBewind (Wsnp, end)"
 
 
@@ -115,22 +116,30 @@ def draw_population(
             while at <= last_day:
                 story = rng.choices(kinds, weights)[0]
                 steps = _story(story, rng)
-                conversation = _uuid(rng)
+                conversation = reports = _uuid(rng)
                 counsellor = rng.randrange(3)
                 day = at
                 for offset, send, reden in steps:
                     day = working.add(day, offset)
                     if day > last_day:
                         break
-                    # a bewind or the end of a Wsnp is its own conversation at the node
-                    own = send in {Send.BEWIND_START, Send.BEWIND_END, Send.WSNP_END}
+                    # a bewindvoerder's report starts a conversation of its own; its end
+                    # comes in that conversation
+                    if send in {Send.BEWIND_START, Send.WSNP_START}:
+                        reports = _uuid(rng)
+                    own = send in {
+                        Send.BEWIND_START,
+                        Send.BEWIND_END,
+                        Send.WSNP_START,
+                        Send.WSNP_END,
+                    }
                     population.planned.append(
                         Planned(
                             day,
                             creditor,
                             debtor,
                             send,
-                            _uuid(rng) if own and send != Send.BEWIND_END else conversation,
+                            reports if own else conversation,
                             _uuid(rng),
                             counsellor,
                             story,
@@ -138,8 +147,6 @@ def draw_population(
                             rng.random() < duplicate_rate,
                         )
                     )
-                    if send == Send.BEWIND_START:
-                        conversation = population.planned[-1].conversation
                 population.decisions[conversation] = (
                     "reject" if story == Story.NOT_REACHED else "accept"
                 )
@@ -167,6 +174,7 @@ def _story(story: Story, rng: random.Random) -> list[tuple[int, Send, str | None
         return [
             *opening,
             (rng.randrange(5, 15), Send.BEEINDIGD, "WSNP"),
+            (rng.randrange(1, 5), Send.WSNP_START, None),
             (rng.randrange(20, 60), Send.WSNP_END, None),
         ]
     proposal = [*opening, (rng.randrange(5, 15), Send.BETAALVOORSTEL, None)]

@@ -14,7 +14,7 @@ import time as monotonic
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from ..engine.deadlines import AMSTERDAM, WorkingDays
 from ..engine.policy import load_policy
 from ..engine.tasks import TaskError
 from ..node.client import NodeError
-from ..node.simulator import NodeState
+from ..node.simulator import FaultSettings, NodeState
 from ..store.schema import HoldRecord, Task, WriteOffRecord
 from ..store.status import TaskKind, TaskStatus, WriteOffStatus
 from .clock import FakeClock
@@ -158,6 +158,8 @@ class _Drill:
         self.working = WorkingDays()
         self.clock = FakeClock(START)
         self.state = NodeState()
+        # the simulator's own fault: a confirmed message now and then delivered again
+        self.state.set_faults(FaultSettings(duplicate_rate=0.03, seed=options.seed))
         self.last_day = START + timedelta(days=options.days - 1)
         self.days = [
             START + timedelta(days=i)
@@ -203,6 +205,10 @@ class _Drill:
         self.flagged_tasks: dict[str, set[int]] = {key: set() for key in self.connectors}
         self.finales: list[tuple[str, str, date, str]] = []
         self.resolved: Counter[str] = Counter()
+        #: conversations whose akkoord was sent: a finale kwijting there writes off
+        self.agreed: set[str] = set()
+        #: conversations whose proposal the creditor refused: no akkoord follows
+        self.refused: set[str] = set()
 
     def close(self) -> None:
         for connector in self.connectors.values():
@@ -248,17 +254,45 @@ class _Drill:
         # different conversations in any order; one conversation's messages in theirs
         order = {p.conversation: self.rng.random() for p in arriving}
         arriving.sort(key=lambda p: (order[p.conversation], p.day))
-        for planned in arriving:
+        for drawn in arriving:
+            planned = self._as_answered(drawn)
+            if planned is None:
+                continue
             connector = self.connectors[planned.creditor]
             debtor = connector.debtors[planned.debtor]
             claims = _claims_of(connector, debtor)
             sent_at = datetime.combine(day, time(7, 30), tzinfo=AMSTERDAM)
             data = build(planned, connector.creditor.participant_id, debtor, claims, sent_at)
+            if data is None:
+                continue
             self.state.queue_message(data)
             if planned.twice:
                 self.state.queue_message(data)
             self.placed.append((planned, day))
             self._ground(planned, day)
+
+    def _as_answered(self, planned: Planned) -> Planned | None:
+        """The counsellor reads the answer to the proposal: no akkoord after a refusal (the
+        regeling did not come about), and the end says so."""
+        conversation = str(planned.conversation)
+        if planned.send == Send.AKKOORD and self._proposal_answer(conversation) != "AKKOORD":
+            self.refused.add(conversation)
+            return None
+        ended_otherwise = planned.reden in {"WSNP", "OVERLIJDEN"}
+        if planned.send == Send.BEEINDIGD and conversation in self.refused and not ended_otherwise:
+            return replace(planned, reden="NIET_TOT_STAND_GEKOMEN")
+        return planned
+
+    def _proposal_answer(self, conversation: str) -> str | None:
+        last = None
+        for _, message in self.sent:
+            header = message["Berichtheader"]
+            if (
+                header.get("ConversatieReferentienummer") == conversation
+                and header["Berichttype"] == "BetaalvoorstelAntwoord"
+            ):
+                last = message.get("Antwoord")
+        return last
 
     def _cycle(self, connector: Connector) -> None:
         pipeline = connector.pipeline
@@ -279,14 +313,16 @@ class _Drill:
 
     def _decide(self, day: date, connector: Connector) -> None:
         """The person at the creditor: decides proposals as the story has it, ends a Wsnp
-        with a schone lei."""
+        with a schone lei, and handles each other task with a deadline the day it comes."""
         with connector.store.transaction() as session:
             open_tasks = list(
                 session.execute(
                     select(Task.id, Task.kind, Task.conversation_id)
                     .where(
                         Task.status == TaskStatus.OPEN,
-                        Task.kind.in_((TaskKind.BEOORDELING, TaskKind.WSNP_EINDE)),
+                        # the tasks with a deadline, and the decisions a story asks for
+                        Task.kind.in_((TaskKind.BEOORDELING, TaskKind.WSNP_EINDE))
+                        | (Task.due.is_not(None) & (Task.kind != TaskKind.DEADLINE)),
                     )
                     .order_by(Task.id)
                 )
@@ -299,6 +335,10 @@ class _Drill:
                 choice, note = "schone_lei", None
             else:  # e.g. a bewind reported: the person writes to the bewindvoerder
                 choice, note = "done", "handled in the back-office"
+            debtor = self._debtor_of(connector.creditor.key, conversation)
+            owed = debtor is not None and any(
+                c.openstaand > 0 for c in _claims_of(connector, connector.debtors[debtor])
+            )
             try:
                 connector.pipeline.tasks.resolve(task_id, choice=choice, note=note, actor=HANDLER)
             except TaskError as exc:
@@ -310,7 +350,7 @@ class _Drill:
                 raise exc
             self.resolved[connector.creditor.key] += 1
             if kind == TaskKind.WSNP_EINDE:
-                self._wsnp_ended(connector, conversation, day)
+                self._wsnp_ended(connector, conversation, day, owed=owed)
         connector.pipeline.carry_out()
 
     def _collect_sent(self, day: date) -> None:
@@ -345,6 +385,7 @@ class _Drill:
             Send.SALDO_INVENTORY: "E04",
             Send.SALDO_REGELING: "E04",
             Send.AKKOORD: "E08",
+            Send.WSNP_START: "E14",
         }
         event = events.get(planned.send)
         if planned.send == Send.BEEINDIGD:
@@ -352,8 +393,10 @@ class _Drill:
                 if ground.conversation == conversation and ground.ended_on is None:
                     ground.ended_on = acted
             event = {"WSNP": "E14", "OVERLIJDEN": "E20"}.get(planned.reden or "")
-            if planned.reden == "GESLAAGD":
+            if planned.reden == "GESLAAGD" and conversation in self.agreed:
                 self.finales.append((key, conversation, acted, "E09"))
+        if planned.send == Send.AKKOORD:
+            self.agreed.add(conversation)
         if event is None:
             return
         rule = self.rules[key].rule(event)
@@ -378,7 +421,9 @@ class _Drill:
         grounds.append(ground)
         self.by_event[(key, conversation, event)] = ground
 
-    def _wsnp_ended(self, connector: Connector, conversation: str | None, day: date) -> None:
+    def _wsnp_ended(
+        self, connector: Connector, conversation: str | None, day: date, *, owed: bool
+    ) -> None:
         key = connector.creditor.key
         debtor = self._debtor_of(key, conversation)
         if debtor is None:
@@ -386,7 +431,9 @@ class _Drill:
         for ground in self.grounds.get((key, debtor), []):
             if ground.event == "E14" and ground.ended_on is None:
                 ground.ended_on = day
-        self.finales.append((key, conversation or "", day, "E15"))
+        # a schone lei writes off what is still owed (nothing to write off: nothing expected)
+        if owed:
+            self.finales.append((key, conversation or "", day, "E15"))
 
     def _debtor_of(self, key: str, conversation: str | None) -> int | None:
         for planned, _ in self.placed:
@@ -487,7 +534,7 @@ class _Drill:
             self.options,
             len(self.days),
             len(self.placed),
-            sum(1 for p, _ in self.placed if p.twice),
+            sum(1 for p, _ in self.placed if p.twice) + self.state.stats()["duplicate_deliveries"],
             len(self.node_down),
             {story.value: n for story, n in sorted(self.population.stories.items())},
             counts,

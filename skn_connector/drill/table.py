@@ -26,7 +26,7 @@ def table(report: DrillReport) -> str:
     o = report.options
     lines = [
         f"drill: {o.days} days ({report.working_days} working days) from seed {o.seed}; "
-        f"{report.messages} messages placed, {report.duplicates_placed} of them twice; "
+        f"{report.messages} messages placed, {report.duplicates_placed} delivered twice; "
         f"node down {report.node_down_days} working days",
         "stories: " + ", ".join(f"{name} {count}" for name, count in report.stories.items()),
         "",

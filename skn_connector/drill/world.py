@@ -81,7 +81,7 @@ url = "http://127.0.0.1:9/skn"
 participant_id = "{creditor.participant_id}"
 
 [store]
-url = "sqlite:///{workdir / f"{creditor.key}.db"}"
+url = "sqlite:///{workdir / "connector.db"}"
 
 [creditor]
 name = "{creditor.key} (drill)"
