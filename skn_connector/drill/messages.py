@@ -11,7 +11,7 @@ from typing import Any
 from ..adapters.api import Claim, SampleDebtor, SamplePerson
 from .population import Planned, Send, Story
 
-#: Synthetic SHV participants (not real SKN participants).
+#: Synthetic SHV participants (not real SKN participants), population.COUNSELLOR_COUNT of them.
 COUNSELLORS = (
     (uuid.UUID("0c7d5e4f-3b2a-4198-8e76-5a4b3c2d1e0f"), "Kredietbank Voorbeeldstad"),
     (uuid.UUID("1d8e6f50-4c3b-4a29-9f87-6b5c4d3e2f10"), "Schuldhulp Proefdorp"),

@@ -59,6 +59,8 @@ STORIES = (
     (Story.DEATH, 3),
     (Story.BEWIND, 6),
 )
+#: how many counsellors (SHVs) send messages; their ids and names are in messages.py
+COUNSELLOR_COUNT = 3
 #: stories after which a debtor plays no more
 LAST = {Story.DEATH}
 
@@ -113,11 +115,12 @@ def draw_population(
     for creditor, count in creditors.items():
         for debtor in range(count):
             at = working.add(start, rng.randrange(0, 8))
+            until = last_day
             while at <= last_day:
                 story = rng.choices(kinds, weights)[0]
                 steps = _story(story, rng)
                 conversation = reports = _uuid(rng)
-                counsellor = rng.randrange(3)
+                counsellor = rng.randrange(COUNSELLOR_COUNT)
                 day = at
                 for offset, send, reden in steps:
                     day = working.add(day, offset)
@@ -152,8 +155,10 @@ def draw_population(
                 )
                 population.stories[story] = population.stories.get(story, 0) + 1
                 if story in LAST:
+                    until = day
                     break
                 at = working.add(day, rng.randrange(5, 25))
+            _inventories(population, rng, creditor, debtor, start, until, working)
     population.planned.sort(key=lambda p: (p.day, p.creditor, p.debtor))
     return population
 
@@ -191,3 +196,32 @@ def _story(story: Story, rng: random.Random) -> list[tuple[int, Send, str | None
         Story.ENDS_EARLY: "VOORTIJDIG_BEEINDIGD",
     }[story]
     return [*agreed, (rng.randrange(10, 60), Send.BEEINDIGD, reden)]
+
+
+def _inventories(
+    population: Population,
+    rng: random.Random,
+    creditor: str,
+    debtor: int,
+    start: date,
+    last_day: date,
+    working: WorkingDays,
+) -> None:
+    """Saldoverzoeken of other counsellors (an inventory for a bank, a budget course) that
+    come whatever the debtor's trajectory is, every two or three months."""
+    at = working.add(start, rng.randrange(10, 60))
+    while at <= last_day:
+        population.planned.append(
+            Planned(
+                at,
+                creditor,
+                debtor,
+                Send.SALDO_INVENTORY,
+                _uuid(rng),
+                _uuid(rng),
+                rng.randrange(COUNSELLOR_COUNT),
+                Story.INVENTORY,
+            )
+        )
+        population.stories[Story.INVENTORY] = population.stories.get(Story.INVENTORY, 0) + 1
+        at = working.add(at, rng.randrange(30, 60))
