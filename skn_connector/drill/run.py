@@ -458,12 +458,17 @@ class _Drill:
                         HoldRecord.conversation_id,
                         HoldRecord.event,
                         HoldRecord.factuurnummers,
+                        HoldRecord.released_at,
                     ).where(HoldRecord.hold_id.in_(in_force))
                 )
             )
-        for hold_id, conversation, event, factuurnummers in records:
+        for hold_id, conversation, event, factuurnummers, released_at in records:
             ground = self.by_event.get((key, conversation, event))
             end = ground.end() if ground is not None else None
+            if end is None and released_at is not None:
+                # a ground the drill does not follow itself (a proposal's, until its answer):
+                # it ended when the connector released the hold
+                end = released_at.astimezone(AMSTERDAM).date()
             if end is None or end > day:
                 continue
             # released on the first day the back-office is up from the end, a day's grace
