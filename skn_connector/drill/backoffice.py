@@ -5,7 +5,6 @@ fault, one that says it released a hold and did not."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from ..adapters.api import (
     AdapterError,
@@ -89,6 +88,3 @@ class DrillBackOffice(BaseAdapter):
 
     def close(self) -> None:
         self.inner.close()
-
-    def __getattr__(self, name: str) -> Any:  # the calendar and other sample extras
-        return getattr(self.inner, name)

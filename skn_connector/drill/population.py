@@ -87,7 +87,7 @@ class Planned:
 class Population:
     planned: list[Planned] = field(default_factory=list)
     #: the person's answer to a proposal in a conversation: accept or reject
-    decisions: dict[uuid.UUID, str] = field(default_factory=dict)
+    decisions: dict[str, str] = field(default_factory=dict)
     stories: dict[Story, int] = field(default_factory=dict)
 
 
@@ -150,7 +150,7 @@ def draw_population(
                             rng.random() < duplicate_rate,
                         )
                     )
-                population.decisions[conversation] = (
+                population.decisions[str(conversation)] = (
                     "reject" if story == Story.NOT_REACHED else "accept"
                 )
                 population.stories[story] = population.stories.get(story, 0) + 1

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..actor import Actor
-from ..adapters.api import DebtorQuery, MeasureCode, SampleDebtor
+from ..adapters.api import AdapterError, Claim, DebtorQuery, MeasureCode, SampleDebtor
 from ..adapters.calendar import MeasureTaken
 from ..engine.deadlines import AMSTERDAM, WorkingDays
 from ..engine.policy import load_policy
@@ -329,7 +329,7 @@ class _Drill:
             )
         for task_id, kind, conversation in open_tasks:
             if kind == TaskKind.BEOORDELING:
-                choice = self.population.decisions.get(_uuid_or_none(conversation), "accept")
+                choice = self.population.decisions.get(str(conversation), "accept")
                 note = None if choice == "accept" else "Het voorstel past niet in ons beleid."
             elif kind == TaskKind.WSNP_EINDE:
                 choice, note = "schone_lei", None
@@ -344,10 +344,10 @@ class _Drill:
             except TaskError as exc:
                 log.info("task %s waits: %s", task_id, exc)
                 continue
-            except Exception as exc:  # the back-office is down: the person tries tomorrow
-                if connector.backoffice.down:
+            except AdapterError:
+                if connector.backoffice.down:  # the person tries again tomorrow
                     continue
-                raise exc
+                raise
             self.resolved[connector.creditor.key] += 1
             if kind == TaskKind.WSNP_EINDE:
                 self._wsnp_ended(connector, conversation, day, owed=owed)
@@ -692,17 +692,8 @@ class _Drill:
                     )
 
 
-def _claims_of(connector: Connector, debtor: SampleDebtor) -> list[Any]:
+def _claims_of(connector: Connector, debtor: SampleDebtor) -> list[Claim]:
     """The debtor's claims as the counsellor knows them (the saldo the creditor gave)."""
     inner = connector.backoffice.inner
     found = inner.find_debtor(DebtorQuery(klantnummer_se=debtor.klantnummer_se))
     return list(inner.list_claims(found)) if found is not None else []
-
-
-def _uuid_or_none(value: str | None) -> Any:
-    import uuid
-
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None

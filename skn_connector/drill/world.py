@@ -124,7 +124,10 @@ def build_connector(
         backoffice = DrillBackOffice(item.adapter, drop_one_release=drop_one_release)
         wrapped.append(LoadedAdapter(item.name, item.use, backoffice, item.capabilities))
     assert backoffice is not None
-    calendar = backoffice.inner.collection_calendar()  # type: ignore[attr-defined]
+    make_calendar = getattr(backoffice.inner, "collection_calendar", None)
+    if make_calendar is None:
+        raise RuntimeError(f"the {creditor.use} adapter's sample has no collection calendar")
+    calendar: CollectionCalendar = make_calendar()
     store = open_configured_store(settings.store)
     node = InProcessNode(state, creditor.participant_id)
     pipeline = build_pipeline(
