@@ -61,6 +61,14 @@ def test_a_back_office_that_drops_a_release_fails_naming_day_claim_and_rule() ->
     assert hits[0].detail.startswith("E0")  # the rule whose hold it was
 
 
+def test_proposals_nobody_decides_are_counted_as_unanswered() -> None:
+    away = run_drill(DrillOptions(days=60, seed=1, person_away=True))
+    lost = [f for f in away.findings if f.rule == Rule.LOST]
+    assert lost, "\n".join(f.line() for f in away.findings)
+    assert all("Betaalvoorstel" in f.detail or "Heroverweging" in f.detail for f in lost)
+    assert sum(c.lost for c in away.counts.values()) == len(lost)
+
+
 @pytest.mark.parametrize(
     ("args", "says"), [(["--days", "0"], "--days"), (["--seed", "-1"], "--seed")]
 )

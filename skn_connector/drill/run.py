@@ -67,6 +67,8 @@ class DrillOptions:
     #: planted faults, for the tests that show the drill fails
     forget_verrekening: bool = False
     drop_one_release: bool = False
+    #: nobody at the creditors decides a task (proposals wait, a Wsnp's end waits)
+    person_away: bool = False
 
 
 @dataclass
@@ -239,7 +241,7 @@ class _Drill:
                 self.clock.set(day, time(hour, 0))
                 for connector in self.connectors.values():
                     self._cycle(connector)
-                    if hour == 13:
+                    if hour == 13 and not self.options.person_away:
                         self._decide(day, connector)
             self._collect_sent(day)
             self.clock.set(day, time(20, 0))
