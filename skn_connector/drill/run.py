@@ -29,12 +29,13 @@ from ..engine.policy import load_policy
 from ..engine.tasks import TaskError
 from ..node.client import NodeError
 from ..node.simulator import FaultSettings, NodeState
-from ..store.schema import HoldRecord, Task, WriteOffRecord
-from ..store.status import TaskKind, TaskStatus, WriteOffStatus
+from ..store.schema import HoldRecord, Task
+from ..store.status import TaskKind, TaskStatus
 from .clock import FakeClock
 from .messages import build
 from .population import Planned, Send, draw_population
-from .verdict import Finding, Ground, Rule, late_by, term
+from .tally import CreditorCounts, Tally
+from .verdict import Finding, Ground, Rule, term
 from .world import CREDITORS, Connector, build_connector
 
 log = logging.getLogger(__name__)
@@ -44,20 +45,6 @@ START = date(2027, 1, 4)
 HANDLER = Actor(name="drill-handler", via="cli", uid=None)
 #: The override of the planted fault: the Kennisgeving's hold forgets verrekening.
 FORGET_VERREKENING = '\n[policy.events.E03]\nSETOFF = "allow"\n'
-QUESTIONS = {
-    Send.SALDO_INVENTORY: ("SaldoverzoekAntwoord", "GeenMedewerking"),
-    Send.SALDO_REGELING: (
-        "SaldoverzoekAntwoord",
-        "SaldoverzoekAntwoordVoorafAkkoord",
-        "GeenMedewerking",
-    ),
-    Send.KENNISGEVING: ("KennisgevingAntwoord", "GeenMedewerking"),
-    Send.BETAALVOORSTEL: ("BetaalvoorstelAntwoord", "GeenMedewerking"),
-    Send.HEROVERWEGING: ("BetaalvoorstelAntwoord", "GeenMedewerking"),
-}
-#: questions without an answer term (a KennisgevingAntwoord has none)
-NO_TERM = {Send.KENNISGEVING}
-ANSWER_WITHIN = 10
 
 
 @dataclass(frozen=True)
@@ -69,22 +56,6 @@ class DrillOptions:
     drop_one_release: bool = False
     #: nobody at the creditors decides a task (proposals wait, a Wsnp's end waits)
     person_away: bool = False
-
-
-@dataclass
-class CreditorCounts:
-    questions: int = 0
-    answers: int = 0
-    holds: int = 0
-    releases: int = 0
-    write_offs: int = 0
-    measures: int = 0
-    backoffice_down_days: int = 0
-    tasks_resolved: int = 0
-    late: int = 0
-    on_held: int = 0
-    lost: int = 0
-    duplicated: int = 0
 
 
 @dataclass
@@ -528,14 +499,15 @@ class _Drill:
     # -- the count at the end ---------------------------------------------------------
 
     def _report(self) -> DrillReport:
-        counts = {key: CreditorCounts() for key in self.connectors}
-        self._answers(counts)
+        tally = Tally(self.working, self.days[-1], self.findings)
+        tally.answers(self.placed, self.sent)
         for key, connector in self.connectors.items():
-            self._holds(key, connector, counts[key])
-            self._measures(key, connector, counts[key])
-            counts[key].backoffice_down_days = len(self.bo_down[key])
-            counts[key].tasks_resolved = self.resolved[key]
-        self._write_offs(counts)
+            counts = tally.of(key)
+            tally.holds(key, connector.store, self.by_event)
+            tally.measures(key, connector.debtors, self.taken[key], self.grounds)
+            tally.write_offs(key, connector.store, self.finales)
+            counts.backoffice_down_days = len(self.bo_down[key])
+            counts.tasks_resolved = self.resolved[key]
         self.findings.sort(key=lambda f: (f.day, f.creditor, f.rule, f.reference))
         return DrillReport(
             self.options,
@@ -544,154 +516,9 @@ class _Drill:
             sum(1 for p, _ in self.placed if p.twice) + self.state.stats()["duplicate_deliveries"],
             len(self.node_down),
             {story.value: n for story, n in sorted(self.population.stories.items())},
-            counts,
+            {key: tally.of(key) for key in self.connectors},
             self.findings,
         )
-
-    def _answers(self, counts: dict[str, CreditorCounts]) -> None:
-        answers: dict[str, list[tuple[date, str]]] = {}
-        for day, message in self.sent:
-            header = message["Berichtheader"]
-            cross = header.get("CrossReferentienummer")
-            if cross:
-                answers.setdefault(str(cross), []).append((day, header["Berichttype"]))
-        for planned, placed in self.placed:
-            expected = QUESTIONS.get(planned.send)
-            if expected is None:
-                continue
-            key = planned.creditor
-            counts[key].questions += 1
-            reference = str(planned.referentienummer)
-            got = [(d, t) for d, t in answers.get(reference, []) if t in expected]
-            counts[key].answers += len(got)
-            due = self.working.add(placed, ANSWER_WITHIN)
-            if not got:
-                if due < self.days[-1]:  # a question of the last days may still be answered
-                    counts[key].lost += 1
-                    self.findings.append(
-                        Finding(due, key, Rule.LOST, reference, f"{planned.send.value} unanswered")
-                    )
-                continue
-            if len(got) > 1:
-                counts[key].duplicated += len(got) - 1
-                self.findings.append(
-                    Finding(got[1][0], key, Rule.ANSWERED_TWICE, reference, planned.send.value)
-                )
-            if planned.send not in NO_TERM and got[0][0] > due:
-                counts[key].late += 1
-                self.findings.append(
-                    Finding(
-                        got[0][0],
-                        key,
-                        Rule.ANSWER_LATE,
-                        reference,
-                        f"{planned.send.value} due {due.isoformat()}",
-                    )
-                )
-
-    def _holds(self, key: str, connector: Connector, counts: CreditorCounts) -> None:
-        with connector.store.transaction() as session:
-            records = list(
-                session.execute(
-                    select(
-                        HoldRecord.conversation_id,
-                        HoldRecord.event,
-                        HoldRecord.factuurnummers,
-                        HoldRecord.applied_at,
-                        HoldRecord.released_at,
-                    )
-                )
-            )
-        for conversation, event, factuurnummers, applied_at, released_at in records:
-            counts.holds += 1
-            counts.releases += released_at is not None
-            ground = self.by_event.get((key, conversation, event))
-            if ground is None or applied_at is None:
-                continue
-            applied = applied_at.astimezone(AMSTERDAM).date()
-            if late_by(self.working, ground.start, applied) > 1:
-                claims = json.loads(factuurnummers) or ["(all claims)"]
-                self.findings.append(
-                    Finding(
-                        applied,
-                        key,
-                        Rule.HOLD_LATE,
-                        claims[0],
-                        f"{event}: due {ground.start.isoformat()}",
-                    )
-                )
-
-    def _measures(self, key: str, connector: Connector, counts: CreditorCounts) -> None:
-        owner = {
-            claim: index
-            for index, debtor in enumerate(connector.debtors)
-            for claim in debtor.factuurnummers
-        }
-        counts.measures = len(self.taken[key])
-        seen: set[tuple[str, MeasureCode, str]] = set()
-        for taken in self.taken[key]:
-            debtor = owner.get(taken.factuurnummer)
-            if debtor is None:
-                continue
-            for ground in self.grounds.get((key, debtor), []):
-                if (
-                    taken.code in ground.codes
-                    and taken.factuurnummer in ground.claims
-                    and (taken.factuurnummer, taken.code) not in ground.exempt
-                    and ground.active(taken.day)
-                ):
-                    counts.on_held += 1
-                    # one line per claim, measure and ground: the first day says it
-                    if (taken.factuurnummer, taken.code, ground.conversation) not in seen:
-                        seen.add((taken.factuurnummer, taken.code, ground.conversation))
-                        self.findings.append(
-                            Finding(
-                                taken.day,
-                                key,
-                                Rule.MEASURE_ON_HELD_CLAIM,
-                                taken.factuurnummer,
-                                f"{taken.code.value} ({taken.step.value}) while {ground.event} "
-                                f"holds it (since {ground.start.isoformat()})",
-                            )
-                        )
-                    break
-
-    def _write_offs(self, counts: dict[str, CreditorCounts]) -> None:
-        for key, connector in self.connectors.items():
-            with connector.store.transaction() as session:
-                done = {
-                    conversation: at
-                    for conversation, at in session.execute(
-                        select(WriteOffRecord.conversation_id, WriteOffRecord.done_at).where(
-                            WriteOffRecord.status == WriteOffStatus.DONE
-                        )
-                    )
-                }
-                by_hand = set(
-                    session.scalars(
-                        select(Task.conversation_id).where(Task.kind == TaskKind.WRITE_OFF)
-                    )
-                )
-            counts[key].write_offs = len(done)
-            for creditor, conversation, acted, event in self.finales:
-                if creditor != key or acted > self.days[-1]:
-                    continue
-                allowed = self.working.add(acted, 1)
-                at = done.get(conversation)
-                if conversation in by_hand:
-                    continue
-                if at is None or at.astimezone(AMSTERDAM).date() > allowed:
-                    if at is None and allowed > self.days[-1]:
-                        continue
-                    self.findings.append(
-                        Finding(
-                            allowed,
-                            key,
-                            Rule.WRITE_OFF_MISSING,
-                            conversation,
-                            f"{event} acted on {acted.isoformat()}",
-                        )
-                    )
 
 
 def _claims_of(connector: Connector, debtor: SampleDebtor) -> list[Claim]:
