@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..actor import Actor
-from ..adapters.api import AdapterError, Claim, DebtorQuery, MeasureCode, SampleDebtor
+from ..adapters.api import AdapterError, Claim, DebtorQuery, SampleDebtor
 from ..adapters.calendar import MeasureTaken
 from ..engine.deadlines import AMSTERDAM, WorkingDays
 from ..engine.policy import load_policy
@@ -32,10 +32,11 @@ from ..node.simulator import FaultSettings, NodeState
 from ..store.schema import HoldRecord, Task
 from ..store.status import TaskKind, TaskStatus
 from .clock import FakeClock
+from .grounds import GroundBook
 from .messages import build
 from .population import Planned, Send, draw_population
 from .tally import CreditorCounts, Tally
-from .verdict import Finding, Ground, Rule, term
+from .verdict import Finding, Rule
 from .world import CREDITORS, Connector, build_connector
 
 log = logging.getLogger(__name__)
@@ -163,23 +164,24 @@ class _Drill:
             options.days,
             self.working,
         )
-        #: the packaged rules the verdict measures against, per creditor
-        self.rules = {
-            key: load_policy(c.creditor.kind, c.creditor.covenant)
-            for key, c in self.connectors.items()
-        }
         self.placed: list[tuple[Planned, date]] = []
-        self.grounds: dict[tuple[str, int], list[Ground]] = {}
-        self.by_event: dict[tuple[str, str, str], Ground] = {}
+        self.book = GroundBook(
+            self.days,
+            self.node_down,
+            self.bo_down,
+            # the packaged rules, not this run's configuration: the verdict measures against them
+            {
+                key: load_policy(c.creditor.kind, c.creditor.covenant)
+                for key, c in self.connectors.items()
+            },
+            {key: c.creditor.kind for key, c in self.connectors.items()},
+        )
         self.taken: dict[str, list[MeasureTaken]] = {key: [] for key in self.connectors}
         self.sent: list[tuple[date, dict[str, Any]]] = []
         self.findings: list[Finding] = []
         self.flagged_holds: set[str] = set()
         self.flagged_tasks: dict[str, set[int]] = {key: set() for key in self.connectors}
-        self.finales: list[tuple[str, str, date, str]] = []
         self.resolved: Counter[str] = Counter()
-        #: conversations whose akkoord was sent: a finale kwijting there writes off
-        self.agreed: set[str] = set()
         #: conversations whose proposal the creditor refused: no akkoord follows
         self.refused: set[str] = set()
 
@@ -242,7 +244,7 @@ class _Drill:
             if planned.twice:
                 self.state.queue_message(data)
             self.placed.append((planned, day))
-            self._ground(planned, day)
+            self.book.record(planned, day, debtor, claims)
 
     def _as_answered(self, planned: Planned) -> Planned | None:
         """The counsellor reads the answer to the proposal: no akkoord after a refusal (the
@@ -322,8 +324,8 @@ class _Drill:
                     continue
                 raise
             self.resolved[connector.creditor.key] += 1
-            if kind == TaskKind.WSNP_EINDE:
-                self._wsnp_ended(connector, conversation, day, owed=owed)
+            if kind == TaskKind.WSNP_EINDE and debtor is not None:
+                self.book.wsnp_ended(connector.creditor.key, debtor, conversation, day, owed=owed)
         connector.pipeline.carry_out()
 
     def _collect_sent(self, day: date) -> None:
@@ -332,81 +334,6 @@ class _Drill:
             self.sent.append((day, message))
 
     # -- the grounds ------------------------------------------------------------------
-
-    def _known_on(self, key: str, placed: date) -> date:
-        """The first working day the connector could act on a message placed on ``placed``:
-        the node up (fetched), then the back-office up."""
-        index = self.days.index(placed)
-        for day in self.days[index:]:
-            if day not in self.node_down:
-                break
-        else:
-            return date.max
-        for later in self.days[self.days.index(day) :]:
-            if later not in self.bo_down[key]:
-                return later
-        return date.max
-
-    def _ground(self, planned: Planned, placed: date) -> None:
-        key = planned.creditor
-        debtor = self.connectors[key].debtors[planned.debtor]
-        acted = self._known_on(key, placed)
-        conversation = str(planned.conversation)
-        grounds = self.grounds.setdefault((key, planned.debtor), [])
-        events = {
-            Send.KENNISGEVING: "E03",
-            Send.SALDO_INVENTORY: "E04",
-            Send.SALDO_REGELING: "E04",
-            Send.AKKOORD: "E08",
-            Send.WSNP_START: "E14",
-        }
-        event = events.get(planned.send)
-        if planned.send == Send.BEEINDIGD:
-            for ground in grounds:
-                if ground.conversation == conversation and ground.ended_on is None:
-                    ground.ended_on = acted
-            event = {"WSNP": "E14", "OVERLIJDEN": "E20"}.get(planned.reden or "")
-            if planned.reden == "GESLAAGD" and conversation in self.agreed:
-                self.finales.append((key, conversation, acted, "E09"))
-        if planned.send == Send.AKKOORD:
-            self.agreed.add(conversation)
-        if event is None:
-            return
-        rule = self.rules[key].rule(event)
-        if not rule.active or rule.hold_type is None:
-            return
-        exempt = frozenset(
-            (claim.factuurnummer, MeasureCode.VERREKENING)
-            for claim in _claims_of(self.connectors[key], debtor)
-            if claim.fraude
-            and self.connectors[key].creditor.kind == "werk_en_inkomen"
-            and rule.basis == "convenant"
-        )
-        ground = Ground(
-            event,
-            conversation,
-            acted,
-            rule.measures(self.rules[key].groups),
-            frozenset(debtor.factuurnummers),
-            exempt,
-            term_end=term(acted, rule.months) if rule.until == "months" else None,
-        )
-        grounds.append(ground)
-        self.by_event[(key, conversation, event)] = ground
-
-    def _wsnp_ended(
-        self, connector: Connector, conversation: str | None, day: date, *, owed: bool
-    ) -> None:
-        key = connector.creditor.key
-        debtor = self._debtor_of(key, conversation)
-        if debtor is None:
-            return
-        for ground in self.grounds.get((key, debtor), []):
-            if ground.event == "E14" and ground.ended_on is None:
-                ground.ended_on = day
-        # a schone lei writes off what is still owed (nothing to write off: nothing expected)
-        if owed:
-            self.finales.append((key, conversation or "", day, "E15"))
 
     def _debtor_of(self, key: str, conversation: str | None) -> int | None:
         for planned, _ in self.placed:
@@ -436,7 +363,7 @@ class _Drill:
                 )
             )
         for hold_id, conversation, event, factuurnummers, released_at in records:
-            ground = self.by_event.get((key, conversation, event))
+            ground = self.book.by_event.get((key, conversation, event))
             end = ground.end() if ground is not None else None
             if end is None and released_at is not None:
                 # a ground the drill does not follow itself (a proposal's, until its answer):
@@ -445,7 +372,7 @@ class _Drill:
             if end is None or end > day:
                 continue
             # released on the first day the back-office is up from the end, a day's grace
-            allowed = self.working.add(self._first_up(key, end), 1)
+            allowed = self.working.add(self.book.first_up(key, end), 1)
             if day > allowed:
                 self.flagged_holds.add(hold_id)
                 claims = json.loads(factuurnummers) or ["(all claims)"]
@@ -459,13 +386,6 @@ class _Drill:
                         "still holds it",
                     )
                 )
-
-    def _first_up(self, key: str, day: date) -> date:
-        while day not in self.days or day in self.bo_down[key]:
-            day += timedelta(days=1)
-            if day > self.last_day:
-                return day
-        return day
 
     def _tasks_past_deadline(self, day: date, connector: Connector) -> None:
         with connector.store.transaction() as session:
@@ -503,9 +423,9 @@ class _Drill:
         tally.answers(self.placed, self.sent)
         for key, connector in self.connectors.items():
             counts = tally.of(key)
-            tally.holds(key, connector.store, self.by_event)
-            tally.measures(key, connector.debtors, self.taken[key], self.grounds)
-            tally.write_offs(key, connector.store, self.finales)
+            tally.holds(key, connector.store, self.book.by_event)
+            tally.measures(key, connector.debtors, self.taken[key], self.book.grounds)
+            tally.write_offs(key, connector.store, self.book.finales)
             counts.backoffice_down_days = len(self.bo_down[key])
             counts.tasks_resolved = self.resolved[key]
         self.findings.sort(key=lambda f: (f.day, f.creditor, f.rule, f.reference))
