@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit faults bench clean
+.PHONY: demo test lint typecheck unit faults drill bench clean
 
 PLUGINS := plugins/gemeentebelastingen plugins/werk-en-inkomen plugins/cjib
 
@@ -38,9 +38,14 @@ test: lint typecheck unit
 
 # The full fault-injection runs (about 10 minutes; a sample runs in `make test`) and the
 # hostile-input run (as in `make test`).
-faults: $(STAMP)
+faults: $(STAMP) drill
 	$(BIN)/pytest tests/faults -m faults_full
 	HYPOTHESIS_PROFILE=faults $(BIN)/pytest tests/hostile
+
+# A year on a fake clock for the three creditor kinds (docs/reliability.md, "The drill");
+# a 45-day sample runs in `make test` (tests/test_drill.py).
+drill: $(STAMP)
+	$(BIN)/skn-connector drill --days 365 --seed 1
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.codec

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 from . import (  # noqa: F401  (registers)
+    drill,
     explain,
     messages,
     policy,

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -24,7 +25,7 @@ from ..config import ConfigError, Settings
 from ..engine.deadlines import WorkingDays
 from ..engine.pipeline import Pipeline
 from ..engine.policy import Policy, PolicyError, load_policy
-from ..engine.records import CreditorProfile
+from ..engine.records import CreditorProfile, NodePort
 from ..messages import Contactpersoon
 from ..node.certificates import refuse_invalid_client_certificate
 from ..node.client import NodeClient, build_ssl_context
@@ -176,11 +177,14 @@ def build_pipeline(
     settings: Settings,
     store: Store,
     adapters: list[LoadedAdapter],
-    node: NodeClient | None,
+    node: NodePort | None,
     *,
     policy: Policy,
     creditor: CreditorProfile,
+    clock: Callable[[], datetime] | None = None,
 ) -> Pipeline:
+    """The pipeline of ``settings``; ``clock`` (the time it sees) is the system's unless a
+    drill gives its fake one."""
     return Pipeline(
         store=store,
         node=node,
@@ -192,6 +196,7 @@ def build_pipeline(
         policy=policy,
         warn_at_working_days=settings.policy.warn_at_working_days,
         outage_task_after=settings.policy.backoffice_outage_task_after,
+        clock=clock or (lambda: datetime.now(UTC)),
     )
 
 

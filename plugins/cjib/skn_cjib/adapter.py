@@ -46,6 +46,7 @@ from skn_connector.adapters.api import (
     WriteOff,
     WriteOffResult,
 )
+from skn_connector.adapters.calendar import SqliteCollectionCalendar
 from skn_connector.adapters.sqlite import (
     DEFAULT_PROGRESS_STEPS,
     HoldLedger,
@@ -78,6 +79,7 @@ from .backoffice import (
     normalise_factuurnummer,
     normalise_postcode,
 )
+from .calendar import collection_calendar
 
 log = logging.getLogger("skn_cjib")
 
@@ -955,6 +957,10 @@ class CjibAdapter(BaseAdapter):
 
     def close(self) -> None:
         self._db.close()
+
+    def collection_calendar(self) -> SqliteCollectionCalendar:
+        """The sample back-office's collection calendar (its daily round; the drill runs it)."""
+        return collection_calendar(self._path)
 
     @classmethod
     def create_sample(cls, directory: Path) -> SampleBackOffice:

@@ -45,6 +45,7 @@ from skn_connector.adapters.api import (
     WriteOff,
     WriteOffResult,
 )
+from skn_connector.adapters.calendar import SqliteCollectionCalendar
 from skn_connector.adapters.sqlite import (
     DEFAULT_PROGRESS_STEPS,
     HoldLedger,
@@ -71,6 +72,7 @@ from .backoffice import (
     normalise_factuurnummer,
     normalise_postcode,
 )
+from .calendar import collection_calendar
 
 log = logging.getLogger("skn_gemeentebelastingen")
 
@@ -836,6 +838,10 @@ class GemeentebelastingenAdapter(BaseAdapter):
 
     def close(self) -> None:
         self._db.close()
+
+    def collection_calendar(self) -> SqliteCollectionCalendar:
+        """The sample back-office's collection calendar (its daily round; the drill runs it)."""
+        return collection_calendar(self._path)
 
     @classmethod
     def create_sample(cls, directory: Path) -> SampleBackOffice:

@@ -48,6 +48,7 @@ from skn_connector.adapters.api import (
     WriteOff,
     WriteOffResult,
 )
+from skn_connector.adapters.calendar import SqliteCollectionCalendar
 from skn_connector.adapters.sqlite import (
     DEFAULT_PROGRESS_STEPS,
     HoldLedger,
@@ -74,6 +75,7 @@ from .backoffice import (
     normalise_factuurnummer,
     normalise_postcode,
 )
+from .calendar import collection_calendar
 
 log = logging.getLogger("skn_werk_en_inkomen")
 
@@ -886,6 +888,10 @@ class WerkEnInkomenAdapter(BaseAdapter):
 
     def close(self) -> None:
         self._db.close()
+
+    def collection_calendar(self) -> SqliteCollectionCalendar:
+        """The sample back-office's collection calendar (its daily round; the drill runs it)."""
+        return collection_calendar(self._path)
 
     @classmethod
     def create_sample(cls, directory: Path) -> SampleBackOffice:
