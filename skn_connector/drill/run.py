@@ -388,23 +388,29 @@ class _Drill:
                 )
 
     def _tasks_past_deadline(self, day: date, connector: Connector) -> None:
+        """A task open past its due date must have been escalated: the deadline watch marks
+        it (``escalated_at``); for a question, the deadline task about it counts too."""
         with connector.store.transaction() as session:
             overdue = list(
                 session.execute(
                     select(Task.id, Task.kind, Task.referentienummer, Task.due).where(
-                        Task.status == TaskStatus.OPEN, Task.due < day
+                        Task.status == TaskStatus.OPEN,
+                        Task.due < day,
+                        Task.escalated_at.is_(None),
                     )
                 )
             )
             if not overdue:
                 return
-            escalated = set(
+            warned = set(
                 session.scalars(select(Task.referentienummer).where(Task.kind == TaskKind.DEADLINE))
             )
         for task_id, kind, referentienummer, due in overdue:
             if task_id in self.flagged_tasks[connector.creditor.key]:
                 continue
-            if kind != TaskKind.DEADLINE and referentienummer not in escalated:
+            if due is None or self.working.between(due, day) < 1:  # escalated a working day on
+                continue
+            if kind != TaskKind.DEADLINE and referentienummer not in warned:
                 self.flagged_tasks[connector.creditor.key].add(task_id)
                 self.findings.append(
                     Finding(

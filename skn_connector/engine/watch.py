@@ -1,9 +1,12 @@
 """Watching the deadlines: an answer still open some working days after receipt, a hold the
 back-office has not taken for a working day, a back-office down for hours, a node not
-polled for days. Each raises a task for a person, once."""
+polled for days. Each raises a task for a person, once. A task left open past its own due
+date is escalated, once: a warning in the log, an entry in the audit trail, and the alert
+on ``skn_tasks_overdue``."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
@@ -15,6 +18,8 @@ from ..store.schema import HoldRecord, InboxMessage, Meta, OutboxMessage, Task
 from ..store.status import HoldStatus, InboxStatus, OutboxStatus, TaskKind, TaskStatus
 from .deadlines import AMSTERDAM, WorkingDays, dutch_day
 from .tasks import add_task
+
+log = logging.getLogger(__name__)
 
 
 class Watch:
@@ -155,6 +160,7 @@ class Watch:
                 )
                 raised += 1
             raised += self._watch_outages(session)
+            raised += self._escalate_overdue_tasks(session, today)
             last = session.get(Meta, "last_poll")
             if last is not None:
                 polled = datetime.fromisoformat(last.value).astimezone(AMSTERDAM).date()
@@ -179,6 +185,45 @@ class Watch:
                     )
                     raised += 1
         return raised
+
+    def _escalate_overdue_tasks(self, session: Session, today: date) -> int:
+        """Every open task a working day or more past its due date, not escalated before:
+        escalated now."""
+        overdue = session.scalars(
+            select(Task).where(
+                Task.status == TaskStatus.OPEN,
+                Task.due < today,
+                Task.escalated_at.is_(None),
+            )
+        ).all()
+        escalated = 0
+        for task in overdue:
+            assert task.due is not None
+            late = self.working_days.between(task.due, today)
+            if late < 1:  # due on a Friday, today a Saturday: Monday is soon enough
+                continue
+            task.escalated_at = self.clock()
+            escalated += 1
+            self.store.audit(
+                session,
+                "task_escalated",
+                conversation_id=task.conversation_id,
+                referentienummer=task.referentienummer,
+                task=task.id,
+                kind=task.kind,
+                due=task.due.isoformat(),
+                working_days_late=late,
+            )
+            log.warning(
+                "task %d (%s) is open %d working day(s) past its due date %s: escalated; "
+                "see 'skn-connector tasks show %d'",
+                task.id,
+                task.kind,
+                late,
+                task.due,
+                task.id,
+            )
+        return escalated
 
     def _watch_outages(self, session: Session) -> int:
         """A task when the back-office has refused or not answered for longer than

@@ -198,6 +198,8 @@ class Task(Base):
     resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: when the deadline watch escalated the task, open past its due date (once; migration 0010)
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class HoldRecord(Base):
