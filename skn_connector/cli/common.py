@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    from ..config import Deployment, Settings
     from ..operations import Operations
 
 EXIT_FAILURE = 1
@@ -85,10 +85,19 @@ def config_path(option: Path | None) -> Path:
     return Path(os.environ.get("SKN_CONNECTOR_CONFIG", "skn-connector.toml"))
 
 
-def load(option: Path | None) -> Settings:
+def load(option: Path | None, creditor: str | None = None) -> Settings:
+    """The settings of the configuration's creditor: the one ``creditor`` names (its name or
+    participant id), or the only one (ConfigError naming the choices when there are more)."""
     from ..config import load_settings
 
-    return load_settings(config_path(option))
+    return load_settings(config_path(option), creditor=creditor)
+
+
+def load_deployment(option: Path | None) -> Deployment:
+    """Every creditor the configuration serves."""
+    from ..config import load_deployment as load_file
+
+    return load_file(config_path(option))
 
 
 @contextmanager

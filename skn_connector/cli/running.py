@@ -16,6 +16,7 @@ from .common import (
     JsonOption,
     fail,
     load,
+    load_deployment,
     print_json,
     setup_logging,
     table,
@@ -189,17 +190,24 @@ def config_check(
     """Build everything run builds before it calls the node (policy, contact, adapters, TLS,
     store URL), then close it again; exit 2 naming the first problem."""
     with user_errors():
-        settings = load(config)
+        deployment = load_deployment(config)
         from ..operations.running import check_configuration
 
         # the parts run builds, built the same way (then closed): what passes here, run takes
-        check_configuration(settings, insecure_dev=insecure_dev)
-    for deprecated in settings.deprecations():
-        typer.echo(f"skn-connector: warning: {settings.source}: {deprecated}", err=True)
-    names = ", ".join(f"{a.name} ({a.use})" for a in settings.adapters)
-    typer.echo(
-        f"{settings.source}: OK; participant {settings.node.participant_id}; adapters: {names}"
-    )
+        for settings in deployment.creditors:
+            check_configuration(settings, insecure_dev=insecure_dev)
+    lines = []
+    for settings in deployment.creditors:
+        for deprecated in settings.deprecations():
+            typer.echo(f"skn-connector: warning: {settings.source}: {deprecated}", err=True)
+        names = ", ".join(f"{a.name} ({a.use})" for a in settings.adapters)
+        lines.append(f"participant {settings.node.participant_id}; adapters: {names}")
+    if not deployment.several:
+        typer.echo(f"{deployment.source}: OK; {lines[0]}")
+        return
+    typer.echo(f"{deployment.source}: OK; {len(lines)} creditors")
+    for settings, line in zip(deployment.creditors, lines, strict=True):
+        typer.echo(f"  {settings.creditor.name}: {line}")
 
 
 # -- plugins --------------------------------------------------------------------------------
