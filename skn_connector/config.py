@@ -405,6 +405,8 @@ class Settings(_Section):
     receive: ReceiveSettings | None = Field(default=None, validate_default=True)
     #: where the file was read from; relative paths in it are relative to its folder
     source: Path | None = Field(default=None, exclude=True)
+    #: the only creditor of its configuration (False: one of its [[creditors]] of several)
+    sole: bool = Field(default=True, exclude=True)
 
     def deprecations(self) -> list[str]:
         """Settings that are accepted but no longer used, each as one sentence."""
@@ -610,7 +612,8 @@ def deployment_from_dict(data: dict[str, Any], *, source: str = "the configurati
         )
         single["adapters"] = [a.model_dump() for a in entry.adapters]
         single["policy"] = policy
-        creditors.append(settings_from_dict(single, source=f"{source}: creditors[{entry.name}]"))
+        settings = settings_from_dict(single, source=f"{source}: creditors[{entry.name}]")
+        creditors.append(settings.model_copy(update={"sole": len(entries) == 1}))
     return Deployment(tuple(creditors))
 
 

@@ -23,8 +23,8 @@ from ..config import Settings
 from ..engine.policy import Policy
 from ..engine.retention import PurgeReport, purge_personal_data, retention_period
 from ..engine.tasks import handle_quarantined
-from ..service.wiring import build_policy, desk
-from ..store import Store, open_configured_store
+from ..service.wiring import build_policy, desk, open_creditor_store
+from ..store import Store
 from ..store.audit import AuditHead, AuditReport, verify_audit
 from ..store.lease import StoreLease
 from ..store.status import AccountRole, QuarantineStatus
@@ -74,7 +74,7 @@ class Operations:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = open_configured_store(self.settings.store)
+            self._store = open_creditor_store(self.settings)
         return self._store
 
     def close(self) -> None:

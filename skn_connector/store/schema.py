@@ -80,6 +80,8 @@ class InboxMessage(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: the creditor the row belongs to: its participant id (store.scope)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="", index=True)
     #: the message's Referentienummer: its id, and the key of the duplicate rules
     referentienummer: Mapped[str] = mapped_column(String(36), unique=True)
     #: the Referentienummer of the message this one answers (one of ours), if any
@@ -114,6 +116,8 @@ class QuarantinedMessage(Base):
     __table_args__ = (Index("ix_quarantine_status", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: the creditor the row belongs to: its participant id (store.scope)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="", index=True)
     node_message_id: Mapped[str] = mapped_column(String(64), index=True)
     referentienummer: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
@@ -133,6 +137,8 @@ class Conversation(Base):
     __table_args__ = (Index("ix_conversations_klantnummer_se", "klantnummer_se"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    #: the creditor the row belongs to: its participant id (store.scope)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="", index=True)
     module: Mapped[str] = mapped_column(String(32))
     state: Mapped[str] = mapped_column(String(32))
     counterparty: Mapped[str] = mapped_column(String(36))
@@ -153,6 +159,8 @@ class OutboxMessage(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: the creditor the row belongs to: its participant id (store.scope)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="", index=True)
     #: the answer's own Referentienummer (the same on every delivery attempt)
     referentienummer: Mapped[str] = mapped_column(String(36), unique=True)
     conversation_id: Mapped[str] = mapped_column(String(36), index=True)
@@ -181,6 +189,8 @@ class Task(Base):
     __table_args__ = (Index("ix_tasks_kind_status", "kind", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: the creditor the row belongs to: its participant id (store.scope)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="", index=True)
     #: quarantined | conflict | unexpected_message | processing_failed | beoordeling | deadline
     kind: Mapped[str] = mapped_column(String(32))
     conversation_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
@@ -209,6 +219,8 @@ class HoldRecord(Base):
     __table_args__ = (Index("ix_holds_status_ends", "status", "ends"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: the creditor the row belongs to: its participant id (store.scope)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="", index=True)
     hold_id: Mapped[str] = mapped_column(String(36), unique=True)
     hold_type: Mapped[str] = mapped_column(String(32))
     event: Mapped[str] = mapped_column(String(8))
@@ -241,6 +253,8 @@ class WriteOffRecord(Base):
     __tablename__ = "write_offs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: the creditor the row belongs to: its participant id (store.scope)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="", index=True)
     write_off_id: Mapped[str] = mapped_column(String(36), unique=True)
     conversation_id: Mapped[str] = mapped_column(String(36), index=True)
     adapter: Mapped[str] = mapped_column(String(64))
@@ -293,6 +307,8 @@ class AuditEntry(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: the creditor the row belongs to: its participant id (store.scope)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="", index=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     event: Mapped[str] = mapped_column(String(64))
     # not indexed: no query looks entries up by conversation (migration 0005)
