@@ -28,6 +28,16 @@ ConfigOption = Annotated[
         help="The TOML configuration (default: $SKN_CONNECTOR_CONFIG or ./skn-connector.toml).",
     ),
 ]
+CreditorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--creditor",
+        help=(
+            "The creditor whose work this is (its name or participant id); needed when the "
+            "configuration serves several."
+        ),
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
 InsecureDevOption = Annotated[
     bool,
@@ -101,13 +111,21 @@ def load_deployment(option: Path | None) -> Deployment:
 
 
 @contextmanager
-def operations(config: Path | None) -> Iterator[Operations]:
-    """The operations layer on the configuration's store, for the length of a command; its
-    setup and store problems end in one sentence."""
+def operations(
+    config: Path | None, creditor: str | None = None, *, whole_deployment: bool = False
+) -> Iterator[Operations]:
+    """The operations layer on the configuration's store for one creditor (``creditor``, or
+    the only one), for the length of a command; its setup and store problems end in one
+    sentence. ``whole_deployment``: what the creditors share (the console's accounts)."""
     from ..operations import Operations
 
     with user_errors():
-        settings = load(config)
+        deployment = load_deployment(config)
+        settings = (
+            deployment.shared
+            if whole_deployment and creditor is None
+            else deployment.select(creditor)
+        )
         with Operations.on(settings) as ops:
             yield ops
 

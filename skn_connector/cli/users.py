@@ -58,7 +58,7 @@ def users_add(
 
     chosen = _role(role)
     password = _read_password(username)
-    with operations(config) as ops:
+    with operations(config, whole_deployment=True) as ops:
         try:
             account = ops.add_user(
                 username, role=chosen, password=password, actor=Actor.at_the_command_line()
@@ -71,7 +71,7 @@ def users_add(
 @users_app.command("list")
 def users_list(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Every account, its role and whether it may log in."""
-    with operations(config) as ops:
+    with operations(config, whole_deployment=True) as ops:
         rows = ops.users()
     if as_json:
         print_json(
@@ -112,7 +112,7 @@ def users_disable(
     from ..actor import Actor
     from ..operations import AccountError
 
-    with operations(config) as ops:
+    with operations(config, whole_deployment=True) as ops:
         try:
             ops.disable_user(username, actor=Actor.at_the_command_line())
         except AccountError as exc:
@@ -129,7 +129,7 @@ def users_enable(
     from ..actor import Actor
     from ..operations import AccountError
 
-    with operations(config) as ops:
+    with operations(config, whole_deployment=True) as ops:
         try:
             ops.enable_user(username, actor=Actor.at_the_command_line())
         except AccountError as exc:
@@ -147,7 +147,7 @@ def users_passwd(
     from ..operations import AccountError
 
     password = _read_password(username)
-    with operations(config) as ops:
+    with operations(config, whole_deployment=True) as ops:
         try:
             ops.set_password(username, password=password, actor=Actor.at_the_command_line())
         except AccountError as exc:
@@ -166,7 +166,7 @@ def users_role(
     from ..operations import AccountError
 
     chosen = _role(role)
-    with operations(config) as ops:
+    with operations(config, whole_deployment=True) as ops:
         try:
             ops.set_role(username, role=chosen, actor=Actor.at_the_command_line())
         except AccountError as exc:

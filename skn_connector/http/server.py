@@ -157,6 +157,7 @@ def start_face(settings: Settings, pipeline: Pipeline, standby: Standby) -> Serv
         face_store(settings),
         lambda: standby.working,
         AdapterChecks(pipeline.adapters),
+        every_creditor=standby.creditors,
     )
     try:
         console = Console(settings) if settings.console.enabled else None
