@@ -19,7 +19,6 @@ from .common import (
     InsecureDevOption,
     JsonOption,
     fail,
-    load,
     load_deployment,
     print_json,
     setup_logging,
@@ -114,7 +113,9 @@ def console(
     without the daemon's work: for a second machine or while the daemon runs elsewhere."""
     setup_logging(verbose)
     with user_errors():
-        settings = load(config, creditor)
+        deployment = load_deployment(config)
+        creditors = deployment.creditors if creditor is None else (deployment.select(creditor),)
+        settings = creditors[0]
         setup_logging(verbose, settings.logging.format)
         from ..config import ConfigError, listen_address
         from ..http.server import serve_console
@@ -129,6 +130,7 @@ def console(
             settings,
             address,
             on_ready=lambda url: typer.echo(f"the console is served on {url}/ (Ctrl-C stops)"),
+            creditors=creditors,
         )
 
 

@@ -12,7 +12,7 @@ delivers it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -56,9 +56,13 @@ class Overview:
 class Operations:
     """The connector's reads and a person's actions, on the store a configuration names."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, store: Store | None = None) -> None:
+        """``store``: the deployment's store already open (scoped to this creditor here);
+        by default it is opened when first needed."""
         self.settings = settings
-        self._store: Store | None = None
+        self._store: Store | None = (
+            store.scoped(settings.creditor_id) if store is not None else None
+        )
         self._policy: Policy | None = None
 
     @classmethod
@@ -186,11 +190,20 @@ class Operations:
         return accounts.find_account(self.store, username)
 
     def add_user(
-        self, username: str, *, role: AccountRole, password: str, actor: Actor
+        self,
+        username: str,
+        *,
+        role: AccountRole,
+        password: str,
+        actor: Actor,
+        creditors: Sequence[str] | None = None,
     ) -> AccountView:
         """A new console account (AccountError: the name is taken or not valid, the password
-        too short). Audited, without the password."""
-        return accounts.add_account(self.store, username, role, password, actor=actor)
+        too short), seeing the work of ``creditors`` (participant ids; None: every creditor).
+        Audited, without the password."""
+        return accounts.add_account(
+            self.store, username, role, password, actor=actor, creditors=creditors
+        )
 
     def disable_user(self, username: str, *, actor: Actor) -> AccountView:
         return accounts.disable_account(self.store, username, actor=actor)

@@ -339,3 +339,6 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: the creditors whose work the account may see: "*" (all) or participant ids,
+    #: comma-separated (migration 0011)
+    creditors: Mapped[str] = mapped_column(Text, default="*", server_default="*")
