@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from .bulk import execute_many
 from .schema import AuditEntry, Meta
-from .scope import COLUMN, UNSCOPED, meta_key
+from .scope import COLUMN, UNASSIGNED, UNSCOPED, current, meta_key
 
 if TYPE_CHECKING:
     from .db import Store
@@ -48,7 +48,9 @@ def append(
     if trail is None or trail.transaction is not session.get_transaction():
         if session.get_bind().dialect.name == "postgresql":  # one appender at a time
             session.execute(_LOCK_HEAD, {"head_key": meta_key(AUDIT_HEAD_KEY)})
-        last = session.scalar(_LAST_HASH)
+        # each creditor's trail is a chain of its own; a store without a scope writes the
+        # chain of no creditor (store.scope.UNASSIGNED)
+        last = session.scalar(_LAST_HASH if current() is not None else _LAST_UNASSIGNED_HASH)
         trail = _PendingAudit(session.get_transaction(), last or GENESIS_HASH)
         session.info[_AUDIT_PENDING] = trail
     at = datetime.now(UTC)
@@ -86,6 +88,7 @@ _AUDIT_PENDING = "skn_audit_pending"
 _DETAIL_JSON = json.JSONEncoder(sort_keys=True, default=str)
 _LOCK_HEAD = select(Meta).where(Meta.key == bindparam("head_key")).with_for_update()
 _LAST_HASH = select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
+_LAST_UNASSIGNED_HASH = _LAST_HASH.where(AuditEntry.creditor_id == UNASSIGNED)
 _INSERT_AUDIT = insert(AuditEntry)
 _UPDATE_HEAD = (
     update(Meta).where(Meta.key == bindparam("head_key")).values(value=bindparam("head_value"))
@@ -289,6 +292,8 @@ def verify_audit(store: Store, *, expected_head: AuditHead | None = None) -> Aud
     if store.creditor_id is None:
         with store.transaction() as session:
             creditors = list(session.scalars(select(AuditEntry.creditor_id).distinct()))
+        if len(creditors) == 1 and creditors[0] != UNASSIGNED:
+            return verify_audit(store.scoped(creditors[0]), expected_head=expected_head)
         if len(creditors) > 1:  # one trail each: the first that does not verify, or all do
             reports = [verify_audit(store.scoped(c)) for c in sorted(creditors)]
             failed = [r for r in reports if not r.ok]

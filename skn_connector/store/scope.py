@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, String, bindparam, event, update
+from sqlalchemy import Connection, Engine, Select, String, bindparam, event, select, update
 from sqlalchemy.sql import ClauseElement, visitors
 from sqlalchemy.sql.dml import Delete, Insert, Update, UpdateBase
 from sqlalchemy.sql.selectable import Alias, Join, TableClause
@@ -203,16 +203,23 @@ def adopt_unassigned(connection: Connection, creditor_id: str) -> int:
     of its work; returns how many rows changed."""
     from .schema import Base, Meta
 
+    audit = Base.metadata.tables["audit"]
+    # the audit entries of no creditor are a chain of their own: they become the creditor's
+    # chain only while it has none (two chains in one would no longer verify)
+    chained = connection.scalar(select(audit.c.id).where(audit.c[COLUMN] == creditor_id).limit(1))
     changed = 0
-    for name in sorted(SCOPED_TABLES):
+    for name in sorted(SCOPED_TABLES - ({"audit"} if chained is not None else set())):
         table = Base.metadata.tables[name]
         result = connection.execute(
             update(table).where(table.c[COLUMN] == UNASSIGNED).values({COLUMN: creditor_id})
         )
         changed += result.rowcount or 0
+    unassigned = connection.scalar(select(audit.c.id).where(audit.c[COLUMN] == UNASSIGNED).limit(1))
     for key in SCOPED_META_KEYS:
+        if key == "audit_head" and unassigned is not None:
+            continue  # the head of the chain of no creditor, still there
         mine = f"{key}@{creditor_id}"
-        if connection.scalar(Meta.__table__.select().where(Meta.key == mine)) is None:
+        if connection.scalar(select(Meta.key).where(Meta.key == mine)) is None:
             connection.execute(update(Meta).where(Meta.key == key).values(key=mine))
     return changed
 
