@@ -17,6 +17,7 @@ from ..config import ConfigError, Settings
 from ..engine.pipeline import Pipeline
 from ..engine.records import Delivery, RunSummary
 from ..node.client import NodeError, NodeTLSError
+from ..store.creditor_leases import CreditorLeases
 from ..store.errors import StoreError
 from ..store.lease import StoreLease
 from .notify import Notifier, arm_watchdog
@@ -150,14 +151,26 @@ class Standby:
     Another instance working the same store makes this one stand by (logged once a change).
     ``creditors``: whose work the lease covers (the faces show them)."""
 
-    def __init__(self, lease: StoreLease, creditors: Sequence[Settings] = ()) -> None:
+    def __init__(
+        self,
+        lease: StoreLease,
+        creditors: Sequence[Settings] = (),
+        *,
+        leases: CreditorLeases | None = None,
+    ) -> None:
         self.lease = lease
         self.creditors = tuple(creditors)
+        #: a lease per creditor (several instances on PostgreSQL share the creditors)
+        self.leases = leases
         self.working: bool | None = None
+
+    def works_for(self, creditor_id: str | None) -> bool:
+        """Whether this instance works that creditor now (its lease, or the store's)."""
+        return self.leases is None or creditor_id in self.leases.held
 
     def may_work(self) -> bool:
         try:
-            held = self.lease.acquire()
+            held = bool(self.leases.settle()) if self.leases else self.lease.acquire()
         except StoreError as exc:
             log.error("%s (not working this round)", exc)
             held = False
@@ -208,7 +221,8 @@ class Jobs:
             for pipeline in self.pipelines:
                 if self.stopping.is_set():
                     break
-                self._run_steps(job, pipeline, steps)
+                if self.standby.works_for(pipeline.store.creditor_id):
+                    self._run_steps(job, pipeline, steps)
 
     def _run_steps(self, job: str, pipeline: Pipeline, steps: tuple[tuple[str, Step], ...]) -> None:
         rounds = self._rounds[id(pipeline)]
@@ -336,13 +350,20 @@ def run_daemon_for(
     with (
         connectors(creditors, insecure_dev=insecure_dev) as pipelines,
         StoreLease(pipelines[0].store) as lease,
+        contextlib.ExitStack() as shared,
     ):
         pipeline = pipelines[0]
+        leases = None
+        if len(creditors) > 1 and pipeline.store.engine.dialect.name == "postgresql":
+            # several instances share the creditors: a lease each, not one for the store
+            leases = shared.enter_context(
+                CreditorLeases(pipeline.store, [c.creditor_id for c in creditors])
+            )
         # one worker: jobs never overlap, so one conversation is never worked on twice at once
         scheduler = BlockingScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=1)}, timezone=UTC
         )
-        standby = Standby(lease, creditors)
+        standby = Standby(lease, creditors, leases=leases)
         jobs = Jobs(pipeline, standby, others=pipelines[1:])
         now = datetime.now(UTC)
         polls = settings.node.mode.polls
