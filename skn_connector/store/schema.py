@@ -81,7 +81,7 @@ class InboxMessage(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     #: the creditor the row belongs to: its participant id (store.scope)
-    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="", index=True)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
     #: the message's Referentienummer: its id, and the key of the duplicate rules
     referentienummer: Mapped[str] = mapped_column(String(36), unique=True)
     #: the Referentienummer of the message this one answers (one of ours), if any
@@ -117,7 +117,7 @@ class QuarantinedMessage(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     #: the creditor the row belongs to: its participant id (store.scope)
-    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="", index=True)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
     node_message_id: Mapped[str] = mapped_column(String(64), index=True)
     referentienummer: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
@@ -138,7 +138,7 @@ class Conversation(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     #: the creditor the row belongs to: its participant id (store.scope)
-    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="", index=True)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
     module: Mapped[str] = mapped_column(String(32))
     state: Mapped[str] = mapped_column(String(32))
     counterparty: Mapped[str] = mapped_column(String(36))
@@ -160,7 +160,7 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     #: the creditor the row belongs to: its participant id (store.scope)
-    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="", index=True)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
     #: the answer's own Referentienummer (the same on every delivery attempt)
     referentienummer: Mapped[str] = mapped_column(String(36), unique=True)
     conversation_id: Mapped[str] = mapped_column(String(36), index=True)
@@ -190,7 +190,7 @@ class Task(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     #: the creditor the row belongs to: its participant id (store.scope)
-    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="", index=True)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
     #: quarantined | conflict | unexpected_message | processing_failed | beoordeling | deadline
     kind: Mapped[str] = mapped_column(String(32))
     conversation_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
@@ -220,7 +220,7 @@ class HoldRecord(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     #: the creditor the row belongs to: its participant id (store.scope)
-    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="", index=True)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
     hold_id: Mapped[str] = mapped_column(String(36), unique=True)
     hold_type: Mapped[str] = mapped_column(String(32))
     event: Mapped[str] = mapped_column(String(8))
@@ -254,7 +254,7 @@ class WriteOffRecord(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     #: the creditor the row belongs to: its participant id (store.scope)
-    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="", index=True)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
     write_off_id: Mapped[str] = mapped_column(String(36), unique=True)
     conversation_id: Mapped[str] = mapped_column(String(36), index=True)
     adapter: Mapped[str] = mapped_column(String(64))
@@ -308,7 +308,7 @@ class AuditEntry(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     #: the creditor the row belongs to: its participant id (store.scope)
-    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="", index=True)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     event: Mapped[str] = mapped_column(String(64))
     # not indexed: no query looks entries up by conversation (migration 0005)
@@ -342,3 +342,26 @@ class Account(Base):
     #: the creditors whose work the account may see: "*" (all) or participant ids,
     #: comma-separated (migration 0011)
     creditors: Mapped[str] = mapped_column(Text, default="*", server_default="*")
+
+
+#: The rows of no creditor (store.scope.UNASSIGNED): the condition of the partial indexes
+#: ix_<table>_unassigned, empty once the sole creditor has them (migration 0010). No index
+#: leads with creditor_id itself: with one creditor it would tell the planner nothing, and
+#: SQLite would take it over the indexes the queries are made for (a status, a deadline).
+UNASSIGNED_ROWS = "creditor_id = ''"
+for _table in (
+    InboxMessage,
+    QuarantinedMessage,
+    Conversation,
+    OutboxMessage,
+    Task,
+    HoldRecord,
+    WriteOffRecord,
+    AuditEntry,
+):
+    Index(
+        f"ix_{_table.__tablename__}_unassigned",
+        _table.creditor_id,
+        sqlite_where=text(UNASSIGNED_ROWS),
+        postgresql_where=text(UNASSIGNED_ROWS),
+    )

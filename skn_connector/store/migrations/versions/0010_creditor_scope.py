@@ -1,5 +1,5 @@
 """Every row of the work belongs to a creditor: ``creditor_id`` (its participant id) on
-inbox, quarantine, conversations, outbox, tasks, holds, write_offs and audit, indexed.
+inbox, quarantine, conversations, outbox, tasks, holds, write_offs and audit.
 
 The rows already stored are the single creditor's the store was made for: the store is
 opened by a configuration with one creditor, which the migration is given
@@ -22,6 +22,8 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
+#: the rows of no creditor (store.schema.UNASSIGNED_ROWS)
+_UNASSIGNED = "creditor_id = ''"
 TABLES = ("inbox", "quarantine", "conversations", "outbox", "tasks", "holds", "write_offs", "audit")
 
 
@@ -35,11 +37,18 @@ def upgrade() -> None:
         if creditor:
             rows = sa.table(table, sa.column("creditor_id"))
             op.execute(rows.update().values(creditor_id=creditor))
-        op.create_index(f"ix_{table}_creditor_id", table, ["creditor_id"])
+        # the rows of no creditor alone (those the sole creditor is given at its next open)
+        op.create_index(
+            f"ix_{table}_unassigned",
+            table,
+            ["creditor_id"],
+            sqlite_where=sa.text(_UNASSIGNED),
+            postgresql_where=sa.text(_UNASSIGNED),
+        )
 
 
 def downgrade() -> None:
     for table in TABLES:
-        op.drop_index(f"ix_{table}_creditor_id", table_name=table)
+        op.drop_index(f"ix_{table}_unassigned", table_name=table)
         with op.batch_alter_table(table) as batch:
             batch.drop_column("creditor_id")
