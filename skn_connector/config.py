@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -15,6 +16,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -358,6 +360,37 @@ class LoggingSettings(_Section):
     format: LogFormat = LogFormat.TEXT
 
 
+class CreditorEntry(_Section):
+    """One creditor of a deployment that serves several (``[[creditors]]``): who it is in the
+    SKN, its back-offices and its policy. Its TLS identity is its own ``tls`` or, unset, the
+    one ``[node.tls]`` certificate shared by the deployment's participant ids (a provisional
+    choice (P): docs/operations.md, "Several creditors")."""
+
+    name: str = Field(min_length=1, max_length=200)
+    participant_id: uuid.UUID
+    kind: Literal["gemeentebelastingen", "werk_en_inkomen", "cjib", "overig"]
+    covenant: Literal["lokale_overheid", "rijk", "model_2024", "geen"] = "geen"
+    vooraf_akkoord: bool = False
+    contact: ContactSettings
+    #: overrides of the deployment's [policy] for this creditor alone
+    policy: dict[str, Any] = Field(default_factory=dict)
+    adapters: list[AdapterSettings] = Field(min_length=1)
+    tls: TlsSettings | None = None
+
+    @field_validator("adapters")
+    @classmethod
+    def _unique_names(cls, value: list[AdapterSettings]) -> list[AdapterSettings]:
+        return _unique_adapter_names(value)
+
+
+def _unique_adapter_names(value: list[AdapterSettings]) -> list[AdapterSettings]:
+    names = [a.name for a in value]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"adapter names must be unique; repeated: {', '.join(duplicates)}")
+    return value
+
+
 class Settings(_Section):
     node: NodeSettings
     store: StoreSettings = StoreSettings()
@@ -372,6 +405,8 @@ class Settings(_Section):
     receive: ReceiveSettings | None = Field(default=None, validate_default=True)
     #: where the file was read from; relative paths in it are relative to its folder
     source: Path | None = Field(default=None, exclude=True)
+    #: the only creditor of its configuration (False: one of its [[creditors]] of several)
+    sole: bool = Field(default=True, exclude=True)
 
     def deprecations(self) -> list[str]:
         """Settings that are accepted but no longer used, each as one sentence."""
@@ -399,11 +434,13 @@ class Settings(_Section):
     @field_validator("adapters")
     @classmethod
     def _unique_names(cls, value: list[AdapterSettings]) -> list[AdapterSettings]:
-        names = [a.name for a in value]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"adapter names must be unique; repeated: {', '.join(duplicates)}")
-        return value
+        return _unique_adapter_names(value)
+
+    @property
+    def creditor_id(self) -> str:
+        """The creditor these settings are of: its participant id, the key of its rows in
+        the store and the label of its metrics (never a name)."""
+        return str(self.node.participant_id)
 
 
 def _key_path(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
@@ -425,11 +462,14 @@ def _key_path(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
-    for section, keys in (
-        ("node", ("certificate", "private_key", "trust")),
-        ("receive", ("certificate", "private_key", "client_trust")),
-    ):
-        part = data.get(section)
+    parts: list[tuple[Any, tuple[str, ...]]] = [
+        (data.get("node"), ("certificate", "private_key", "trust")),
+        (data.get("receive"), ("certificate", "private_key", "client_trust")),
+    ]
+    creditors = data.get("creditors")
+    if isinstance(creditors, list):
+        parts += [(entry, ("certificate", "private_key", "trust")) for entry in creditors]
+    for part, keys in parts:
         tls = part.get("tls") if isinstance(part, dict) else None
         if isinstance(tls, dict):
             for key in keys:
@@ -444,24 +484,141 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
                 store["url"] = "sqlite:///" + str(base / relative)
 
 
+def _config_error(
+    exc: ValidationError, data: dict[str, Any], source: str, prefix: tuple[int | str, ...] = ()
+) -> ConfigError:
+    first = exc.errors(include_input=False, include_url=False)[0]
+    key = _key_path(prefix + tuple(first["loc"]), data) or "(top level)"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "missing":
+        message = "is required"
+    elif first["type"] == "extra_forbidden":
+        message = "is not a known setting (check the spelling against config.example.toml)"
+    more = len(exc.errors()) - 1
+    suffix = f" ({more} more problem{'s' if more > 1 else ''} after this one)" if more else ""
+    return ConfigError(f"{source}: {key}: {message}{suffix}")
+
+
 def settings_from_dict(data: dict[str, Any], *, source: str = "the configuration") -> Settings:
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors(include_input=False, include_url=False)[0]
-        key = _key_path(tuple(first["loc"]), data) or "(top level)"
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "missing":
-            message = "is required"
-        elif first["type"] == "extra_forbidden":
-            message = "is not a known setting (check the spelling against config.example.toml)"
-        more = len(exc.errors()) - 1
-        suffix = f" ({more} more problem{'s' if more > 1 else ''} after this one)" if more else ""
-        raise ConfigError(f"{source}: {key}: {message}{suffix}") from None
+        raise _config_error(exc, data, source) from None
 
 
-def load_settings(path: Path | str) -> Settings:
-    """Read and validate a TOML configuration file."""
+@dataclass(frozen=True)
+class Deployment:
+    """What one configuration serves: one creditor (``[creditor]``, ``[node]``,
+    ``[[adapters]]``) or several (``[[creditors]]``), each as the settings of a
+    single-creditor configuration with the deployment's shared sections (store, http,
+    console, receive, retention, logging; node but for its participant id and TLS)."""
+
+    creditors: tuple[Settings, ...]
+    source: Path | None = None
+
+    @property
+    def shared(self) -> Settings:
+        """The settings of the deployment as a whole (the sections all creditors share)."""
+        return self.creditors[0]
+
+    @property
+    def several(self) -> bool:
+        return len(self.creditors) > 1
+
+    def choices(self) -> str:
+        return ", ".join(f"{c.creditor.name} ({c.creditor_id})" for c in self.creditors)
+
+    def select(self, choice: str | None) -> Settings:
+        """The creditor named by ``choice`` (its name, case-insensitive, or its participant
+        id); None: the only one. ConfigError naming the choices otherwise."""
+        where = self.source or "the configuration"
+        if choice is None:
+            if not self.several:
+                return self.creditors[0]
+            raise ConfigError(
+                f"{where} serves {len(self.creditors)} creditors; name one with --creditor: "
+                f"{self.choices()}"
+            )
+        wanted = choice.strip().casefold()
+        for settings in self.creditors:
+            if wanted in (settings.creditor.name.casefold(), settings.creditor_id):
+                return settings
+        raise ConfigError(f"{where} has no creditor {choice!r}; choose one of: {self.choices()}")
+
+
+def _merged_policy(shared: Any, override: dict[str, Any]) -> dict[str, Any]:
+    base = dict(shared) if isinstance(shared, dict) else {}
+    merged = {**base, **override}
+    events = {**(base.get("events") or {}), **(override.get("events") or {})}
+    if events:
+        merged["events"] = events
+    return merged
+
+
+def _repeated(values: list[str]) -> list[str]:
+    return sorted({v for v in values if values.count(v) > 1})
+
+
+def deployment_from_dict(data: dict[str, Any], *, source: str = "the configuration") -> Deployment:
+    """The creditors a configuration serves, validated: the single-creditor form as one,
+    ``[[creditors]]`` as many (errors name ``creditors[NAME].key``)."""
+    if "creditors" not in data:
+        return Deployment((settings_from_dict(data, source=source),))
+    for section in ("creditor", "adapters"):
+        if section in data:
+            raise ConfigError(
+                f"{source}: {section}: with [[creditors]] each creditor has its own {section} "
+                "under its [[creditors]] entry; remove the top-level one"
+            )
+    node = data.get("node")
+    if isinstance(node, dict) and "participant_id" in node:
+        raise ConfigError(
+            f"{source}: node.participant_id: with [[creditors]] each creditor names its own "
+            "participant_id; remove it here"
+        )
+    raw = data["creditors"]
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(
+            f"{source}: creditors: must list at least one [[creditors]] entry with name, "
+            "participant_id, kind, contact and adapters"
+        )
+    try:
+        entries = TypeAdapter(list[CreditorEntry]).validate_python(raw)
+    except ValidationError as exc:
+        raise _config_error(exc, data, source, ("creditors",)) from None
+    for what, values in (
+        ("participant ids", [str(e.participant_id) for e in entries]),
+        ("names", [e.name.casefold() for e in entries]),
+    ):
+        if repeated := _repeated(values):
+            raise ConfigError(
+                f"{source}: creditors: {what} must be unique; repeated: {', '.join(repeated)}"
+            )
+    creditors = []
+    for index, entry in enumerate(entries):
+        policy = _merged_policy(data.get("policy"), entry.policy)
+        try:
+            PolicySettings.model_validate(policy)
+        except ValidationError as exc:
+            raise _config_error(exc, data, source, ("creditors", index, "policy")) from None
+        single = {k: v for k, v in data.items() if k != "creditors"}
+        single_node = dict(node) if isinstance(node, dict) else {}
+        single_node["participant_id"] = str(entry.participant_id)
+        if entry.tls is not None:
+            single_node["tls"] = entry.tls.model_dump()
+        single["node"] = single_node
+        single["creditor"] = entry.model_dump(
+            include={"name", "kind", "covenant", "vooraf_akkoord", "contact"}
+        )
+        single["adapters"] = [a.model_dump() for a in entry.adapters]
+        single["policy"] = policy
+        settings = settings_from_dict(single, source=f"{source}: creditors[{entry.name}]")
+        creditors.append(settings.model_copy(update={"sole": len(entries) == 1}))
+    return Deployment(tuple(creditors))
+
+
+def load_deployment(path: Path | str) -> Deployment:
+    """Read and validate a TOML configuration file: the creditors it serves."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -476,5 +633,15 @@ def load_settings(path: Path | str) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     _resolve_paths(data, path.resolve().parent)
-    settings = settings_from_dict(data, source=str(path))
-    return settings.model_copy(update={"source": path.resolve()})
+    deployment = deployment_from_dict(data, source=str(path))
+    resolved = path.resolve()
+    return Deployment(
+        tuple(c.model_copy(update={"source": resolved}) for c in deployment.creditors),
+        source=resolved,
+    )
+
+
+def load_settings(path: Path | str, *, creditor: str | None = None) -> Settings:
+    """Read and validate a TOML configuration file: the settings of its creditor (the one
+    ``creditor`` names when it serves several; ConfigError naming the choices)."""
+    return load_deployment(path).select(creditor)

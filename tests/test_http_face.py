@@ -221,8 +221,8 @@ def test_the_scenario_shows_in_the_metrics_as_the_store_holds_it(world: World) -
         s for s in found["skn_node_request_duration_seconds"].samples if s.name.endswith("_count")
     ]
     assert {s.labels["outcome"] for s in calls} == {"ok"} and sum(s.value for s in calls) > 3
-    # the text format as Prometheus itself reads it
-    assert "skn_messages_received_total 3.0" in text
+    # the text format as Prometheus itself reads it, labelled by the creditor's id alone
+    assert f'skn_messages_received_total{{creditor="{CREDITOR_ID}"}} 3.0' in text
 
 
 _APPLIED = "SELECT count(*) FROM holds WHERE status = 'applied'"

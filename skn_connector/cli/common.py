@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    from ..config import Deployment, Settings
     from ..operations import Operations
 
 EXIT_FAILURE = 1
@@ -26,6 +26,16 @@ ConfigOption = Annotated[
         "--config",
         "-c",
         help="The TOML configuration (default: $SKN_CONNECTOR_CONFIG or ./skn-connector.toml).",
+    ),
+]
+CreditorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--creditor",
+        help=(
+            "The creditor whose work this is (its name or participant id); needed when the "
+            "configuration serves several."
+        ),
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
@@ -85,20 +95,37 @@ def config_path(option: Path | None) -> Path:
     return Path(os.environ.get("SKN_CONNECTOR_CONFIG", "skn-connector.toml"))
 
 
-def load(option: Path | None) -> Settings:
+def load(option: Path | None, creditor: str | None = None) -> Settings:
+    """The settings of the configuration's creditor: the one ``creditor`` names (its name or
+    participant id), or the only one (ConfigError naming the choices when there are more)."""
     from ..config import load_settings
 
-    return load_settings(config_path(option))
+    return load_settings(config_path(option), creditor=creditor)
+
+
+def load_deployment(option: Path | None) -> Deployment:
+    """Every creditor the configuration serves."""
+    from ..config import load_deployment as load_file
+
+    return load_file(config_path(option))
 
 
 @contextmanager
-def operations(config: Path | None) -> Iterator[Operations]:
-    """The operations layer on the configuration's store, for the length of a command; its
-    setup and store problems end in one sentence."""
+def operations(
+    config: Path | None, creditor: str | None = None, *, whole_deployment: bool = False
+) -> Iterator[Operations]:
+    """The operations layer on the configuration's store for one creditor (``creditor``, or
+    the only one), for the length of a command; its setup and store problems end in one
+    sentence. ``whole_deployment``: what the creditors share (the console's accounts)."""
     from ..operations import Operations
 
     with user_errors():
-        settings = load(config)
+        deployment = load_deployment(config)
+        settings = (
+            deployment.shared
+            if whole_deployment and creditor is None
+            else deployment.select(creditor)
+        )
         with Operations.on(settings) as ops:
             yield ops
 

@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from .app import app
-from .common import ConfigOption, JsonOption, fail, local_time, operations, print_json
+from .common import (
+    ConfigOption,
+    CreditorOption,
+    JsonOption,
+    fail,
+    local_time,
+    operations,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from ..operations.explain import Explanation
@@ -29,6 +37,7 @@ def explain(
         ),
     ] = None,
     config: ConfigOption = None,
+    creditor: CreditorOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """The chain from a message to the stop of a measure: message, rule, event and policy
@@ -38,7 +47,7 @@ def explain(
 
     if (reference is None) == (debtor is None):
         fail("give a hold id, a Referentienummer or a conversation id, or --debtor KLANTNUMMER_SE")
-    with operations(config) as ops:
+    with operations(config, creditor) as ops:
         try:
             found = ops.explain(reference, debtor=debtor)
         except ExplainNotFound as exc:

@@ -8,12 +8,22 @@ from typing import Annotated
 import typer
 
 from .app import messages_app, quarantine_app
-from .common import ConfigOption, JsonOption, fail, local_time, operations, print_json, table
+from .common import (
+    ConfigOption,
+    CreditorOption,
+    JsonOption,
+    fail,
+    local_time,
+    operations,
+    print_json,
+    table,
+)
 
 
 @messages_app.command("list")
 def messages_list(
     config: ConfigOption = None,
+    creditor: CreditorOption = None,
     as_json: JsonOption = False,
     limit: Annotated[int, typer.Option(help="Show at most this many, newest first.")] = 50,
     quiet: Annotated[
@@ -52,7 +62,7 @@ def messages_list(
         until=until.date() if until else None,
         conversation_id=conversation,
     )
-    with operations(config) as ops:
+    with operations(config, creditor) as ops:
         rows = ops.message_page(filters).rows[:limit] if filters else ops.messages(limit=limit)
     if as_json:
         print_json(rows)
@@ -85,6 +95,7 @@ def messages_show(
         str, typer.Argument(help="The Referentienummer of a received or sent message.")
     ],
     config: ConfigOption = None,
+    creditor: CreditorOption = None,
     reveal: Annotated[
         bool, typer.Option("--reveal", help="Show personal data in clear (audit-logged).")
     ] = False,
@@ -97,7 +108,7 @@ def messages_show(
     from ..actor import Actor
     from ..operations import MessageNotFound
 
-    with operations(config) as ops:
+    with operations(config, creditor) as ops:
         try:
             document = ops.message(
                 referentienummer,
@@ -118,12 +129,13 @@ def messages_replay(
         str, typer.Argument(help="The Referentienummer of a failed message.")
     ],
     config: ConfigOption = None,
+    creditor: CreditorOption = None,
 ) -> None:
     """Work a failed or unexpected message again, with its retry counters reset."""
     from ..actor import Actor
     from ..engine.tasks import TaskError
 
-    with operations(config) as ops:
+    with operations(config, creditor) as ops:
         try:
             outcome = ops.replay(referentienummer, actor=Actor.at_the_command_line())
         except TaskError as exc:
@@ -132,9 +144,11 @@ def messages_replay(
 
 
 @quarantine_app.command("list")
-def quarantine_list(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+def quarantine_list(
+    config: ConfigOption = None, creditor: CreditorOption = None, as_json: JsonOption = False
+) -> None:
     """Messages kept aside with the reason they could not be accepted."""
-    with operations(config) as ops:
+    with operations(config, creditor) as ops:
         rows = ops.quarantine()
     if as_json:
         print_json(rows)
@@ -160,12 +174,13 @@ def quarantine_handle(
     quarantine_id: Annotated[int, typer.Argument(help="The id shown by 'quarantine list'.")],
     reason: Annotated[str, typer.Option(help="Why it is handled without being accepted.")],
     config: ConfigOption = None,
+    creditor: CreditorOption = None,
 ) -> None:
     """Mark a quarantined message handled, with the reason; its task is resolved with it."""
     from ..actor import Actor
     from ..engine.tasks import TaskError
 
-    with operations(config) as ops:
+    with operations(config, creditor) as ops:
         try:
             outcome = ops.handle_quarantined(
                 quarantine_id, reason=reason, actor=Actor.at_the_command_line()
@@ -179,12 +194,13 @@ def quarantine_handle(
 def quarantine_retry(
     quarantine_id: Annotated[int, typer.Argument(help="The id shown by 'quarantine list'.")],
     config: ConfigOption = None,
+    creditor: CreditorOption = None,
 ) -> None:
     """Try a quarantined message again, e.g. after an update; it stays if it still fails."""
     from ..actor import Actor
     from ..engine.tasks import TaskError
 
-    with operations(config) as ops:
+    with operations(config, creditor) as ops:
         try:
             outcome = ops.retry_quarantined(quarantine_id, actor=Actor.at_the_command_line())
         except TaskError as exc:

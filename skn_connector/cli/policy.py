@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from .app import conversations_app, holds_app, policy_app
-from .common import ConfigOption, JsonOption, operations, print_json, table
+from .common import ConfigOption, CreditorOption, JsonOption, operations, print_json, table
 
 
 @conversations_app.command("rules")
@@ -52,11 +52,12 @@ def print_sources(entries: Iterable[tuple[str, list[Mapping[str, Any]]]]) -> Non
 @holds_app.command("list")
 def holds_list(
     config: ConfigOption = None,
+    creditor: CreditorOption = None,
     as_json: JsonOption = False,
     show_all: Annotated[bool, typer.Option("--all", help="Also released holds.")] = False,
 ) -> None:
     """Holds on enforcement: what is stopped, on which claims, until when."""
-    with operations(config) as ops:
+    with operations(config, creditor) as ops:
         rows = ops.holds(include_released=show_all)
     if as_json:
         print_json(rows)
@@ -98,11 +99,13 @@ def holds_list(
 
 
 @policy_app.command("show")
-def policy_show(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+def policy_show(
+    config: ConfigOption = None, creditor: CreditorOption = None, as_json: JsonOption = False
+) -> None:
     """The effective enforcement policy for this creditor, with the source of each rule."""
     from ..engine.policy import GROUPS
 
-    with operations(config) as ops:
+    with operations(config, creditor) as ops:
         policy = ops.policy()
     rows = policy.rows()
     if as_json:

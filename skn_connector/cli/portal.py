@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .app import portal_app
-from .common import EXIT_USAGE, ConfigOption, fail, operations
+from .common import EXIT_USAGE, ConfigOption, CreditorOption, fail, operations
 
 
 @portal_app.command("import")
@@ -17,12 +17,13 @@ def portal_import(
         Path, typer.Argument(help="A Saldoverzoeken download from the web portal (.csv).")
     ],
     config: ConfigOption = None,
+    creditor: CreditorOption = None,
 ) -> None:
     """Answer a portal download with the same adapters and policy as the system link."""
     from ..actor import Actor
     from ..wire.portal_csv import PortalCsvError
 
-    with operations(config) as ops:
+    with operations(config, creditor) as ops:
         try:
             imported = ops.import_portal(file, actor=Actor.at_the_command_line())
         except PortalCsvError as exc:
@@ -49,13 +50,14 @@ def portal_export(
         str, typer.Option("--type", help="The portal file type; only SaldoverzoekAntwoord.")
     ] = "SaldoverzoekAntwoord",
     config: ConfigOption = None,
+    creditor: CreditorOption = None,
 ) -> None:
     """Write the answers waiting for the web portal to an upload file."""
     from ..actor import Actor
 
     if message_type != "SaldoverzoekAntwoord":
         fail(f"--type {message_type} is not a portal file type we write; use SaldoverzoekAntwoord")
-    with operations(config) as ops:
+    with operations(config, creditor) as ops:
         try:
             count = ops.export_portal(out, actor=Actor.at_the_command_line())
         except ValueError as exc:

@@ -4,18 +4,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from ..engine.records import RunSummary
 
 from .app import app, config_app, plugins_app
 from .common import (
     EXIT_FAILURE,
     ConfigOption,
+    CreditorOption,
     InsecureDevOption,
     JsonOption,
     fail,
-    load,
+    load_deployment,
     print_json,
     setup_logging,
     table,
@@ -28,6 +32,7 @@ from .common import (
 @app.command()
 def run(
     config: ConfigOption = None,
+    creditor: CreditorOption = None,
     once: Annotated[
         bool,
         typer.Option(
@@ -41,36 +46,54 @@ def run(
     ] = 120.0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run the connector: as a daemon, or once."""
+    """Run the connector for every creditor of the configuration (or the one --creditor
+    names): as a daemon, or once."""
     setup_logging(verbose)
     with user_errors():
-        settings = load(config)
+        deployment = load_deployment(config)
+        creditors = deployment.creditors if creditor is None else (deployment.select(creditor),)
+        settings = creditors[0]
         setup_logging(verbose, settings.logging.format)
         from ..operations.running import AnotherInstanceWorks, run_daemon, run_once
 
         if not once:
             from ..http.server import start_face
 
+            if len(creditors) > 1:
+                from ..operations.running import run_daemon_for
+
+                run_daemon_for(creditors, insecure_dev=insecure_dev, faces=[start_face])
+                return
             run_daemon(settings, insecure_dev=insecure_dev, faces=[start_face])
             return
-        try:
-            summary = run_once(settings, insecure_dev=insecure_dev, max_wait=max_wait)
-        except AnotherInstanceWorks as exc:
-            fail(str(exc), EXIT_FAILURE)
+        summaries = []
+        for each in creditors:
+            try:
+                summaries.append(run_once(each, insecure_dev=insecure_dev, max_wait=max_wait))
+            except AnotherInstanceWorks as exc:
+                fail(str(exc), EXIT_FAILURE)
+    failed = False
+    for each, summary in zip(creditors, summaries, strict=True):
+        prefix = f"{each.creditor.name}: " if len(creditors) > 1 else ""
+        _say_summary(prefix, summary)
+        failed = failed or not summary.ok or bool(summary.processing_failures)
+    if failed:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def _say_summary(prefix: str, summary: RunSummary) -> None:
     answered = ", ".join(f"{n} {t}" for t, n in sorted(summary.answered.items())) or "none"
     if summary.answered["GeenMedewerking"]:
         # a made-up debtor is the first thing a new user tries: say what that answer means
         answered += " (GeenMedewerking: no adapter knew the debtor; -v shows how it was looked up)"
     typer.echo(
-        f"fetched {summary.fetched}, quarantined {summary.quarantined}, duplicates "
+        f"{prefix}fetched {summary.fetched}, quarantined {summary.quarantined}, duplicates "
         f"{summary.duplicates}, answered: {answered}, delivered {summary.delivered}, "
         f"waiting: {summary.pending_inbox} to process, {summary.pending_outbox} to deliver"
         + (f", {summary.to_approve} for approval (see 'tasks list')" if summary.to_approve else "")
     )
     for error in summary.errors:
-        typer.echo(f"skn-connector: {error}", err=True)
-    if not summary.ok or summary.processing_failures:
-        raise typer.Exit(EXIT_FAILURE)
+        typer.echo(f"skn-connector: {prefix}{error}", err=True)
 
 
 # -- console --------------------------------------------------------------------------------
@@ -79,6 +102,7 @@ def run(
 @app.command()
 def console(
     config: ConfigOption = None,
+    creditor: CreditorOption = None,
     listen: Annotated[
         str | None,
         typer.Option(help="HOST:PORT to serve on (default: [http] listen of the configuration)."),
@@ -89,7 +113,9 @@ def console(
     without the daemon's work: for a second machine or while the daemon runs elsewhere."""
     setup_logging(verbose)
     with user_errors():
-        settings = load(config)
+        deployment = load_deployment(config)
+        creditors = deployment.creditors if creditor is None else (deployment.select(creditor),)
+        settings = creditors[0]
         setup_logging(verbose, settings.logging.format)
         from ..config import ConfigError, listen_address
         from ..http.server import serve_console
@@ -104,6 +130,7 @@ def console(
             settings,
             address,
             on_ready=lambda url: typer.echo(f"the console is served on {url}/ (Ctrl-C stops)"),
+            creditors=creditors,
         )
 
 
@@ -189,17 +216,24 @@ def config_check(
     """Build everything run builds before it calls the node (policy, contact, adapters, TLS,
     store URL), then close it again; exit 2 naming the first problem."""
     with user_errors():
-        settings = load(config)
+        deployment = load_deployment(config)
         from ..operations.running import check_configuration
 
         # the parts run builds, built the same way (then closed): what passes here, run takes
-        check_configuration(settings, insecure_dev=insecure_dev)
-    for deprecated in settings.deprecations():
-        typer.echo(f"skn-connector: warning: {settings.source}: {deprecated}", err=True)
-    names = ", ".join(f"{a.name} ({a.use})" for a in settings.adapters)
-    typer.echo(
-        f"{settings.source}: OK; participant {settings.node.participant_id}; adapters: {names}"
-    )
+        for settings in deployment.creditors:
+            check_configuration(settings, insecure_dev=insecure_dev)
+    lines = []
+    for settings in deployment.creditors:
+        for deprecated in settings.deprecations():
+            typer.echo(f"skn-connector: warning: {settings.source}: {deprecated}", err=True)
+        names = ", ".join(f"{a.name} ({a.use})" for a in settings.adapters)
+        lines.append(f"participant {settings.node.participant_id}; adapters: {names}")
+    if not deployment.several:
+        typer.echo(f"{deployment.source}: OK; {lines[0]}")
+        return
+    typer.echo(f"{deployment.source}: OK; {len(lines)} creditors")
+    for settings, line in zip(deployment.creditors, lines, strict=True):
+        typer.echo(f"  {settings.creditor.name}: {line}")
 
 
 # -- plugins --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from .common import (
     EXIT_FAILURE,
     EXIT_USAGE,
     ConfigOption,
+    CreditorOption,
     InsecureDevOption,
     JsonOption,
     config_path,
@@ -110,6 +111,7 @@ def secrets_set(
 @audit_app.command("verify")
 def audit_verify(
     config: ConfigOption = None,
+    creditor: CreditorOption = None,
     as_json: JsonOption = False,
     expect_head: Annotated[
         str | None,
@@ -128,7 +130,7 @@ def audit_verify(
             anchor = AuditHead.parse(expect_head)
         except ValueError as exc:
             fail(f"--expect-head: {exc}")
-    with operations(config) as ops:
+    with operations(config, creditor) as ops:
         report = ops.verify_audit(expected_head=anchor)
     if as_json:
         print_json(report.to_json())
@@ -146,6 +148,7 @@ def audit_verify(
 @retention_app.command("purge")
 def retention_purge(
     config: ConfigOption = None,
+    creditor: CreditorOption = None,
     older_than_months: Annotated[
         int | None,
         typer.Option(
@@ -165,7 +168,7 @@ def retention_purge(
     from ..actor import Actor
     from ..engine.retention import DEFAULT_RETENTION_MONTHS
 
-    with operations(config) as ops:
+    with operations(config, creditor) as ops:
         retention = getattr(ops.settings, "retention", None)
         months = older_than_months or int(
             getattr(retention, "personal_data_months", DEFAULT_RETENTION_MONTHS)

@@ -7,17 +7,18 @@ from typing import Annotated
 import typer
 
 from .app import tasks_app
-from .common import ConfigOption, JsonOption, fail, operations, print_json, table
+from .common import ConfigOption, CreditorOption, JsonOption, fail, operations, print_json, table
 
 
 @tasks_app.command("list")
 def tasks_list(
     config: ConfigOption = None,
+    creditor: CreditorOption = None,
     as_json: JsonOption = False,
     show_all: Annotated[bool, typer.Option("--all", help="Also resolved tasks.")] = False,
 ) -> None:
     """Open tasks, the most urgent first."""
-    with operations(config) as ops:
+    with operations(config, creditor) as ops:
         rows = ops.tasks(include_resolved=show_all)
     if as_json:
         print_json(rows)
@@ -43,13 +44,14 @@ def tasks_list(
 def tasks_show(
     task_id: Annotated[int, typer.Argument(help="The task's id (see 'tasks list').")],
     config: ConfigOption = None,
+    creditor: CreditorOption = None,
 ) -> None:
     """A task with its message (masked), the policy's advice and what each choice does."""
     from dataclasses import asdict
 
     from ..operations import TaskNotFound
 
-    with operations(config) as ops:
+    with operations(config, creditor) as ops:
         try:
             detail = ops.task(task_id)
         except TaskNotFound:
@@ -70,12 +72,13 @@ def tasks_resolve(
     ] = "done",
     note: Annotated[str | None, typer.Option(help="Why; sent as the reason of a refusal.")] = None,
     config: ConfigOption = None,
+    creditor: CreditorOption = None,
 ) -> None:
     """Resolve a task; for a proposal, the chosen answer goes out."""
     from ..actor import Actor
     from ..engine.tasks import TaskError
 
-    with operations(config) as ops:
+    with operations(config, creditor) as ops:
         try:
             outcome = ops.resolve_task(
                 task_id, choice=choice, note=note, actor=Actor.at_the_command_line()

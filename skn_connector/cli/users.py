@@ -13,7 +13,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from .app import users_app
-from .common import ConfigOption, JsonOption, fail, local_time, operations, print_json, table
+from .common import (
+    ConfigOption,
+    JsonOption,
+    fail,
+    load_deployment,
+    local_time,
+    operations,
+    print_json,
+    table,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from ..operations import AccountRole
@@ -51,17 +61,32 @@ def users_add(
     username: Annotated[str, typer.Argument(help="The user name, as they log in.")],
     role: RoleOption = "viewer",
     config: ConfigOption = None,
+    creditor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--creditor",
+            help="A creditor whose work the account may see (its name or participant id); "
+            "repeat for more; default: every creditor of the configuration.",
+        ),
+    ] = None,
 ) -> None:
     """Add an account; the password is read from a prompt or from standard input."""
     from ..actor import Actor
     from ..operations import AccountError
 
     chosen = _role(role)
+    with user_errors():  # an unknown creditor is refused before the password is asked
+        deployment = load_deployment(config)
+        creditors = [deployment.select(c).creditor_id for c in creditor] if creditor else None
     password = _read_password(username)
-    with operations(config) as ops:
+    with operations(config, whole_deployment=True) as ops:
         try:
             account = ops.add_user(
-                username, role=chosen, password=password, actor=Actor.at_the_command_line()
+                username,
+                role=chosen,
+                password=password,
+                actor=Actor.at_the_command_line(),
+                creditors=creditors,
             )
         except AccountError as exc:
             fail(str(exc))
@@ -71,7 +96,7 @@ def users_add(
 @users_app.command("list")
 def users_list(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Every account, its role and whether it may log in."""
-    with operations(config) as ops:
+    with operations(config, whole_deployment=True) as ops:
         rows = ops.users()
     if as_json:
         print_json(
@@ -83,6 +108,7 @@ def users_list(config: ConfigOption = None, as_json: JsonOption = False) -> None
                     "locked_until": a.locked_until.isoformat() if a.locked_until else None,
                     "created_at": a.created_at.isoformat(),
                     "last_login_at": a.last_login_at.isoformat() if a.last_login_at else None,
+                    "creditors": list(a.creditors) if a.creditors is not None else "*",
                 }
                 for a in rows
             ]
@@ -90,13 +116,14 @@ def users_list(config: ConfigOption = None, as_json: JsonOption = False) -> None
         return
     table(
         "Accounts",
-        ["user", "role", "enabled", "last login"],
+        ["user", "role", "enabled", "last login", "creditors"],
         [
             [
                 a.username,
                 a.role.value,
                 "yes" if a.enabled else "no",
                 local_time(a.last_login_at.isoformat() if a.last_login_at else None),
+                ", ".join(a.creditors) if a.creditors is not None else "all",
             ]
             for a in rows
         ],
@@ -112,7 +139,7 @@ def users_disable(
     from ..actor import Actor
     from ..operations import AccountError
 
-    with operations(config) as ops:
+    with operations(config, whole_deployment=True) as ops:
         try:
             ops.disable_user(username, actor=Actor.at_the_command_line())
         except AccountError as exc:
@@ -129,7 +156,7 @@ def users_enable(
     from ..actor import Actor
     from ..operations import AccountError
 
-    with operations(config) as ops:
+    with operations(config, whole_deployment=True) as ops:
         try:
             ops.enable_user(username, actor=Actor.at_the_command_line())
         except AccountError as exc:
@@ -147,7 +174,7 @@ def users_passwd(
     from ..operations import AccountError
 
     password = _read_password(username)
-    with operations(config) as ops:
+    with operations(config, whole_deployment=True) as ops:
         try:
             ops.set_password(username, password=password, actor=Actor.at_the_command_line())
         except AccountError as exc:
@@ -166,7 +193,7 @@ def users_role(
     from ..operations import AccountError
 
     chosen = _role(role)
-    with operations(config) as ops:
+    with operations(config, whole_deployment=True) as ops:
         try:
             ops.set_role(username, role=chosen, actor=Actor.at_the_command_line())
         except AccountError as exc:

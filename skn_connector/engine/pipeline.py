@@ -43,6 +43,7 @@ from ..store.schema import (
     OutboxMessage,
     QuarantinedMessage,
 )
+from ..store.scope import meta_key
 from ..store.status import Channel, InboxStatus, OutboxStatus, QuarantineStatus, TaskKind
 from ..wire.soap import DecodeError, WireError, decode_message, encode_message
 from .conversations import TransitionTable, UnexpectedMessage, event_name
@@ -743,8 +744,10 @@ class Pipeline:
         self.effects.expire()
         return self.effects.run_due()
 
-    def _remember(self, key: str, value: str) -> None:
+    def _remember(self, name: str, value: str) -> None:
+        """A fact of this creditor's work in ``meta`` (under its key, ``scope.meta_key``)."""
         with self.store.transaction() as session:
+            key = meta_key(name)
             row = session.get(Meta, key)
             if row is None:
                 session.add(Meta(key=key, value=value))
@@ -982,11 +985,11 @@ class Pipeline:
 
     def answers_to_approve(self) -> int:
         """Answers waiting for a person's approval before they go out."""
-        with self.store.engine.connect() as connection:
+        with self.store.connect() as connection:
             return int(connection.execute(sql.TO_APPROVE).scalar_one())
 
     def backlog(self) -> tuple[int, int]:
         """(pending inbox messages, answers to deliver plus holds/write-offs to carry out)."""
-        with self.store.engine.connect() as connection:
+        with self.store.connect() as connection:
             inbox, outbox, holds, write_offs = connection.execute(sql.BACKLOG).one()
         return int(inbox), int(outbox) + int(holds) + int(write_offs)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..store.db import Store
 from ..store.schema import HoldRecord, InboxMessage, Meta, OutboxMessage, Task
+from ..store.scope import meta_key
 from ..store.status import HoldStatus, InboxStatus, OutboxStatus, TaskKind, TaskStatus
 from .deadlines import AMSTERDAM, WorkingDays, dutch_day
 from .tasks import add_task
@@ -161,7 +162,7 @@ class Watch:
                 raised += 1
             raised += self._watch_outages(session)
             raised += self._escalate_overdue_tasks(session, today)
-            last = session.get(Meta, "last_poll")
+            last = session.get(Meta, meta_key("last_poll"))
             if last is not None:
                 polled = datetime.fromisoformat(last.value).astimezone(AMSTERDAM).date()
                 reason = (

@@ -80,6 +80,11 @@ class Face:
     adapter_checks: AdapterChecks
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: the creditors the face shows (the metrics, one series each); default: ``settings``'
+    every_creditor: Sequence[Settings] = ()
+
+    def creditors(self) -> Sequence[Settings]:
+        return self.every_creditor or (self.settings,)
 
     def close(self) -> None:
         self.store.close()

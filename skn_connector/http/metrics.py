@@ -14,7 +14,7 @@ label or value carries personal data.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -96,7 +96,11 @@ class StoreCollector(Collector):
             yield _gauge("skn_store_up", up, 0)
             return
         try:
-            figures = status(self.face.store, self.face.settings, self.face.clock())
+            figures = [
+                (each.creditor_id, status(self.face.store.scoped(each.creditor_id), each, now))
+                for each in self.face.creditors()
+                for now in (self.face.clock(),)
+            ]
         except Exception as exc:  # the scrape still answers, with the figures it has
             log.debug("the metrics could not read the store (%s)", type(exc).__name__)
             yield _gauge("skn_store_up", up, 0)
@@ -105,97 +109,133 @@ class StoreCollector(Collector):
         yield from store_metrics(figures)
 
 
-def store_metrics(figures: Status) -> Iterator[Metric]:
-    yield _counter(
-        "skn_messages_received", "Messages received and stored (the inbox).", figures.received
-    )
-    yield _counter(
+_Figure = Callable[[Status], float | None]
+#: (counter or gauge, name, help, the figure): one series per creditor, labelled with its
+#: participant id
+_SERIES: tuple[tuple[bool, str, str, _Figure], ...] = (
+    (
+        True,
+        "skn_messages_received",
+        "Messages received and stored (the inbox).",
+        lambda f: f.received,
+    ),
+    (
+        True,
         "skn_messages_quarantined",
         "Messages that could not be accepted and were kept in quarantine.",
-        figures.quarantined,
-    )
-    yield _counter(
+        lambda f: f.quarantined,
+    ),
+    (
+        True,
         "skn_answers_sent",
         "Answers and other messages delivered to the node.",
-        figures.answers_sent,
-    )
-    yield _counter(
+        lambda f: f.answers_sent,
+    ),
+    (
+        True,
         "skn_backoffice_errors",
         "Failed calls to a back-office: holds, releases, write-offs and decisions.",
-        figures.backoffice_errors,
-    )
-    yield _gauge(
-        "skn_answers_pending", "Questions waiting for their answer.", figures.answers_pending
-    )
-    yield _gauge(
+        lambda f: f.backoffice_errors,
+    ),
+    (
+        False,
+        "skn_answers_pending",
+        "Questions waiting for their answer.",
+        lambda f: f.answers_pending,
+    ),
+    (
+        False,
         "skn_answers_due_soon",
         "Questions whose answer is due within 2 working days and not yet delivered.",
-        figures.answers_due_soon,
-    )
-    yield _gauge(
+        lambda f: f.answers_due_soon,
+    ),
+    (
+        False,
         "skn_answers_overdue",
         "Questions whose answer deadline has passed without an answer delivered.",
-        figures.answers_overdue,
-    )
-    age = figures.oldest_unanswered_age
-    yield _gauge(
+        lambda f: f.answers_overdue,
+    ),
+    (
+        False,
         "skn_oldest_unanswered_age_seconds",
         "Age of the oldest question waiting for its answer (0 when none waits).",
-        age.total_seconds() if age is not None else 0,
-    )
-    if figures.last_poll is not None:
-        yield _gauge(
-            "skn_last_successful_poll_timestamp_seconds",
-            "When the node's messagebox was last listed (written once a minute).",
-            figures.last_poll.timestamp(),
-        )
-    if figures.last_received is not None:
-        yield _gauge(
-            "skn_last_received_timestamp_seconds",
-            "When the newest message was received (from the node or a portal download).",
-            figures.last_received.timestamp(),
-        )
-    if figures.poll_due is not None:
-        yield _gauge(
-            "skn_poll_deadline_timestamp_seconds",
-            "By when the node must be polled again: the last poll or receipt plus one Dutch "
-            "working day.",
-            figures.poll_due.timestamp(),
-        )
-    yield _gauge(
+        lambda f: f.oldest_unanswered_age.total_seconds() if f.oldest_unanswered_age else 0,
+    ),
+    (
+        False,
+        "skn_last_successful_poll_timestamp_seconds",
+        "When the node's messagebox was last listed (written once a minute).",
+        lambda f: f.last_poll.timestamp() if f.last_poll is not None else None,
+    ),
+    (
+        False,
+        "skn_last_received_timestamp_seconds",
+        "When the newest message was received (from the node or a portal download).",
+        lambda f: f.last_received.timestamp() if f.last_received is not None else None,
+    ),
+    (
+        False,
+        "skn_poll_deadline_timestamp_seconds",
+        "By when the node must be polled again: the last poll or receipt plus one Dutch "
+        "working day.",
+        lambda f: f.poll_due.timestamp() if f.poll_due is not None else None,
+    ),
+    (
+        False,
         "skn_quarantine_messages",
         "Quarantined messages a person has not resolved.",
-        figures.quarantine_open,
-    )
-    tasks = GaugeMetricFamily(
-        "skn_tasks_open", "Open tasks for a person, by kind.", labels=["kind"]
-    )
-    for kind, count in sorted(figures.tasks_open.items()):
-        tasks.add_metric([kind], count)
-    yield tasks
-    yield _gauge("skn_tasks_overdue", "Open tasks past their due date.", figures.tasks_overdue)
-    yield _gauge(
+        lambda f: f.quarantine_open,
+    ),
+    (False, "skn_tasks_overdue", "Open tasks past their due date.", lambda f: f.tasks_overdue),
+    (
+        False,
         "skn_holds_active",
         "Holds on enforcement in force in the back-office (applied, or waiting to be released).",
-        figures.holds_active,
+        lambda f: f.holds_active,
+    ),
+)
+
+
+def store_metrics(figures: Sequence[tuple[str, Status]]) -> Iterator[Metric]:
+    """The store's figures of each creditor, labelled ``creditor`` with its participant id
+    (never a name)."""
+    for counter, name, documentation, figure in _SERIES:
+        family: Metric = (
+            CounterMetricFamily(name, documentation, labels=["creditor"])
+            if counter
+            else GaugeMetricFamily(name, documentation, labels=["creditor"])
+        )
+        for creditor, status_of in figures:
+            value = figure(status_of)
+            if value is not None:
+                family.add_metric([creditor], value)  # type: ignore[attr-defined]
+        if family.samples or not name.endswith("timestamp_seconds"):
+            yield family
+    tasks = GaugeMetricFamily(
+        "skn_tasks_open", "Open tasks for a person, by kind.", labels=["creditor", "kind"]
     )
     pending = GaugeMetricFamily(
         "skn_holds_pending",
         "Holds waiting for the back-office, by what it must do (apply or release).",
-        labels=["action"],
+        labels=["creditor", "action"],
     )
-    pending.add_metric(["apply"], figures.holds_to_apply)
-    pending.add_metric(["release"], figures.holds_to_release)
-    yield pending
     expiry = GaugeMetricFamily(
         "skn_certificate_expiry_timestamp_seconds",
         "When a certificate expires: our client certificate and each CA in node.tls.trust.",
-        labels=["role", "cn"],
+        labels=["creditor", "role", "cn"],
     )
-    for certificate in figures.certificates:
-        expiry.add_metric(
-            [certificate.role.value, certificate.common_name], certificate.not_after.timestamp()
-        )
+    for creditor, status_of in figures:
+        for kind, count in sorted(status_of.tasks_open.items()):
+            tasks.add_metric([creditor, kind], count)
+        pending.add_metric([creditor, "apply"], status_of.holds_to_apply)
+        pending.add_metric([creditor, "release"], status_of.holds_to_release)
+        for certificate in status_of.certificates:
+            expiry.add_metric(
+                [creditor, certificate.role.value, certificate.common_name],
+                certificate.not_after.timestamp(),
+            )
+    yield tasks
+    yield pending
     yield expiry
 
 

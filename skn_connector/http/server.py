@@ -12,7 +12,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -157,9 +157,12 @@ def start_face(settings: Settings, pipeline: Pipeline, standby: Standby) -> Serv
         face_store(settings),
         lambda: standby.working,
         AdapterChecks(pipeline.adapters),
+        every_creditor=standby.creditors,
     )
     try:
-        console = Console(settings) if settings.console.enabled else None
+        console = (
+            Console(settings, creditors=standby.creditors) if settings.console.enabled else None
+        )
     except BaseException:
         face.close()
         raise
@@ -186,6 +189,8 @@ def serve_console(
     settings: Settings,
     address: tuple[str, int],
     on_ready: Callable[[str], object] = lambda _url: None,
+    *,
+    creditors: Sequence[Settings] = (),
 ) -> None:
     """``skn-connector console``: the HTTP face with the console, alone, against the store
     (no polling, no delivering: the working instance does that), until SIGINT or SIGTERM."""
@@ -193,9 +198,16 @@ def serve_console(
 
     from ..service.wiring import build_adapters
 
-    console = Console(settings)  # opens (and migrates) the store, makes the session key
+    # opens (and migrates) the store, makes the session key
+    console = Console(settings, creditors=creditors)
     adapters = build_adapters(settings)
-    face = Face(settings, face_store(settings), lambda: False, AdapterChecks(adapters))
+    face = Face(
+        settings,
+        face_store(settings),
+        lambda: False,
+        AdapterChecks(adapters),
+        every_creditor=creditors,
+    )
     server = HttpServer(face, address, console)
     stopped = threading.Event()
 

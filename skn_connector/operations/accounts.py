@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -61,6 +62,21 @@ class AccountView:
     locked_until: datetime | None
     created_at: datetime
     last_login_at: datetime | None
+    #: the creditors (participant ids) whose work the account may see; None: every one
+    creditors: tuple[str, ...] | None = None
+
+    def may_see(self, creditor_id: str) -> bool:
+        return self.creditors is None or creditor_id in self.creditors
+
+
+#: the creditors of an account that may see every creditor of the deployment
+EVERY_CREDITOR: Final = "*"
+
+
+def _creditors(value: str) -> tuple[str, ...] | None:
+    if value.strip() == EVERY_CREDITOR:
+        return None
+    return tuple(c for c in (part.strip() for part in value.split(",")) if c)
 
 
 class LoginOutcome(StrEnum):
@@ -90,6 +106,7 @@ def _view(account: Account) -> AccountView:
         locked_until=account.locked_until,
         created_at=account.created_at,
         last_login_at=account.last_login_at,
+        creditors=_creditors(account.creditors),
     )
 
 
@@ -115,8 +132,18 @@ def _find(session: Session, username: str) -> Account | None:
 
 
 def add_account(
-    store: Store, username: str, role: AccountRole, password: str, *, actor: Actor
+    store: Store,
+    username: str,
+    role: AccountRole,
+    password: str,
+    *,
+    actor: Actor,
+    creditors: Sequence[str] | None = None,
 ) -> AccountView:
+    """A new account; ``creditors``: the participant ids whose work it may see (None: all;
+    an empty list is refused: such an account could see nothing)."""
+    if creditors is not None and not creditors:
+        raise AccountError("an account sees at least one creditor; leave --creditor out for all")
     check_username(username)
     check_password(password)
     digest = _HASHER.hash(password)
@@ -133,10 +160,16 @@ def add_account(
             failed_logins=0,
             created_at=now,
             updated_at=now,
+            creditors=EVERY_CREDITOR if creditors is None else ",".join(creditors),
         )
         session.add(account)
         store.audit(
-            session, "account_added", account=username, role=role.value, actor=actor.audit()
+            session,
+            "account_added",
+            account=username,
+            role=role.value,
+            creditors=list(creditors) if creditors is not None else EVERY_CREDITOR,
+            actor=actor.audit(),
         )
         session.flush()
         return _view(account)

@@ -12,7 +12,7 @@ delivers it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -23,8 +23,8 @@ from ..config import Settings
 from ..engine.policy import Policy
 from ..engine.retention import PurgeReport, purge_personal_data, retention_period
 from ..engine.tasks import handle_quarantined
-from ..service.wiring import build_policy, desk
-from ..store import Store, open_configured_store
+from ..service.wiring import build_policy, desk, open_creditor_store
+from ..store import Store
 from ..store.audit import AuditHead, AuditReport, verify_audit
 from ..store.lease import StoreLease
 from ..store.status import AccountRole, QuarantineStatus
@@ -56,9 +56,13 @@ class Overview:
 class Operations:
     """The connector's reads and a person's actions, on the store a configuration names."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, store: Store | None = None) -> None:
+        """``store``: the deployment's store already open (scoped to this creditor here);
+        by default it is opened when first needed."""
         self.settings = settings
-        self._store: Store | None = None
+        self._store: Store | None = (
+            store.scoped(settings.creditor_id) if store is not None else None
+        )
         self._policy: Policy | None = None
 
     @classmethod
@@ -74,7 +78,7 @@ class Operations:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = open_configured_store(self.settings.store)
+            self._store = open_creditor_store(self.settings)
         return self._store
 
     def close(self) -> None:
@@ -186,11 +190,20 @@ class Operations:
         return accounts.find_account(self.store, username)
 
     def add_user(
-        self, username: str, *, role: AccountRole, password: str, actor: Actor
+        self,
+        username: str,
+        *,
+        role: AccountRole,
+        password: str,
+        actor: Actor,
+        creditors: Sequence[str] | None = None,
     ) -> AccountView:
         """A new console account (AccountError: the name is taken or not valid, the password
-        too short). Audited, without the password."""
-        return accounts.add_account(self.store, username, role, password, actor=actor)
+        too short), seeing the work of ``creditors`` (participant ids; None: every creditor).
+        Audited, without the password."""
+        return accounts.add_account(
+            self.store, username, role, password, actor=actor, creditors=creditors
+        )
 
     def disable_user(self, username: str, *, actor: Actor) -> AccountView:
         return accounts.disable_account(self.store, username, actor=actor)

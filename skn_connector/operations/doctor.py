@@ -364,29 +364,44 @@ def run_doctor(
     """Check the settings, credentials, certificates, the connection to the node, the store,
     the state of the work in it (operations.attention) and every adapter. Never raises for
     what it checks: each problem is a failed check."""
-    from ..config import ConfigError, load_settings
+    from ..config import ConfigError, load_deployment
 
     report = DoctorReport()
     now = now or datetime.now(UTC)
     try:
-        settings = load_settings(config)
+        deployment = load_deployment(config)
     except ConfigError as exc:
         report.add("settings", "fail", str(exc))
         return report
-    report.add(
-        "settings",
-        "ok",
-        f"{settings.source} loads; participant {settings.node.participant_id}; "
-        f"{len(settings.adapters)} adapter(s)",
-    )
-    for deprecated in settings.deprecations():
-        report.add("settings", "warn", deprecated)
-    _check_what_run_builds(report, settings, insecure_dev)
-    _check_credentials(report, settings)
-    _check_permissions(report, settings)
-    _check_certificates(report, settings, now, warn_days)
-    _check_connection(report, settings, insecure_dev)
-    if _check_store(report, settings):
-        _check_work(report, settings, now)
-    _check_adapters(report, settings)
+    for settings in deployment.creditors:
+        # with several creditors, each line of a creditor's own checks names it (by id)
+        part = _CreditorReport(report, settings.creditor_id if deployment.several else None)
+        part.add(
+            "settings",
+            "ok",
+            f"{settings.source} loads; participant {settings.node.participant_id}; "
+            f"{len(settings.adapters)} adapter(s)",
+        )
+        for deprecated in settings.deprecations():
+            part.add("settings", "warn", deprecated)
+        _check_what_run_builds(part, settings, insecure_dev)
+        _check_credentials(part, settings)
+        _check_permissions(part, settings)
+        _check_certificates(part, settings, now, warn_days)
+        _check_connection(part, settings, insecure_dev)
+        _check_adapters(part, settings)
+    shared = deployment.shared
+    if _check_store(report, shared):
+        _check_work(report, shared, now)
     return report
+
+
+class _CreditorReport(DoctorReport):
+    """The checks of one creditor of several, added to the whole report with its id."""
+
+    def __init__(self, whole: DoctorReport, creditor_id: str | None) -> None:
+        super().__init__(whole.checks)
+        self._prefix = f"creditor {creditor_id}: " if creditor_id else ""
+
+    def add(self, area: str, status: CheckStatus, message: str) -> None:
+        super().add(f"{self._prefix}{area}", status, message)

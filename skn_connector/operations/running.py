@@ -26,6 +26,16 @@ def run_daemon(
     daemon.run_daemon(settings, insecure_dev=insecure_dev, faces=faces)
 
 
+def run_daemon_for(
+    creditors: Sequence[Settings],
+    *,
+    insecure_dev: bool = False,
+    faces: Sequence[daemon.FaceStarter] = (),
+) -> None:
+    """The daemon for every creditor of a deployment, serving ``faces`` beside its work."""
+    daemon.run_daemon_for(creditors, insecure_dev=insecure_dev, faces=faces)
+
+
 def run_once(settings: Settings, *, insecure_dev: bool = False, max_wait: float) -> RunSummary:
     """Fetch, process and deliver until the messagebox and the outbox are empty, holding the
     store's lease (AnotherInstanceWorks when another instance holds it)."""

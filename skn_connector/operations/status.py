@@ -43,6 +43,7 @@ from ..store.schema import (
     QuarantinedMessage,
     Task,
 )
+from ..store.scope import meta_key
 from ..store.status import TaskKind
 
 AMSTERDAM: Final = ZoneInfo("Europe/Amsterdam")
@@ -153,7 +154,7 @@ class Activity:
 
 def activity(store: Store) -> Activity:
     """Two reads by key: cheap enough for every readiness probe."""
-    with store.engine.connect() as connection:
+    with store.connect() as connection:
         return Activity(_last_poll(connection), connection.scalar(_LAST_RECEIVED))
 
 
@@ -163,7 +164,7 @@ def status(store: Store, settings: Settings, now: datetime) -> Status:
     working_days = WorkingDays(good_friday=settings.policy.good_friday)
     today = now.astimezone(AMSTERDAM).date()
     soon = working_days.add(today, DUE_SOON_WORKING_DAYS)
-    with store.engine.connect() as connection:
+    with store.connect() as connection:
         totals = connection.execute(_TOTALS).one()
         seen = Activity(_last_poll(connection), connection.scalar(_LAST_RECEIVED))
         days = {"today": today, "soon": soon}
@@ -337,7 +338,7 @@ _TASKS = (
 
 
 def _last_poll(connection: Connection) -> datetime | None:
-    value = connection.scalar(select(Meta.value).where(Meta.key == "last_poll"))
+    value = connection.scalar(select(Meta.value).where(Meta.key == meta_key("last_poll")))
     if value is None:
         return None
     try:

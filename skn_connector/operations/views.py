@@ -813,7 +813,7 @@ def policy_view(policy: Policy) -> dict[str, Any]:
 
 def holds_refused(store: Store) -> int:
     """Holds the back-office refused for good (a person must act on them)."""
-    with store.engine.connect() as connection:
+    with store.connect() as connection:
         return int(
             connection.scalar(
                 select(func.count())

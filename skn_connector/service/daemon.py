@@ -13,17 +13,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ..config import Settings
+from ..config import ConfigError, Settings
 from ..engine.pipeline import Pipeline
 from ..engine.records import Delivery, RunSummary
 from ..node.client import NodeError, NodeTLSError
+from ..store.creditor_leases import CreditorLeases
 from ..store.errors import StoreError
 from ..store.lease import StoreLease
 from .notify import Notifier, arm_watchdog
 from .prompt import Prompt
 from .receive import receiving
 from .rounds import RoundLog
-from .wiring import build_receive_context, connector
+from .wiring import build_receive_context, connectors
 
 log = logging.getLogger(__name__)
 
@@ -147,15 +148,29 @@ def _run_rounds(
 
 class Standby:
     """Whether this instance may work now: it holds the store's lease, taken when it is free.
-    Another instance working the same store makes this one stand by (logged once a change)."""
+    Another instance working the same store makes this one stand by (logged once a change).
+    ``creditors``: whose work the lease covers (the faces show them)."""
 
-    def __init__(self, lease: StoreLease) -> None:
+    def __init__(
+        self,
+        lease: StoreLease,
+        creditors: Sequence[Settings] = (),
+        *,
+        leases: CreditorLeases | None = None,
+    ) -> None:
         self.lease = lease
+        self.creditors = tuple(creditors)
+        #: a lease per creditor (several instances on PostgreSQL share the creditors)
+        self.leases = leases
         self.working: bool | None = None
+
+    def works_for(self, creditor_id: str | None) -> bool:
+        """Whether this instance works that creditor now (its lease, or the store's)."""
+        return self.leases is None or creditor_id in self.leases.held
 
     def may_work(self) -> bool:
         try:
-            held = self.lease.acquire()
+            held = bool(self.leases.settle()) if self.leases else self.lease.acquire()
         except StoreError as exc:
             log.error("%s (not working this round)", exc)
             held = False
@@ -171,6 +186,9 @@ class Standby:
         return held
 
 
+#: One step of a job, for one creditor's pipeline.
+Step = Callable[[Pipeline], object]
+
 #: How long a stop waits for the running job to finish its step and commit; then the process
 #: exits anyway (every step commits on its own, so the next start resumes where it stopped).
 STOP_WAIT_SECONDS = 10.0
@@ -181,50 +199,65 @@ class Jobs:
     on its own, so that one failing does not keep the others from running. A stop lets the
     running step finish and commit, and starts no other."""
 
-    def __init__(self, pipeline: Pipeline, standby: Standby) -> None:
+    def __init__(
+        self, pipeline: Pipeline, standby: Standby, *, others: Sequence[Pipeline] = ()
+    ) -> None:
+        #: the pipeline of the creditor whose work the job does now; ``others``: those of the
+        #: deployment's other creditors, each worked in turn by every job
         self.pipeline = pipeline
+        self.pipelines = (pipeline, *others)
         self.standby = standby
         self.stopping = threading.Event()
         #: held while a job runs: a stop waits for it
         self.running = threading.Lock()
-        self.rounds = RoundLog(pipeline.store)
+        self._rounds = {id(p): RoundLog(p.store) for p in self.pipelines}
+        self.rounds = self._rounds[id(pipeline)]
 
-    def _run(self, job: str, steps: tuple[tuple[str, Callable[[], object]], ...]) -> None:
+    def _run(self, job: str, steps: tuple[tuple[str, Step], ...]) -> None:
+        """The job's steps, for each creditor in turn."""
         with self.running:
             if self.stopping.is_set() or not self.standby.may_work():
                 return
-            mark = self.rounds.begin()
-            for name, step in steps:
+            for pipeline in self.pipelines:
                 if self.stopping.is_set():
                     break
-                try:
-                    step()
-                except NodeError:
-                    pass  # logged once by the pipeline when the node goes down
-                except StoreError as exc:  # its sentence says what to do; no traceback
-                    log.error("%s (the %s job runs again at the next interval)", exc, job)
-                    break  # the other steps need the store too
-                except Exception:
-                    log.exception(
-                        "the %s step of the %s job failed; the other steps go on, and it runs "
-                        "again at the next interval",
-                        name,
-                        job,
-                    )
-            self.rounds.end(job, mark)
+                if self.standby.works_for(pipeline.store.creditor_id):
+                    self._run_steps(job, pipeline, steps)
 
-    def _poll_until_empty(self) -> None:
-        while not self.stopping.is_set() and self.pipeline.poll() > 0:
-            self.pipeline.process_due()
+    def _run_steps(self, job: str, pipeline: Pipeline, steps: tuple[tuple[str, Step], ...]) -> None:
+        rounds = self._rounds[id(pipeline)]
+        mark = rounds.begin()
+        for name, step in steps:
+            if self.stopping.is_set():
+                break
+            try:
+                step(pipeline)
+            except NodeError:
+                pass  # logged once by the pipeline when the node goes down
+            except StoreError as exc:  # its sentence says what to do; no traceback
+                log.error("%s (the %s job runs again at the next interval)", exc, job)
+                break  # the other steps need the store too
+            except Exception:
+                log.exception(
+                    "the %s step of the %s job failed; the other steps go on, and it runs "
+                    "again at the next interval",
+                    name,
+                    job,
+                )
+        rounds.end(job, mark)
+
+    def _poll_until_empty(self, pipeline: Pipeline) -> None:
+        while not self.stopping.is_set() and pipeline.poll() > 0:
+            pipeline.process_due()
 
     def poll(self) -> None:
         self._run(
             "poll",
             (
                 ("poll", self._poll_until_empty),
-                ("process", self.pipeline.process_due),
-                ("carry out", self.pipeline.carry_out),
-                ("deliver", self.pipeline.deliver_due),
+                ("process", Pipeline.process_due),
+                ("carry out", Pipeline.carry_out),
+                ("deliver", Pipeline.deliver_due),
             ),
         )
 
@@ -232,9 +265,9 @@ class Jobs:
         self._run(
             "delivery",
             (
-                ("process", self.pipeline.process_due),
-                ("carry out", self.pipeline.carry_out),
-                ("deliver", self.pipeline.deliver_due),
+                ("process", Pipeline.process_due),
+                ("carry out", Pipeline.carry_out),
+                ("deliver", Pipeline.deliver_due),
             ),
         )
 
@@ -243,8 +276,8 @@ class Jobs:
         at once; again while a whole batch was due (there may be more)."""
         due = [self.pipeline.batch_size]
 
-        def process() -> None:
-            due[0] = self.pipeline.process_due()
+        def process(pipeline: Pipeline) -> None:
+            due[0] = pipeline.process_due()
 
         while due[0] >= self.pipeline.batch_size and not self.stopping.is_set():
             due[0] = 0
@@ -252,8 +285,8 @@ class Jobs:
                 "receive",
                 (
                     ("process", process),
-                    ("carry out", self.pipeline.carry_out),
-                    ("deliver", self.pipeline.deliver_due),
+                    ("carry out", Pipeline.carry_out),
+                    ("deliver", Pipeline.deliver_due),
                 ),
             )
 
@@ -261,8 +294,8 @@ class Jobs:
         self._run(
             "daily",
             (
-                ("carry out", self.pipeline.carry_out),  # expires the holds whose end passed
-                ("watch deadlines", self.pipeline.watch.deadlines),
+                ("carry out", Pipeline.carry_out),  # expires the holds whose end passed
+                ("watch deadlines", lambda pipeline: pipeline.watch.deadlines()),
             ),
         )
 
@@ -291,21 +324,47 @@ def run_daemon(
     in receive mode the receive endpoint (started before the scheduler, stopped after it so
     that the deliveries in flight finish their commit). A stop starts no new job and lets
     the running one finish its step (at most STOP_WAIT_SECONDS)."""
+    run_daemon_for((settings,), insecure_dev=insecure_dev, faces=faces)
+
+
+def run_daemon_for(
+    creditors: Sequence[Settings],
+    *,
+    insecure_dev: bool = False,
+    faces: Sequence[FaceStarter] = (),
+) -> None:
+    """``run_daemon`` for every creditor of a deployment: each job works each creditor in
+    turn, with its own pipeline (participant id, certificate, adapters, policy); one lease
+    on the store covers them all. The faces show every creditor."""
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers import SchedulerNotRunningError
     from apscheduler.schedulers.blocking import BlockingScheduler
 
+    settings = creditors[0]
+    if len(creditors) > 1 and settings.node.mode.receives:
+        raise ConfigError(
+            f"{settings.source or 'the configuration'}: node.mode: receive mode serves one "
+            'creditor for now; with several [[creditors]] use mode = "poll"'
+        )
     receive_context = build_receive_context(settings)  # refused before anything is created
     with (
-        connector(settings, insecure_dev=insecure_dev) as pipeline,
-        StoreLease(pipeline.store) as lease,
+        connectors(creditors, insecure_dev=insecure_dev) as pipelines,
+        StoreLease(pipelines[0].store) as lease,
+        contextlib.ExitStack() as shared,
     ):
+        pipeline = pipelines[0]
+        leases = None
+        if len(creditors) > 1 and pipeline.store.engine.dialect.name == "postgresql":
+            # several instances share the creditors: a lease each, not one for the store
+            leases = shared.enter_context(
+                CreditorLeases(pipeline.store, [c.creditor_id for c in creditors])
+            )
         # one worker: jobs never overlap, so one conversation is never worked on twice at once
         scheduler = BlockingScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=1)}, timezone=UTC
         )
-        standby = Standby(lease)
-        jobs = Jobs(pipeline, standby)
+        standby = Standby(lease, creditors, leases=leases)
+        jobs = Jobs(pipeline, standby, others=pipelines[1:])
         now = datetime.now(UTC)
         polls = settings.node.mode.polls
         if polls:

@@ -81,7 +81,7 @@ class RoundLog:
         """The audit trail's last id before the round; None when the store cannot say (the
         round's own steps report that)."""
         try:
-            with self.store.engine.connect() as connection:
+            with self.store.connect() as connection:
                 return int(connection.execute(select(func.max(AuditEntry.id))).scalar() or 0)
         except Exception:
             log.debug("the round's start in the audit trail could not be read", exc_info=True)
@@ -93,7 +93,7 @@ class RoundLog:
             return None
         done = Round()
         try:
-            with self.store.engine.connect() as connection:
+            with self.store.connect() as connection:
                 rows = connection.execute(
                     select(AuditEntry.event, AuditEntry.detail).where(
                         AuditEntry.id > mark, AuditEntry.event.in_(ROUND_EVENTS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -200,27 +200,66 @@ def build_pipeline(
     )
 
 
+def open_creditor_store(settings: Settings) -> Store:
+    """The store the configuration names, opened (and migrated) for its creditor: the
+    creditor's rows alone are read and changed, every row written is its own. The only
+    creditor of a configuration is given the rows of no creditor (from before creditors
+    were scoped)."""
+    store = open_configured_store(
+        settings.store, sole_creditor=settings.creditor_id if settings.sole else None
+    )
+    return store.scoped(settings.creditor_id)
+
+
 @contextmanager
 def connector(settings: Settings, *, insecure_dev: bool = False) -> Iterator[Pipeline]:
     """The pipeline with its store, node client and adapters; all closed on exit."""
-    for deprecated in settings.deprecations():
-        log.warning("%s: %s", settings.source, deprecated)
-    for exposed in exposed_files(settings):
-        log.warning("%s", exposed)
-    policy = build_policy(settings)
-    creditor = creditor_profile(settings)
-    adapters = build_adapters(settings)
+    with connectors((settings,), insecure_dev=insecure_dev) as pipelines:
+        yield pipelines[0]
+
+
+@contextmanager
+def connectors(
+    creditors: Sequence[Settings], *, insecure_dev: bool = False
+) -> Iterator[list[Pipeline]]:
+    """A pipeline for each creditor of a deployment (they share its store, opened once, each
+    in its creditor's scope), with its node client (its participant id, its certificate),
+    adapters and policy; all closed on exit."""
+    parts = []
+    for settings in creditors:
+        for deprecated in settings.deprecations():
+            log.warning("%s: %s", settings.source, deprecated)
+        for exposed in exposed_files(settings):
+            log.warning("%s", exposed)
+        parts.append((settings, build_policy(settings), creditor_profile(settings)))
+    opened: list[tuple[list[LoadedAdapter], NodeClient | None]] = []
     store: Store | None = None
-    client: NodeClient | None = None
     try:
-        client = build_node_client(settings, insecure_dev=insecure_dev)
-        store = open_configured_store(settings.store)
-        yield build_pipeline(settings, store, adapters, client, policy=policy, creditor=creditor)
+        pipelines = []
+        for settings, policy, creditor in parts:
+            adapters = build_adapters(settings)
+            opened.append((adapters, None))
+            client = build_node_client(settings, insecure_dev=insecure_dev)
+            opened[-1] = (adapters, client)
+            if store is None:
+                store = open_creditor_store(settings)
+            pipelines.append(
+                build_pipeline(
+                    settings,
+                    store.scoped(settings.creditor_id),
+                    adapters,
+                    client,
+                    policy=policy,
+                    creditor=creditor,
+                )
+            )
+        yield pipelines
     finally:
-        if client is not None:
-            client.close()
-        for loaded in adapters:
-            loaded.adapter.close()
+        for adapters, made in opened:
+            if made is not None:
+                made.close()
+            for loaded in adapters:
+                loaded.adapter.close()
         if store is not None:
             store.close()
 

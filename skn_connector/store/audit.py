@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from .bulk import execute_many
 from .schema import AuditEntry, Meta
+from .scope import COLUMN, UNASSIGNED, UNSCOPED, current, meta_key
 
 if TYPE_CHECKING:
     from .db import Store
@@ -46,8 +47,10 @@ def append(
     trail: _PendingAudit | None = session.info.get(_AUDIT_PENDING)
     if trail is None or trail.transaction is not session.get_transaction():
         if session.get_bind().dialect.name == "postgresql":  # one appender at a time
-            session.execute(_LOCK_HEAD)
-        last = session.scalar(_LAST_HASH)
+            session.execute(_LOCK_HEAD, {"head_key": meta_key(AUDIT_HEAD_KEY)})
+        # each creditor's trail is a chain of its own; a store without a scope writes the
+        # chain of no creditor (store.scope.UNASSIGNED)
+        last = session.scalar(_LAST_HASH if current() is not None else _LAST_UNASSIGNED_HASH)
         trail = _PendingAudit(session.get_transaction(), last or GENESIS_HASH)
         session.info[_AUDIT_PENDING] = trail
     at = datetime.now(UTC)
@@ -83,8 +86,9 @@ class _PendingAudit:
 _AUDIT_PENDING = "skn_audit_pending"
 #: the audit detail's JSON (one encoder, not one a call: 3.5 entries a message)
 _DETAIL_JSON = json.JSONEncoder(sort_keys=True, default=str)
-_LOCK_HEAD = select(Meta).where(Meta.key == AUDIT_HEAD_KEY).with_for_update()
+_LOCK_HEAD = select(Meta).where(Meta.key == bindparam("head_key")).with_for_update()
 _LAST_HASH = select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
+_LAST_UNASSIGNED_HASH = _LAST_HASH.where(AuditEntry.creditor_id == UNASSIGNED)
 _INSERT_AUDIT = insert(AuditEntry)
 _UPDATE_HEAD = (
     update(Meta).where(Meta.key == bindparam("head_key")).values(value=bindparam("head_value"))
@@ -103,10 +107,10 @@ def write_pending(session: Session, *_args: Any) -> None:
     if trail.head_written != trail.head:
         # the head of the trail, so that removing its last entries is detected too
         updated = connection.execute(
-            _UPDATE_HEAD, {"head_key": AUDIT_HEAD_KEY, "head_value": trail.head}
+            _UPDATE_HEAD, {"head_key": meta_key(AUDIT_HEAD_KEY), "head_value": trail.head}
         )
         if updated.rowcount == 0:
-            connection.execute(insert(Meta), {"key": AUDIT_HEAD_KEY, "value": trail.head})
+            connection.execute(insert(Meta), {"key": meta_key(AUDIT_HEAD_KEY), "value": trail.head})
         trail.head_written = trail.head
 
 
@@ -229,7 +233,7 @@ def _broken_link(session: Any, entry: AuditEntry, previous: AuditEntry | None) -
 
 def _recorded_head(session: Any) -> tuple[int | None, str] | None:
     """The head ``Store.audit`` keeps in meta: ``"<id> <hash>"`` or just ``"<hash>"``."""
-    row = session.get(Meta, AUDIT_HEAD_KEY)
+    row = session.get(Meta, meta_key(AUDIT_HEAD_KEY))
     if row is None:
         return None
     parts = row.value.split()
@@ -285,8 +289,30 @@ def verify_audit(store: Store, *, expected_head: AuditHead | None = None) -> Aud
     against ``expected_head`` (a head written down elsewhere): without either, removing the
     last entries cannot be told from a shorter trail.
     """
-    dense_ids = store.engine.dialect.name == "sqlite"
+    if store.creditor_id is None:
+        with store.transaction() as session:
+            creditors = list(session.scalars(select(AuditEntry.creditor_id).distinct()))
+        if len(creditors) == 1 and creditors[0] != UNASSIGNED:
+            return verify_audit(store.scoped(creditors[0]), expected_head=expected_head)
+        if len(creditors) > 1:  # one trail each: the first that does not verify, or all do
+            reports = [verify_audit(store.scoped(c)) for c in sorted(creditors)]
+            failed = [r for r in reports if not r.ok]
+            if failed:
+                return failed[0]
+            return AuditReport(
+                sum(r.count for r in reports),
+                max((r.head for r in reports if r.head), key=lambda h: h.id, default=None),
+                head_recorded=all(r.head_recorded for r in reports),
+            )
     with store.transaction() as session:
+        # a creditor's entries share the ids with the other creditors': a gap in its ids
+        # is evidence of a removal only when the trail is one creditor's alone
+        creditors = session.scalar(
+            select(func.count(func.distinct(AuditEntry.__table__.c[COLUMN]))).execution_options(
+                **UNSCOPED
+            )
+        )
+        dense_ids = store.engine.dialect.name == "sqlite" and (creditors or 0) <= 1
         count = session.scalar(select(func.count()).select_from(AuditEntry)) or 0
         previous: AuditEntry | None = None
         gaps: list[tuple[int, int]] = []

@@ -25,6 +25,8 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 
+from .scope import scoped_rows
+
 _Processor = Callable[[Any], Any]
 
 
@@ -54,6 +56,7 @@ def execute_many(
     """Run an INSERT or UPDATE once for each of ``rows`` (dicts with the same keys)."""
     if not rows:
         return
+    statement, rows = scoped_rows(statement, rows)
     keys = tuple(rows[0])
     cache_key = (id(statement), connection.dialect.name, keys)
     try:

@@ -4,6 +4,7 @@ the driver's errors as sentences (``errors.translate``)."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import os
 import threading
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from ..config import SQLITE_CACHE_MIB, StoreSettings
-from . import identity
+from . import identity, scope
 from .audit import append, write_pending
 from .errors import StoreError as StoreError  # re-exported: where callers look for it
 from .errors import StoreFault, store_name, translate
@@ -152,7 +153,9 @@ def newer_release(url: URL, revision: SchemaRevision) -> StoreError:
     )
 
 
-def migrate(engine: Engine, *, preferred_id: str | None = None) -> str:
+def migrate(
+    engine: Engine, *, preferred_id: str | None = None, sole_creditor: str | None = None
+) -> str:
     """Bring the schema to the newest revision (idempotent) and give a store without an id
     one (``preferred_id`` if given); returns the store's id. A store made by a newer release
     is refused before anything is changed."""
@@ -166,7 +169,11 @@ def migrate(engine: Engine, *, preferred_id: str | None = None) -> str:
         if not revision.known:
             raise newer_release(engine.url, revision)
         config.attributes["connection"] = connection
+        # the rows from before creditors were scoped are the sole creditor's (migration 0010)
+        config.attributes["sole_creditor"] = sole_creditor
         command.upgrade(config, "head")
+        if sole_creditor is not None:
+            scope.adopt_unassigned(connection, sole_creditor)
         return ensure_store_id(connection, preferred_id)
 
 
@@ -182,19 +189,41 @@ class Store:
     by another thread's commit before its own writes (SQLite takes its write lock only at
     the first write: the audit trail's head, read first, would fork)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, creditor_id: str | None = None) -> None:
         self.engine = engine
+        #: the creditor whose rows this store reads and writes (store.scope); None: all
+        #: creditors' rows are read, and rows are written for none
+        self.creditor_id = creditor_id
         self._one_at_a_time = threading.RLock()
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         # audit entries are written in one statement per flush or commit, not one ORM object
         # each: a message's path adds four, and the unit of work made them its dearest part
         event.listen(self._sessions, "before_flush", write_pending)
         event.listen(self._sessions, "before_commit", write_pending)
+        if not _scoping_installed(engine):
+            scope.install(engine)
+
+    def scoped(self, creditor_id: str) -> Store:
+        """The same store (engine, sessions, one transaction at a time) seen by one creditor:
+        its rows alone are read and changed, and every row written is its own."""
+        view = copy.copy(self)
+        view.creditor_id = creditor_id
+        return view
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
-        with self._one_at_a_time, self._sessions.begin() as session:
+        with (
+            self._one_at_a_time,
+            scope.working_for(self.creditor_id),
+            self._sessions.begin() as session,
+        ):
             yield session
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection of the engine in this store's scope (reads outside a transaction)."""
+        with scope.working_for(self.creditor_id), self.engine.connect() as connection:
+            yield connection
 
     def audit(
         self,
@@ -218,9 +247,18 @@ class Store:
         self.engine.dispose()
 
 
-def open_store(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -> Store:
+def _scoping_installed(engine: Engine) -> bool:
+    return event.contains(engine, "before_execute", scope._before_execute)
+
+
+def open_store(
+    url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB, sole_creditor: str | None = None
+) -> Store:
     """Open (and migrate) the store at ``url``. A SQLite store is created on the first start
-    only: a missing one the connector has worked with is refused (see ``identity``)."""
+    only: a missing one the connector has worked with is refused (see ``identity``).
+
+    ``sole_creditor``: the only creditor of the deployment; the rows of no creditor (made
+    before creditors were scoped) become its own (``scope.adopt_unassigned``)."""
     database = sqlite_path(url)
     if database is not None and (refusal := identity.missing_store(database)) is not None:
         raise refusal
@@ -229,7 +267,7 @@ def open_store(url: str, *, sqlite_cache_mib: int = SQLITE_CACHE_MIB) -> Store:
     engine = create_store_engine(url, sqlite_cache_mib=sqlite_cache_mib)
     try:
         recorded = identity.recorded_id(database) if database is not None else None
-        store_id = migrate(engine, preferred_id=recorded)
+        store_id = migrate(engine, preferred_id=recorded, sole_creditor=sole_creditor)
         if database is not None:
             _settle_marker(database, store_id, recorded)
     except StoreError:
@@ -301,7 +339,9 @@ def _reason(exc: BaseException) -> str:
     return lines[0][:300]
 
 
-def open_configured_store(settings: StoreSettings) -> Store:
+def open_configured_store(settings: StoreSettings, *, sole_creditor: str | None = None) -> Store:
     """Open (and migrate) the store a configuration's ``[store]`` section names, with its
-    settings."""
-    return open_store(settings.url, sqlite_cache_mib=settings.sqlite_cache_mib)
+    settings (``sole_creditor``: see ``open_store``)."""
+    return open_store(
+        settings.url, sqlite_cache_mib=settings.sqlite_cache_mib, sole_creditor=sole_creditor
+    )

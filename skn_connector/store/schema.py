@@ -80,6 +80,8 @@ class InboxMessage(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: the creditor the row belongs to: its participant id (store.scope)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
     #: the message's Referentienummer: its id, and the key of the duplicate rules
     referentienummer: Mapped[str] = mapped_column(String(36), unique=True)
     #: the Referentienummer of the message this one answers (one of ours), if any
@@ -114,6 +116,8 @@ class QuarantinedMessage(Base):
     __table_args__ = (Index("ix_quarantine_status", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: the creditor the row belongs to: its participant id (store.scope)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
     node_message_id: Mapped[str] = mapped_column(String(64), index=True)
     referentienummer: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
@@ -133,6 +137,8 @@ class Conversation(Base):
     __table_args__ = (Index("ix_conversations_klantnummer_se", "klantnummer_se"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    #: the creditor the row belongs to: its participant id (store.scope)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
     module: Mapped[str] = mapped_column(String(32))
     state: Mapped[str] = mapped_column(String(32))
     counterparty: Mapped[str] = mapped_column(String(36))
@@ -153,6 +159,8 @@ class OutboxMessage(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: the creditor the row belongs to: its participant id (store.scope)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
     #: the answer's own Referentienummer (the same on every delivery attempt)
     referentienummer: Mapped[str] = mapped_column(String(36), unique=True)
     conversation_id: Mapped[str] = mapped_column(String(36), index=True)
@@ -181,6 +189,8 @@ class Task(Base):
     __table_args__ = (Index("ix_tasks_kind_status", "kind", "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: the creditor the row belongs to: its participant id (store.scope)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
     #: quarantined | conflict | unexpected_message | processing_failed | beoordeling | deadline
     kind: Mapped[str] = mapped_column(String(32))
     conversation_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
@@ -198,7 +208,7 @@ class Task(Base):
     resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    #: when the deadline watch escalated the task, open past its due date (once; migration 0010)
+    #: when the deadline watch escalated the task, open past its due date (once; migration 0012)
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
@@ -211,6 +221,8 @@ class HoldRecord(Base):
     __table_args__ = (Index("ix_holds_status_ends", "status", "ends"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: the creditor the row belongs to: its participant id (store.scope)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
     hold_id: Mapped[str] = mapped_column(String(36), unique=True)
     hold_type: Mapped[str] = mapped_column(String(32))
     event: Mapped[str] = mapped_column(String(8))
@@ -243,6 +255,8 @@ class WriteOffRecord(Base):
     __tablename__ = "write_offs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: the creditor the row belongs to: its participant id (store.scope)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
     write_off_id: Mapped[str] = mapped_column(String(36), unique=True)
     conversation_id: Mapped[str] = mapped_column(String(36), index=True)
     adapter: Mapped[str] = mapped_column(String(64))
@@ -295,6 +309,8 @@ class AuditEntry(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: the creditor the row belongs to: its participant id (store.scope)
+    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     event: Mapped[str] = mapped_column(String(64))
     # not indexed: no query looks entries up by conversation (migration 0005)
@@ -325,3 +341,29 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: the creditors whose work the account may see: "*" (all) or participant ids,
+    #: comma-separated (migration 0011)
+    creditors: Mapped[str] = mapped_column(Text, default="*", server_default="*")
+
+
+#: The rows of no creditor (store.scope.UNASSIGNED): the condition of the partial indexes
+#: ix_<table>_unassigned, empty once the sole creditor has them (migration 0010). No index
+#: leads with creditor_id itself: with one creditor it would tell the planner nothing, and
+#: SQLite would take it over the indexes the queries are made for (a status, a deadline).
+UNASSIGNED_ROWS = "creditor_id = ''"
+for _table in (
+    InboxMessage,
+    QuarantinedMessage,
+    Conversation,
+    OutboxMessage,
+    Task,
+    HoldRecord,
+    WriteOffRecord,
+    AuditEntry,
+):
+    Index(
+        f"ix_{_table.__tablename__}_unassigned",
+        _table.creditor_id,
+        sqlite_where=text(UNASSIGNED_ROWS),
+        postgresql_where=text(UNASSIGNED_ROWS),
+    )

@@ -12,13 +12,14 @@ without its CSRF token, is refused (403) before anything is read.
 
 from __future__ import annotations
 
+import contextvars
 import hmac
 import ipaddress
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
@@ -56,6 +57,11 @@ from ...operations.accounts import console_session_key
 from .chain import ToldExplanation, tell
 from .sessions import COOKIE, Session, SessionCodec
 from .texts import Texts, texts
+
+#: the operations (the creditor) the request being answered in this thread works for
+_DESK: contextvars.ContextVar[Operations | None] = contextvars.ContextVar(
+    "skn_console_desk", default=None
+)
 
 log = logging.getLogger(__name__)
 
@@ -185,10 +191,24 @@ def _safe_next(value: str | None) -> str:
 class Console:
     """The console on one configuration's store, for the HTTP face."""
 
-    def __init__(self, settings: Settings, operations: Operations | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        operations: Operations | None = None,
+        *,
+        creditors: Sequence[Settings] = (),
+    ) -> None:
         self.settings = settings
-        self.ops = operations if operations is not None else Operations(settings)
-        self.ops.store  # noqa: B018  (opened now: the first page does not wait for it)
+        self._default = operations if operations is not None else Operations(settings)
+        store = self._default.store  # opened now: the first page does not wait for it
+        # one desk a creditor, on the one store: a visit works at the desk of a creditor its
+        # account may see (``?creditor=ID``, else the first it may), and sees no other's
+        self._desks = {settings.creditor_id: self._default} | {
+            c.creditor_id: Operations(c, store=store)
+            for c in creditors
+            if c.creditor_id != settings.creditor_id
+        }
+        self._order = [c.creditor_id for c in creditors] or [settings.creditor_id]
         console = settings.console
         self.codec = SessionCodec(
             console_session_key(settings), idle_seconds=console.idle_timeout.total_seconds()
@@ -213,8 +233,22 @@ class Console:
             .encode("utf-8")
         )
 
+    @property
+    def ops(self) -> Operations:
+        """The operations of the creditor the current visit works for."""
+        return _DESK.get() or self._default
+
+    def _desk(self, request: Request, account: AccountView) -> Operations | None:
+        """The desk of the creditor a visit asks for (``?creditor=``) or the first its
+        account may see; None when it may see none, or not the one it asks for."""
+        allowed = [c for c in self._order if account.may_see(c)]
+        wanted = request.query_params.get("creditor")
+        if wanted is not None:
+            return self._desks[wanted] if wanted in allowed else None
+        return self._desks[allowed[0]] if allowed else None
+
     def close(self) -> None:
-        self.ops.close()
+        self._default.close()
 
     # -- routes -------------------------------------------------------------------------
 
@@ -312,7 +346,14 @@ class Console:
                 raise Refused(403, "errors.csrf")
             if not visit.may(role):
                 raise Refused(403, "errors.forbidden")
-            return self._finish(view(request, visit, form), visit)
+            desk = self._desk(request, visit.account)
+            if desk is None:
+                raise Refused(403, "errors.forbidden")
+            working = _DESK.set(desk)
+            try:
+                return self._finish(view(request, visit, form), visit)
+            finally:
+                _DESK.reset(working)
         except Refused as refused:
             assert not isinstance(visit, Response)
             return self._error(visit, refused.status, refused.key)

@@ -6,8 +6,8 @@ of order) that stays open past its due date is escalated: the watch writes when,
 warning and the audit trail records it, and the alert SknTaskOverdue fires on
 ``skn_tasks_overdue``. The column keeps it to once per task.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
