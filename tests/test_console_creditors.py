@@ -134,7 +134,21 @@ def test_an_account_of_every_creditor_chooses_one(deployment: Deployment) -> Non
     first, second = (task_ids(beheer.get(f"/taken?creditor={c}").text) for c in (A, B))
     assert first == task_ids(browser(deployment, "anna").get("/taken").text)
     assert second == task_ids(browser(deployment, "bert").get("/taken").text)
-    assert task_ids(beheer.get("/taken").text) == first  # the first creditor by default
+    # the choice is kept in the session: the next pages and forms work for that creditor
+    page = beheer.get("/taken")
+    assert task_ids(page.text) == second
+    assert re.search(
+        rf'<option value="{B}" selected>Gemeente Beekdam, Belastingen</option>', page.text
+    )
+    assert f'<option value="{A}">Gemeente Aadorp, Belastingen</option>' in page.text
+    task = min(second)
+    opened = beheer.get(f"/taken/{task}")  # no ?creditor: the kept choice
+    assert opened.status_code == 200 and "reden B" in opened.text
+    # a new login starts at the first creditor; an account of one sees its name, no choice
+    assert task_ids(browser(deployment, "beheer").get("/taken").text) == first
+    anna = browser(deployment, "anna").get("/taken").text
+    assert 'id="creditor-choice" name="creditor"' not in anna
+    assert "Gemeente Aadorp, Belastingen</output>" in anna
 
 
 def test_an_account_of_no_creditor_here_sees_nothing(deployment: Deployment) -> None:

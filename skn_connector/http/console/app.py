@@ -20,7 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
 from typing import Any, Final
@@ -139,6 +139,9 @@ class Visit:
     account: AccountView | None
     secure: bool
     flash: str | None = None
+    #: the creditors (participant id, name) the account sees, and the one worked for now
+    creditors: list[tuple[str, str]] = field(default_factory=list)
+    creditor: str | None = None
 
     @property
     def actor(self) -> Actor:
@@ -226,6 +229,7 @@ class Console:
             lstrip_blocks=True,
         )
         self.env.globals.update(t=self.t, label=self.t.label, day=self.t.day, at=self.t.moment)
+        self.env.globals["several_creditors"] = len(self._order) > 1
         self.env.filters.update(day=self.t.day, at=self.t.moment)
         self._css = (
             (resources.files("skn_connector.http.console") / "static" / "console.css")
@@ -238,14 +242,24 @@ class Console:
         """The operations of the creditor the current visit works for."""
         return _DESK.get() or self._default
 
-    def _desk(self, request: Request, account: AccountView) -> Operations | None:
-        """The desk of the creditor a visit asks for (``?creditor=``) or the first its
-        account may see; None when it may see none, or not the one it asks for."""
-        allowed = [c for c in self._order if account.may_see(c)]
+    def _desk(self, request: Request, visit: Visit) -> Operations | None:
+        """The desk of the creditor a visit asks for (``?creditor=``, then kept in the
+        session), else the one its session keeps, else the first its account may see; None
+        when it may see none, or not the one it asks for."""
+        assert visit.account is not None
+        allowed = [c for c in self._order if visit.account.may_see(c)]
+        visit.creditors = [(c, self._desks[c].settings.creditor.name) for c in allowed]
         wanted = request.query_params.get("creditor")
         if wanted is not None:
-            return self._desks[wanted] if wanted in allowed else None
-        return self._desks[allowed[0]] if allowed else None
+            if wanted not in allowed:
+                return None
+            visit.session = visit.session.working_for(wanted)
+        chosen = visit.session.creditor if visit.session.creditor in allowed else None
+        chosen = chosen or (allowed[0] if allowed else None)
+        if chosen is None:
+            return None
+        visit.creditor = chosen
+        return self._desks[chosen]
 
     def close(self) -> None:
         self._default.close()
@@ -346,7 +360,7 @@ class Console:
                 raise Refused(403, "errors.csrf")
             if not visit.may(role):
                 raise Refused(403, "errors.forbidden")
-            desk = self._desk(request, visit.account)
+            desk = self._desk(request, visit)
             if desk is None:
                 raise Refused(403, "errors.forbidden")
             working = _DESK.set(desk)

@@ -34,10 +34,15 @@ class Session:
     seen: float = field(default_factory=time.time)
     #: a message for the next page (a text key and its values), shown once
     flash: tuple[str, dict[str, Any]] | None = None
+    #: the creditor (participant id) the person works for, where their account sees several
+    creditor: str | None = None
 
     def logged_in(self, username: str, epoch: int) -> Session:
         """The session of a login: a new CSRF token, new times (no fixation)."""
         return Session(username=username, epoch=epoch)
+
+    def working_for(self, creditor: str) -> Session:
+        return replace(self, creditor=creditor)
 
     def touched(self) -> Session:
         return replace(self, seen=time.time())
@@ -67,6 +72,8 @@ class SessionCodec:
         }
         if session.flash is not None:
             body["f"] = [session.flash[0], session.flash[1]]
+        if session.creditor is not None:
+            body["k"] = session.creditor
         payload = _b64(json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
         return f"{payload}.{_b64(self._sign(payload))}"
 
@@ -92,6 +99,7 @@ class SessionCodec:
                 issued=float(body["i"]),
                 seen=float(body["s"]),
                 flash=(str(body["f"][0]), dict(body["f"][1])) if "f" in body else None,
+                creditor=str(body["k"]) if isinstance(body.get("k"), str) else None,
             )
         except (KeyError, TypeError, ValueError, IndexError):
             return None
