@@ -415,7 +415,7 @@ def test_the_face_is_off_unless_listen_is_set() -> None:
 
     settings = load_settings(REPO / "config.example.toml")
     assert settings.http.listen is None and settings.http.address is None
-    assert start_face(settings, object(), object()) is None  # type: ignore[arg-type]
+    assert start_face(settings, [], object()) is None  # type: ignore[arg-type]
 
 
 def test_run_refuses_a_listen_address_in_use_in_one_sentence(world: World) -> None:

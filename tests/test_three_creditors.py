@@ -314,6 +314,9 @@ def test_the_daemon_works_each_creditor_and_its_metrics_show_each_by_id_alone(
         wait(lambda: scraped() is not None)
         metrics = scraped()
         assert metrics is not None
+        # readiness checks every creditor's back-office, each named by its creditor's id
+        ready = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=5).json()
+        checked = {c["componentId"] for c in ready["checks"]["adapters:check"]}
     finally:
         daemon.send_signal(signal.SIGTERM)
         _, stderr = daemon.communicate(timeout=30)
@@ -329,6 +332,7 @@ def test_the_daemon_works_each_creditor_and_its_metrics_show_each_by_id_alone(
     assert f'skn_tasks_open{{creditor="{AADORP}",kind="approve_answer"}} 1.0' in metrics
     assert f'skn_tasks_open{{creditor="{BEEKDAM}",kind="approve_answer"}} 0.0' in metrics
     assert f'skn_tasks_open{{creditor="{WI}",kind="approve_answer"}} 0.0' in metrics
+    assert checked == {f"{AADORP}/belastingen", f"{BEEKDAM}/belastingen", f"{WI}/wi"}, checked
     # labelled by id only: no creditor's name, no person's name
     for name in ("Aadorp", "Beekdam", "Werk en Inkomen", "Team"):
         assert name not in metrics

@@ -41,8 +41,16 @@ class AdapterChecks:
         *,
         seconds: float = ADAPTER_CHECK_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        creditors: Sequence[str] | None = None,
     ) -> None:
-        self._adapters = list(adapters)
+        # ``creditors[i]``: the creditor of ``adapters[i]``, where a deployment has several:
+        # two creditors' back-offices may have the same adapter name
+        if creditors is not None and len(creditors) != len(adapters):
+            raise ValueError("one creditor for each adapter")
+        self._adapters = [
+            (f"{creditors[i]}/{loaded.name}" if creditors is not None else loaded.name, loaded)
+            for i, loaded in enumerate(adapters)
+        ]
         self._seconds = seconds
         self._clock = clock
         self._lock = threading.Lock()
@@ -52,21 +60,21 @@ class AdapterChecks:
     def results(self) -> list[AdapterCheck]:
         with self._lock:
             if self._results is None or self._clock() - self._taken >= self._seconds:
-                self._results = [_check(loaded) for loaded in self._adapters]
+                self._results = [_check(label, loaded) for label, loaded in self._adapters]
                 self._taken = self._clock()
             return list(self._results)
 
 
-def _check(loaded: LoadedAdapter) -> AdapterCheck:
+def _check(label: str, loaded: LoadedAdapter) -> AdapterCheck:
     now = datetime.now(UTC)
     try:
         results: list[CheckResult] = loaded.adapter.check()
     except Exception as exc:  # an adapter's bug fails its check, not the face
         # the exception's text may quote what the adapter was handling: its class only
-        return AdapterCheck(loaded.name, False, f"check() failed: {type(exc).__name__}", now)
+        return AdapterCheck(label, False, f"check() failed: {type(exc).__name__}", now)
     failed = [f"{r.aspect}: {r.message}" for r in results if not r.ok]
     # the SDK asks adapters to keep personal data out of check messages; masked anyway
-    return AdapterCheck(loaded.name, not failed, redact("; ".join(failed))[:500], now)
+    return AdapterCheck(label, not failed, redact("; ".join(failed))[:500], now)
 
 
 @dataclass

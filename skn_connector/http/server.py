@@ -25,6 +25,7 @@ from .face import AdapterChecks, Face, face_store
 from .metrics import NodeMetrics
 
 if TYPE_CHECKING:
+    from ..adapters.registry import LoadedAdapter
     from ..engine.pipeline import Pipeline
     from ..service.daemon import Standby
 
@@ -145,10 +146,12 @@ class Served:
             self.server.console.close()
 
 
-def start_face(settings: Settings, pipeline: Pipeline, standby: Standby) -> Served | None:
+def start_face(
+    settings: Settings, pipelines: Sequence[Pipeline], standby: Standby
+) -> Served | None:
     """Serve the face for the daemon when ``[http] listen`` is set (None otherwise): the
-    store's figures, this instance's part in the lease, the adapters' checks, and the
-    durations of the node's calls made through the pipeline's client."""
+    store's figures, this instance's part in the lease, the adapters' checks of every
+    creditor, and the durations of the node's calls made through the pipelines' clients."""
     address = settings.http.address
     if address is None:
         return None
@@ -156,7 +159,7 @@ def start_face(settings: Settings, pipeline: Pipeline, standby: Standby) -> Serv
         settings,
         face_store(settings),
         lambda: standby.working,
-        AdapterChecks(pipeline.adapters),
+        _adapter_checks([(p.store.creditor_id or "", p.adapters) for p in pipelines]),
         every_creditor=standby.creditors,
     )
     try:
@@ -174,15 +177,28 @@ def start_face(settings: Settings, pipeline: Pipeline, standby: Standby) -> Serv
         if console is not None:
             console.close()
         raise
-    observe = getattr(pipeline.node, "observe", None)
-    if observe is not None:
-        observe(server.node_metrics.observe)
+    for pipeline in pipelines:
+        observe = getattr(pipeline.node, "observe", None)
+        if observe is not None:
+            observe(server.node_metrics.observe)
     log.info(
         "serving /health/live, /health/ready and /metrics%s on %s",
         " and the console" if console is not None else "",
         server.url,
     )
     return Served(server)
+
+
+def _adapter_checks(
+    by_creditor: Sequence[tuple[str, Sequence[LoadedAdapter]]],
+) -> AdapterChecks:
+    """The adapters' checks; each named by its creditor too where there are several."""
+    adapters = [loaded for _, group in by_creditor for loaded in group]
+    if len(by_creditor) < 2:
+        return AdapterChecks(adapters)
+    return AdapterChecks(
+        adapters, creditors=[creditor for creditor, group in by_creditor for _ in group]
+    )
 
 
 def serve_console(
@@ -200,12 +216,13 @@ def serve_console(
 
     # opens (and migrates) the store, makes the session key
     console = Console(settings, creditors=creditors)
-    adapters = build_adapters(settings)
+    by_creditor = [(c.creditor_id, build_adapters(c)) for c in creditors or (settings,)]
+    adapters = [loaded for _, group in by_creditor for loaded in group]
     face = Face(
         settings,
         face_store(settings),
         lambda: False,
-        AdapterChecks(adapters),
+        _adapter_checks(by_creditor),
         every_creditor=creditors,
     )
     server = HttpServer(face, address, console)

@@ -312,9 +312,10 @@ class Stoppable(Protocol):
 
 
 #: A face the daemon serves beside its work (the HTTP face): started once the store is open,
-#: with the daemon's pipeline and its standby; None when its settings leave it off. The faces
-#: are given by the caller: the service layer knows no face.
-FaceStarter = Callable[[Settings, Pipeline, "Standby"], Stoppable | None]
+#: with the daemon's pipelines (one a creditor, the first creditor's first) and its standby;
+#: None when its settings leave it off. The faces are given by the caller: the service layer
+#: knows no face.
+FaceStarter = Callable[[Settings, Sequence[Pipeline], "Standby"], Stoppable | None]
 
 
 def run_daemon(
@@ -422,7 +423,7 @@ def run_daemon_for(
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        started = [face(settings, pipeline, jobs.standby) for face in faces]
+        started = [face(settings, jobs.pipelines, jobs.standby) for face in faces]
         served = [face for face in started if face is not None]
         log.info(
             "skn-connector running: %s, delivering every %s",
