@@ -36,10 +36,13 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
-# The full fault-injection runs (about 10 minutes; a sample runs in `make test`) and the
+# The drill's year, the full fault-injection runs, three instances sharing 50 creditors x 200
+# messages through a kill -9 (together about 15 minutes; samples run in `make test`) and the
 # hostile-input run (as in `make test`).
 faults: $(STAMP) drill
 	$(BIN)/pytest tests/faults -m faults_full
+	scripts/ensure-postgres
+	SKN_SCALE=50x200 $(BIN)/pytest -q tests/test_instances_share_creditors.py
 	HYPOTHESIS_PROFILE=faults $(BIN)/pytest tests/hostile
 
 # A year on a fake clock for the three creditor kinds (docs/reliability.md, "The drill");
