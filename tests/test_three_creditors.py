@@ -336,3 +336,67 @@ def test_the_daemon_works_each_creditor_and_its_metrics_show_each_by_id_alone(
     # labelled by id only: no creditor's name, no person's name
     for name in ("Aadorp", "Beekdam", "Werk en Inkomen", "Team"):
         assert name not in metrics
+
+
+def test_in_receive_mode_one_endpoint_serves_every_creditor(tmp_path: Path, pki: DevPki) -> None:
+    """The node pushes the three creditors' questions (and one for a participant not served
+    here) to one endpoint: each is stored with, and answered by, the creditor it is addressed
+    to; the stray one is quarantined with the first creditor, acknowledged; none is polled."""
+    port = free_port()
+    with Simulator(port=0, tls_dir=pki.directory, push=f"https://127.0.0.1:{port}/skn") as node:
+        samples = {
+            AADORP: GemeentebelastingenAdapter.create_sample(tmp_path / "aadorp"),
+            BEEKDAM: GemeentebelastingenAdapter.create_sample(tmp_path / "beekdam"),
+            WI: WerkEnInkomenAdapter.create_sample(tmp_path / "wi"),
+        }
+        config = write_config(tmp_path, node, pki, samples)
+        text = config.read_text(encoding="utf-8").replace(
+            "[node]\n", '[node]\nmode = "receive"\n', 1
+        )
+        config.write_text(
+            text
+            + f"""
+[receive]
+listen = "127.0.0.1:{port}"
+  [receive.tls]
+  certificate = "{pki.directory / "receiver.pem"}"
+  private_key = "{pki.directory / "receiver.key"}"
+  client_trust = "{pki.ca_cert}"
+""",
+            encoding="utf-8",
+        )
+        assert run_cli("config", "check", "-c", str(config)).returncode == 0
+        stray = "3f1c9a52-1b7e-4d2a-9c11-2a5e8f0b7c99"
+        with httpx.Client(base_url=node.admin_url, timeout=30) as admin:
+            asked = {}
+            for creditor, sample in (*samples.items(), (stray, samples[AADORP])):
+                debtor = next(d for d in sample.debtors if d.person.bsn)
+                message = question(debtor, creditor)
+                assert admin.post("/_admin/messages", json=message).status_code == 201
+                asked[message["Berichtheader"]["ConversatieReferentienummer"]] = creditor
+            env = {**os.environ, "PYTHONPATH": str(REPO)}
+            daemon = subprocess.Popen(
+                [CLI, "run", "-c", str(config)], stderr=subprocess.PIPE, text=True, env=env
+            )
+            try:
+                wait(lambda: len(admin.get("/_admin/sent").json()) == 2)
+                wait(lambda: admin.get("/_admin/stats").json()["acknowledged"] == 4)
+                stats = admin.get("/_admin/stats").json()
+                sent = admin.get("/_admin/sent").json()
+            finally:
+                daemon.send_signal(signal.SIGTERM)
+                _, stderr = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0 and "Traceback" not in stderr, stderr[-3000:]
+    assert stats["listed"] == 0 and stats["fetched"] == 0, stats  # pushed, not polled
+    # Beekdam and werk en inkomen answer as themselves; Aadorp's waits for its approval
+    for message in sent:
+        header = message["Berichtheader"]
+        assert header["Afzender"] == asked[header["ConversatieReferentienummer"]]
+    assert {m["Berichtheader"]["Afzender"] for m in sent} == {BEEKDAM, WI}
+    waiting = cli_json("tasks", "list", "-c", str(config), "--creditor", AADORP)
+    assert sorted(t["kind"] for t in waiting) == ["approve_answer", "quarantined"]
+    for creditor in (BEEKDAM, WI):
+        received = cli_json("messages", "list", "-c", str(config), "--creditor", creditor)
+        assert [m["berichttype"] for m in received if m["direction"] == "in"] == ["Saldoverzoek"]
+    quarantined = cli_json("quarantine", "list", "-c", str(config), "--creditor", AADORP)
+    assert len(quarantined) == 1 and "another participant" in quarantined[0]["reason"]

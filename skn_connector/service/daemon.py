@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ..config import ConfigError, Settings
+from ..config import Settings
 from ..engine.pipeline import Pipeline
 from ..engine.records import Delivery, RunSummary
 from ..node.client import NodeError, NodeTLSError
@@ -342,11 +342,6 @@ def run_daemon_for(
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     settings = creditors[0]
-    if len(creditors) > 1 and settings.node.mode.receives:
-        raise ConfigError(
-            f"{settings.source or 'the configuration'}: node.mode: receive mode serves one "
-            'creditor for now; with several [[creditors]] use mode = "poll"'
-        )
     receive_context = build_receive_context(settings)  # refused before anything is created
     with (
         connectors(creditors, insecure_dev=insecure_dev) as pipelines,
@@ -439,6 +434,7 @@ def run_daemon_for(
                     settings,
                     receive_context,
                     pipeline,
+                    others=pipelines[1:],
                     wake=prompt.ask,
                     may_store=lambda: jobs.standby.working is True,
                 ),

@@ -14,6 +14,9 @@ scheduler. What it guarantees:
   (``group_commit.py``), and acknowledged only after that commit. A redelivery is
   acknowledged without a second effect; a message that cannot be decoded is quarantined
   and acknowledged;
+- with several creditors, one endpoint serves them all: a delivery goes to the creditor its
+  Berichtheader names as Ontvanger; one that names none of them (or cannot be decoded) to
+  the first, whose intake quarantines it with the reason;
 - with ``max_waiting`` deliveries waiting to be stored, the next is answered 503 with
   Retry-After; a request that is not a delivery gets a SOAP Client fault or a 4xx.
 
@@ -28,7 +31,7 @@ import socket
 import ssl
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -43,7 +46,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from ..config import ConfigError, ReceiveSettings, Settings
 from ..wire.delivery import DeliveryError, acknowledgement, read_delivery
 from ..wire.profile import MAX_ENVELOPE_BYTES, OP_DELIVER, RECEIVE_PATH
-from ..wire.soap import SoapFault, WireError, fault
+from ..wire.soap import SoapFault, WireError, decode_message, fault
 from .group_commit import GroupWriter, NotStored, Stored
 
 if TYPE_CHECKING:
@@ -393,18 +396,55 @@ class ReceiveServer:
         return self.writer.stop(timeout) and ended
 
 
+def routed_intake(
+    pipelines: Sequence[Pipeline],
+) -> Callable[[Sequence[tuple[str, bytes]]], list[Any]]:
+    """Store a batch of deliveries, each with the pipeline of the creditor it is addressed
+    to (its Ontvanger); what names no creditor here, or cannot be read, with the first's.
+    One transaction per creditor in the batch."""
+    first = pipelines[0]
+    if len(pipelines) == 1:
+        return lambda batch: first.intake_many(batch, channel="node")
+    by_participant = {str(p.creditor.participant_id): p for p in pipelines}
+
+    def addressee(payload: bytes) -> Pipeline:
+        try:
+            ontvanger = str(decode_message(payload).berichtheader.ontvanger)
+        except Exception:  # undecodable: the first creditor's intake quarantines it
+            return first
+        return by_participant.get(ontvanger, first)
+
+    def intake(batch: Sequence[tuple[str, bytes]]) -> list[Any]:
+        groups: dict[int, list[int]] = {}
+        owners: dict[int, Pipeline] = {}
+        for index, (_, payload) in enumerate(batch):
+            owner = addressee(payload)
+            groups.setdefault(id(owner), []).append(index)
+            owners[id(owner)] = owner
+        outcomes: list[Any] = [None] * len(batch)
+        for key, indexes in groups.items():
+            stored = owners[key].intake_many([batch[i] for i in indexes], channel="node")
+            for index, outcome in zip(indexes, stored, strict=True):
+                outcomes[index] = outcome
+        return outcomes
+
+    return intake
+
+
 @contextmanager
 def receiving(
     settings: Settings,
     context: ssl.SSLContext | None,
     pipeline: Pipeline,
     *,
+    others: Sequence[Pipeline] = (),
     wake: Callable[[int], None],
     may_store: Callable[[], bool],
 ) -> Iterator[ReceiveServer | None]:
     """The receive endpoint while the block runs, when ``node.mode`` receives (else None):
-    deliveries are stored through ``pipeline``, and ``wake`` is called after each commit
-    that took new messages (with how many), so that their answers go out at once."""
+    deliveries are stored through ``pipeline`` (or, with ``others``, the pipeline of the
+    creditor each is addressed to), and ``wake`` is called after each commit that took new
+    messages (with how many), so that their answers go out at once."""
     if not settings.node.mode.receives or settings.receive is None or context is None:
         yield None
         return
@@ -415,7 +455,7 @@ def receiving(
             wake(accepted)
 
     writer = GroupWriter(
-        lambda batch: pipeline.intake_many(batch, channel="node"),
+        routed_intake((pipeline, *others)),
         max_waiting=settings.receive.max_waiting,
         batch_size=pipeline.batch_size,
         may_store=may_store,
