@@ -119,8 +119,20 @@ def test_explain_a_hold_tells_the_chain_with_its_sources(world: World) -> None:
     assert chain["conversation_id"] == conversation_id
     assert chain["state"] == "SALDO_OPGEGEVEN" and chain["klantnummer_se"] == "100001"
     kinds = [StepKind(step["kind"]) for step in chain["steps"]]
-    # the chain in its order (each kind where it first appears)
-    assert sorted(set(kinds), key=kinds.index) == CHAIN
+    # the chain in its order (each kind where it first appears). The hold is planned in the
+    # round before the person's approval: in the same minute the chain tells the round's
+    # steps in the order of StepKind, across a minute in the order they happened
+    assert set(kinds) == set(CHAIN)
+    at = {kind: kinds.index(kind) for kind in CHAIN}
+    assert at[StepKind.MESSAGE] < at[StepKind.RULE] < at[StepKind.EVENT] < at[StepKind.HOLD]
+    assert at[StepKind.HOLD] < at[StepKind.BACKOFFICE]
+    assert at[StepKind.EVENT] < at[StepKind.TASK] < at[StepKind.DECISION]
+    assert at[StepKind.TASK] < at[StepKind.ANSWER]
+    approved = next(i for i, s in enumerate(chain["steps"]) if s["kind"] == "decision")
+    delivered = next(
+        i for i, s in enumerate(chain["steps"]) if s["facts"].get("event") == "delivered"
+    )
+    assert approved < delivered  # the answer went out after the person approved it
     steps = {step["kind"]: step for step in chain["steps"]}
 
     assert steps["message"]["facts"]["referentienummer"] == question

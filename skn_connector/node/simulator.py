@@ -292,6 +292,8 @@ class NodeState:
         self._sent: list[_Sent] = []
         #: Referentienummer -> SHA-256 of the bytes sent under it
         self._sent_by_id: dict[str, bytes] = {}
+        #: (sender, Referentienummer) of every send of a message sent before, in order
+        self._resent: list[tuple[str, str]] = []
         self._stats: Counter[str] = Counter()
         self._faults = FaultSettings()
         self._rng = random.Random()
@@ -397,6 +399,11 @@ class NodeState:
             or message.berichtheader.conversatie_referentienummer == conversation
         ]
 
+    def resent(self) -> list[dict[str, str]]:
+        """Each send of a message sent before (the node takes it once): who sent it again."""
+        with self._lock:
+            return [{"Afzender": a, "Referentienummer": r} for a, r in self._resent]
+
     def stats(self) -> dict[str, int]:
         with self._lock:
             counts = {name: self._stats[name] for name in STAT_NAMES}
@@ -420,6 +427,7 @@ class NodeState:
             self._confirmed.clear()
             self._sent.clear()
             self._sent_by_id.clear()
+            self._resent.clear()
             self._stats.clear()
             self._faults = FaultSettings()
             self._rng = random.Random()
@@ -583,6 +591,7 @@ class NodeState:
                         "with different content"
                     )
                 self._stats["duplicate_sends"] += 1
+                self._resent.append((str(message.berichtheader.afzender), referentienummer))
                 return referentienummer
             self._sent_by_id[referentienummer] = digest
             if self._keep_sent:
@@ -1038,6 +1047,7 @@ class _AdminHandler(_Handler):
         "/_admin/messages": {"POST": "_post_message"},
         "/_admin/raw": {"POST": "_post_raw"},
         "/_admin/sent": {"GET": "_get_sent"},
+        "/_admin/resent": {"GET": "_get_resent"},
         "/_admin/messagebox": {"GET": "_get_messagebox"},
         "/_admin/stats": {"GET": "_get_stats"},
         "/_admin/faults": {"GET": "_get_faults", "POST": "_post_faults"},
@@ -1161,6 +1171,9 @@ class _AdminHandler(_Handler):
         ok, ontvanger = self._uuid_param(query, "ontvanger")
         if ok:
             self.send_json(200, self.state.messagebox(ontvanger))
+
+    def _get_resent(self, body: bytes, query: dict[str, list[str]]) -> None:
+        self.send_json(200, self.state.resent())
 
     def _get_stats(self, body: bytes, query: dict[str, list[str]]) -> None:
         self.send_json(200, self.state.stats())
