@@ -358,8 +358,11 @@ def test_a_hold_page_tells_why_step_by_step_with_its_sources(
 ) -> None:
     page = people["lezer"]
     page.goto("/opschortingen?klantnummer=100001")
-    why = page.locator("#h-why").locator("..")
-    assert "Saldoverzoek" in (why.text_content() or "")  # the debtor's page tells it too (folded)
+    # the debtor's page leads to the chain of each of its conversations
+    page.locator("#h-why").locator("..").get_by_role("link").first.click()
+    assert page.url.endswith("#h-why") and "/gesprekken/" in page.url
+    assert "ontvangen van" in (page.locator("ol.chain").text_content() or "")
+    page.goto("/opschortingen?klantnummer=100001")
     page.locator("article.hold h3 a").first.click()
     assert page.get_by_role("heading", level=1).inner_text().startswith("Opschorting ")
     hold_id = page.url.rsplit("/", 1)[1]

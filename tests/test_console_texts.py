@@ -153,3 +153,10 @@ def test_every_step_of_an_explanation_is_told_in_each_language() -> None:
         ).chains
     ]
     assert (other.text, other.lang) == ("something else happened", "en")
+
+
+def test_a_day_is_told_from_a_date_or_from_a_moment_in_the_netherlands() -> None:
+    nl = Texts("nl")
+    assert nl.day("2026-12-01") == "1 december 2026"
+    # half past eleven at night in UTC is the next day in Amsterdam
+    assert nl.day("2026-12-01T23:30:00+00:00") == "2 december 2026"

@@ -602,9 +602,10 @@ class Console:
     def holds(self, request: Request, visit: Visit, _form: FormData | None) -> Response:
         klantnummer = (request.query_params.get("klantnummer") or "").strip()[:64]
         if klantnummer:
+            # the chains themselves are on each conversation's page: each is a pass over the
+            # audit trail, which has no index by conversation (docs/benchmarks.md, Console)
             debtor = self.ops.debtor_holds(klantnummer)
-            why = self._explained(debtor=klantnummer)
-            return self.render(visit, "debtor.html", nav="holds", debtor=debtor, why=why)
+            return self.render(visit, "debtor.html", nav="holds", debtor=debtor)
         page = self.ops.debtors_with_holds(page=_page_number(request))
         return self.render(visit, "holds.html", nav="holds", page=page, link=self._pager(request))
 

@@ -40,7 +40,10 @@ class Texts:
         """A day as Dutch people write it: 3 december 2026."""
         if value is None or value == "":
             return self("app.none")
-        day = date.fromisoformat(value) if isinstance(value, str) else value
+        if isinstance(value, str):  # a day, or a moment (its day in the Netherlands)
+            day: date = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+        else:
+            day = value
         if isinstance(day, datetime):
             day = day.astimezone(AMSTERDAM).date()
         return f"{day.day} {self.months[day.month - 1]} {day.year}"
