@@ -318,3 +318,39 @@ def test_status_and_the_lease_holder_on_postgresql(postgres_url: str) -> None:
         assert lease_holder(store).held is False
     finally:
         store.close()
+
+
+def test_the_sole_creditors_counts_read_the_store_without_a_creditor_filter(
+    tmp_path: Path,
+) -> None:
+    """A deployment of one creditor owns every row: its counts skip the creditor filter (with
+    it each count read every row of the table, not an index: /metrics and the console's
+    overview went from about 20 ms to half a second with 100,000 messages). The figures are
+    the same; a store of several creditors still counts each one's own rows alone."""
+    from sqlalchemy import event
+
+    url = f"sqlite:///{tmp_path / 'skn.db'}"
+    mine, other = "3f1c9a52-1b7e-4d2a-9c11-2a5e8f0b7c01", "3f1c9a52-1b7e-4d2a-9c11-2a5e8f0b7c02"
+    shared = open_store(url)
+    for creditor, count in ((mine, 2), (other, 3)):
+        scoped = shared.scoped(creditor)
+        with scoped.transaction() as session:
+            for _ in range(count):
+                session.add(inbox("done", date(2026, 12, 10)))
+    seen: list[str] = []
+
+    def statements(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        seen.append(statement)
+
+    event.listen(shared.engine, "before_cursor_execute", statements)
+    several = status(shared.scoped(mine), settings(url), NOW)
+    filtered = [s for s in seen if "count(" in s.lower()]
+    assert filtered and all("creditor_id" in s for s in filtered)
+    assert several.received == 2  # its own alone
+
+    sole = Store(shared.engine, holds_one_creditor=True).scoped(other)
+    seen.clear()
+    whole = status(sole, settings(url), NOW)
+    counts = [s for s in seen if "count(" in s.lower()]
+    assert counts and not any("creditor_id" in s for s in counts)
+    assert whole.received == 5  # every row of the store: the sole creditor's by definition

@@ -108,5 +108,6 @@ def face_store(settings: Settings) -> Store:
             settings.store.url,
             sqlite_cache_mib=settings.store.sqlite_cache_mib,
             pooled=sqlite_path(settings.store.url) is None,
-        )
+        ),
+        holds_one_creditor=settings.sole,
     )

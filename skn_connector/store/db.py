@@ -189,11 +189,18 @@ class Store:
     by another thread's commit before its own writes (SQLite takes its write lock only at
     the first write: the audit trail's head, read first, would fork)."""
 
-    def __init__(self, engine: Engine, *, creditor_id: str | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, creditor_id: str | None = None, holds_one_creditor: bool = False
+    ) -> None:
         self.engine = engine
         #: the creditor whose rows this store reads and writes (store.scope); None: all
         #: creditors' rows are read, and rows are written for none
         self.creditor_id = creditor_id
+        #: opened for the sole creditor of a deployment, which was given the rows of no
+        #: creditor: every row is that creditor's, and a count may read the whole store
+        #: (operations.status). A deployment cut from several creditors to one keeps the
+        #: others' rows: their figures are counted too, their rows are still not shown
+        self.holds_one_creditor = holds_one_creditor
         self._one_at_a_time = threading.RLock()
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         # audit entries are written in one statement per flush or commit, not one ORM object
@@ -278,7 +285,7 @@ def open_store(
         raise StoreFault(
             f"{store_name(engine.url)} cannot be opened or migrated: {_reason(exc)}"
         ) from None
-    return Store(engine)
+    return Store(engine, holds_one_creditor=sole_creditor is not None)
 
 
 def sqlite_path(url: str) -> Path | None:
