@@ -184,3 +184,73 @@ def test_users_add_names_the_creditors(deployment: Deployment, tmp_path: Path) -
     assert task_ids(browser(deployment, "carla").get("/taken").text) == task_ids(
         browser(deployment, "bert").get("/taken").text
     )
+
+
+def _trail_events(deployment: Deployment, creditor: str | None) -> list[tuple[str, str]]:
+    """(event, the account it names) of one audit chain: a creditor's, or with None the
+    deployment's own."""
+    from skn_connector.operations.views import AuditFilter
+
+    settings = deployment.shared if creditor is None else deployment.select(creditor)
+    with Operations.on(settings) as ops:
+        rows = ops.audit_page(AuditFilter(deployment=creditor is None)).rows
+    return [(r["event"], str(r["detail"].get("account"))) for r in rows]
+
+
+def test_accounts_and_logins_are_the_deployments_trail_not_a_creditors(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    anna, beheer = browser(deployment, "anna"), browser(deployment, "beheer")
+    ours = _trail_events(deployment, None)
+    assert {"anna", "bert", "beheer", "elders"} <= {name for _, name in ours}
+    assert ("login", "anna") in ours and ("login", "beheer") in ours
+    # neither creditor's trail holds an account's name or a login: before, the first
+    # creditor's trail held them all, the other creditor's people included
+    for creditor in (A, B):
+        page = _trail_events(deployment, creditor)
+        assert not any("login" in event or event.startswith("account") for event, _ in page)
+        creditor_page = (beheer.get(f"/audit?creditor={creditor}")).text
+        assert "bert" not in creditor_page and "elders" not in creditor_page
+    # an account of every creditor reads the deployment's trail; one of a creditor does not
+    deployment_page = beheer.get("/audit?spoor=installatie")
+    assert deployment_page.status_code == 200 and "elders" in deployment_page.text
+    assert "spoor=installatie" in beheer.get("/audit").text
+    assert "spoor=installatie" not in anna.get("/audit").text
+    assert "elders" not in anna.get("/audit?spoor=installatie").text
+    assert "klopt: " in beheer.get("/audit/controle?spoor=installatie").text
+    # audit verify without --creditor checks every chain, the deployment's included
+    config = str(tmp_path / "skn-connector.toml")
+    verified = subprocess.run(
+        [CLI, "audit", "verify", "-c", config, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert __import__("json").loads(verified.stdout)["count"] == len(
+        _every_entry(tmp_path / "skn.db")
+    )
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "skn.db") as db:  # tamper with the deployment's chain
+        db.execute(
+            "UPDATE audit SET detail = replace(detail, 'elders', 'ELDERS') WHERE creditor_id = ''"
+        )
+    broken = subprocess.run(
+        [CLI, "audit", "verify", "-c", config],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        check=False,
+    )
+    assert broken.returncode == 1, broken.stdout
+
+
+def _every_entry(database: Path) -> list[tuple[int]]:
+    import sqlite3
+
+    with sqlite3.connect(database) as db:
+        return list(db.execute("SELECT id FROM audit"))

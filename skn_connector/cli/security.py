@@ -121,7 +121,9 @@ def audit_verify(
         ),
     ] = None,
 ) -> None:
-    """Recompute the audit trail's hash chain; exit 1 naming the first entry that fails."""
+    """Recompute the audit trail's hash chain; exit 1 naming the first entry that fails.
+    Without --creditor, a deployment of several creditors has every chain checked: each
+    creditor's and the deployment's own (the console's accounts and logins)."""
     from ..store.audit import AuditHead
 
     anchor = None
@@ -130,8 +132,11 @@ def audit_verify(
             anchor = AuditHead.parse(expect_head)
         except ValueError as exc:
             fail(f"--expect-head: {exc}")
-    with operations(config, creditor) as ops:
-        report = ops.verify_audit(expected_head=anchor)
+    with operations(config, creditor, whole_deployment=True) as ops:
+        if creditor is None and not ops.settings.sole:
+            report = ops.verify_every_audit(expected_head=anchor)
+        else:
+            report = ops.verify_audit(expected_head=anchor)
     if as_json:
         print_json(report.to_json())
     elif report.ok:

@@ -136,7 +136,10 @@ class Operations:
         return views.quarantine_entry(self.store, quarantine_id)
 
     def audit_page(self, filters: views.AuditFilter, *, page: int = 1) -> views.Page:
-        return views.list_audit(self.store, filters, page=page)
+        """This creditor's audit trail, or with ``filters.deployment`` the deployment's own
+        (the console's accounts and logins), newest first, one page."""
+        store = self.store.deployment() if filters.deployment else self.store
+        return views.list_audit(store, filters, page=page)
 
     def policy_view(self) -> dict[str, Any]:
         """The policy in force as data: groups, events with their rules and sources."""
@@ -178,8 +181,18 @@ class Operations:
         when the store has none of them."""
         return explain(self.store, self.policy(), reference, debtor=debtor)
 
-    def verify_audit(self, *, expected_head: AuditHead | None = None) -> AuditReport:
-        return verify_audit(self.store, expected_head=expected_head)
+    def verify_audit(
+        self, *, expected_head: AuditHead | None = None, deployment: bool = False
+    ) -> AuditReport:
+        """Recompute this creditor's audit chain, or with ``deployment`` the deployment's own
+        (its accounts and logins)."""
+        store = self.store.deployment() if deployment else self.store
+        return verify_audit(store, expected_head=expected_head)
+
+    def verify_every_audit(self, *, expected_head: AuditHead | None = None) -> AuditReport:
+        """Recompute every chain of the store: each creditor's and the deployment's; the
+        first that does not verify is reported, else all together."""
+        return verify_audit(self.store.unscoped(), expected_head=expected_head)
 
     # -- the console's accounts ---------------------------------------------------------------
 
@@ -202,28 +215,28 @@ class Operations:
         too short), seeing the work of ``creditors`` (participant ids; None: every creditor).
         Audited, without the password."""
         return accounts.add_account(
-            self.store, username, role, password, actor=actor, creditors=creditors
+            self.store.deployment(), username, role, password, actor=actor, creditors=creditors
         )
 
     def disable_user(self, username: str, *, actor: Actor) -> AccountView:
-        return accounts.disable_account(self.store, username, actor=actor)
+        return accounts.disable_account(self.store.deployment(), username, actor=actor)
 
     def enable_user(self, username: str, *, actor: Actor) -> AccountView:
-        return accounts.enable_account(self.store, username, actor=actor)
+        return accounts.enable_account(self.store.deployment(), username, actor=actor)
 
     def set_password(self, username: str, *, password: str, actor: Actor) -> AccountView:
-        return accounts.set_password(self.store, username, password, actor=actor)
+        return accounts.set_password(self.store.deployment(), username, password, actor=actor)
 
     def set_role(self, username: str, *, role: AccountRole, actor: Actor) -> AccountView:
-        return accounts.set_role(self.store, username, role, actor=actor)
+        return accounts.set_role(self.store.deployment(), username, role, actor=actor)
 
     def login(self, username: str, password: str, *, via: str = "console") -> Login:
         """Check a console login (locks after five failures in a row); audited."""
-        return accounts.authenticate(self.store, username, password, via=via)
+        return accounts.authenticate(self.store.deployment(), username, password, via=via)
 
     def trusted_login(self, username: str, *, via: str = "console-sso") -> Login:
         """A login a trusted reverse proxy vouches for: the account must exist and be enabled."""
-        return accounts.trusted_login(self.store, username, via=via)
+        return accounts.trusted_login(self.store.deployment(), username, via=via)
 
     # -- a person's actions -----------------------------------------------------------------
 

@@ -739,6 +739,8 @@ class AuditFilter:
     person: str | None = None
     since: date | None = None
     until: date | None = None
+    #: the deployment's own trail (the console's accounts and logins), not the creditor's
+    deployment: bool = False
 
 
 def _actor_name(store: Store) -> Any:

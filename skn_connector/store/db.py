@@ -217,6 +217,23 @@ class Store:
         view.creditor_id = creditor_id
         return view
 
+    def unscoped(self) -> Store:
+        """The same store seen by no creditor: every creditor's rows are read (checks of
+        the whole store, such as every audit chain)."""
+        view = copy.copy(self)
+        view.creditor_id = None
+        return view
+
+    def deployment(self) -> Store:
+        """The same store seen as the deployment's own work, which is no creditor's: changes
+        to the console's accounts and logins. In a deployment of several creditors their
+        audit entries are a chain of their own (``scope.DEPLOYMENT``), so that no creditor's
+        trail shows the names of another creditor's people; a deployment of one creditor
+        keeps them in that creditor's chain, where they always were."""
+        if self.holds_one_creditor:
+            return self
+        return self.scoped(scope.DEPLOYMENT)
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
         with (

@@ -34,6 +34,9 @@ SCOPED_TABLES = frozenset(
 #: the creditor of a row written without a scope (and of rows from before migration 0010,
 #: where no creditor was named)
 UNASSIGNED = ""
+#: the scope of what is no creditor's but the deployment's own: the console's accounts and
+#: logins. Its audit entries are the chain of creditor id '' (the rows of no creditor)
+DEPLOYMENT = UNASSIGNED
 COLUMN = "creditor_id"
 #: the bound parameter of the added criteria (not a column name)
 _PARAMETER = "skn_creditor_scope"

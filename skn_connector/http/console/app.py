@@ -85,6 +85,8 @@ NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 LOGIN_ATTEMPTS: Final = 10
 LOGIN_WINDOW_SECONDS: Final = 300.0
 MAX_NOTE: Final = 2000
+#: ``/audit?spoor=installatie``: the deployment's own trail (accounts and logins)
+DEPLOYMENT_TRAIL: Final = "installatie"
 TASK_KINDS: Final = (
     "quarantined",
     "conflict",
@@ -769,15 +771,36 @@ class Console:
             person=(query.get("persoon") or "").strip()[:64] or None,
             since=_day(query.get("van")),
             until=_day(query.get("tot")),
+            deployment=self._deployment_trail(request, visit),
         )
         page = self.ops.audit_page(filters, page=_page_number(request))
         return self.render(
-            visit, "audit.html", nav="audit", page=page, filters=filters, link=self._pager(request)
+            visit,
+            "audit.html",
+            nav="audit",
+            page=page,
+            filters=filters,
+            link=self._pager(request),
+            deployment_trail=self._sees_the_deployment(visit),
         )
 
-    def audit_verify(self, _request: Request, visit: Visit, _form: FormData | None) -> Response:
-        report = self.ops.verify_audit()
-        return self.render(visit, "audit_verify.html", nav="audit", report=report)
+    def audit_verify(self, request: Request, visit: Visit, _form: FormData | None) -> Response:
+        deployment = self._deployment_trail(request, visit)
+        report = self.ops.verify_audit(deployment=deployment)
+        return self.render(
+            visit, "audit_verify.html", nav="audit", report=report, deployment=deployment
+        )
+
+    def _sees_the_deployment(self, visit: Visit) -> bool:
+        """Whether the visit may read the deployment's own trail (accounts and logins): it
+        names the people of every creditor, so only an account that sees them all may, and
+        only a deployment of several creditors has one."""
+        account = visit.account
+        return len(self._order) > 1 and account is not None and account.creditors is None
+
+    def _deployment_trail(self, request: Request, visit: Visit) -> bool:
+        asked = request.query_params.get("spoor") == DEPLOYMENT_TRAIL
+        return asked and self._sees_the_deployment(visit)
 
     def policy(self, _request: Request, visit: Visit, _form: FormData | None) -> Response:
         return self.render(visit, "policy.html", nav="policy", p=self.ops.policy_view())
