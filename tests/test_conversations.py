@@ -24,7 +24,8 @@ from skn_connector.node.client import NodeClient, build_ssl_context
 from skn_connector.node.simulator import Simulator
 from skn_connector.service.daemon import run_once
 from skn_connector.store import Store, open_store
-from skn_connector.store.schema import Conversation, InboxMessage, QuarantinedMessage, Task
+from skn_connector.store.schema import InboxMessage, QuarantinedMessage, Task
+from skn_connector.store.statements import find_conversation
 
 from . import factories as f
 from .factories import TESTER
@@ -49,7 +50,7 @@ class Harness:
 
     def state(self, conversation: str) -> str | None:
         with self.store.transaction() as session:
-            row = session.get(Conversation, conversation)
+            row = find_conversation(session, conversation)
             return row.state if row else None
 
     def tasks(self, conversation: str | None = None) -> list[Task]:

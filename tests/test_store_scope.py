@@ -15,6 +15,7 @@ from skn_connector.store import Store, open_store
 from skn_connector.store import statements as sql
 from skn_connector.store.bulk import execute_many
 from skn_connector.store.schema import AuditEntry, Conversation, OutboxMessage, Task
+from skn_connector.store.statements import find_conversation
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 A, B = "3f1c9a52-1b7e-4d2a-9c11-2a5e8f0b7c01", "3f1c9a52-1b7e-4d2a-9c11-2a5e8f0b7c02"
@@ -69,7 +70,7 @@ def test_each_scope_reads_its_own_rows_alone(store: Store) -> None:
             Task.__table__.join(Conversation.__table__, Task.conversation_id == Conversation.id)
         )
         assert session.scalar(joined) == 2
-        assert session.get(Conversation, f"conv-{B[-2:]}") is None  # by its key too
+        assert find_conversation(session, f"conv-{B[-2:]}") is None  # by its id too
         assert (
             session.scalars(select(Conversation).where(Conversation.id == f"conv-{B[-2:]}")).first()
             is None

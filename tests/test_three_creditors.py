@@ -400,3 +400,76 @@ listen = "127.0.0.1:{port}"
         assert [m["berichttype"] for m in received if m["direction"] == "in"] == ["Saldoverzoek"]
     quarantined = cli_json("quarantine", "list", "-c", str(config), "--creditor", AADORP)
     assert len(quarantined) == 1 and "another participant" in quarantined[0]["reason"]
+
+
+def test_one_conversation_id_for_two_creditors_is_each_ones_own(
+    tmp_path: Path, simulator: Simulator, pki: DevPki, admin: httpx.Client
+) -> None:
+    """A counsellor's software may name one conversation for a client's case when it writes
+    to each of its creditors: two creditors of one deployment then share the id. Each keeps
+    its own conversation under it (the key is the creditor's and the id), and both are
+    answered. Before, the second creditor's conversation clashed with the first's key: its
+    question failed, and was never answered."""
+    samples = {
+        AADORP: GemeentebelastingenAdapter.create_sample(tmp_path / "aadorp"),
+        BEEKDAM: GemeentebelastingenAdapter.create_sample(tmp_path / "beekdam"),
+        WI: WerkEnInkomenAdapter.create_sample(tmp_path / "wi"),
+    }
+    config = str(write_config(tmp_path, simulator, pki, samples))
+    shared = None
+    for creditor in (BEEKDAM, WI):
+        debtor = next(d for d in samples[creditor].debtors if d.person.bsn)
+        message = question(debtor, creditor)
+        shared = shared or message["Berichtheader"]["ConversatieReferentienummer"]
+        message["Berichtheader"]["ConversatieReferentienummer"] = shared
+        assert admin.post("/_admin/messages", json=message).status_code == 201
+    done = run_cli("run", "--once", "-c", config, "--max-wait", "20")
+    assert done.returncode == 0, done.stderr
+    sent = admin.get("/_admin/sent").json()
+    assert sorted(m["Berichtheader"]["Afzender"] for m in sent) == sorted((BEEKDAM, WI))
+    assert {m["Berichtheader"]["ConversatieReferentienummer"] for m in sent} == {shared}
+    assert all(m["Berichtheader"]["Berichttype"] == "SaldoverzoekAntwoord" for m in sent)
+    for creditor in (BEEKDAM, WI):
+        listed = cli_json("messages", "list", "-c", config, "--creditor", creditor)
+        assert sorted(m["direction"] for m in listed) == ["in", "out"]
+        assert {m["conversation_id"] for m in listed} == {shared}
+        assert not cli_json("tasks", "list", "-c", config, "--creditor", creditor)
+
+
+def test_one_referentienummer_for_two_creditors_is_each_ones_message(
+    tmp_path: Path, simulator: Simulator, pki: DevPki, admin: httpx.Client
+) -> None:
+    """A Referentienummer names one message, which has one Ontvanger: the same one sent to a
+    second creditor of the deployment (a sender's error, or a replay) is that creditor's own
+    message, and each is answered once. Before, the second creditor's intake failed on the
+    first one's key with a traceback, on every round, until a person took the message out
+    of its messagebox. The duplicate rule still holds within a creditor."""
+    samples = {
+        AADORP: GemeentebelastingenAdapter.create_sample(tmp_path / "aadorp"),
+        BEEKDAM: GemeentebelastingenAdapter.create_sample(tmp_path / "beekdam"),
+        WI: WerkEnInkomenAdapter.create_sample(tmp_path / "wi"),
+    }
+    config = str(write_config(tmp_path, simulator, pki, samples))
+    reference = None
+    sent_to_wi: dict[str, Any] = {}
+    for creditor in (BEEKDAM, WI):
+        debtor = next(d for d in samples[creditor].debtors if d.person.bsn)
+        message = question(debtor, creditor)
+        reference = reference or message["Berichtheader"]["Referentienummer"]
+        message["Berichtheader"]["Referentienummer"] = reference
+        assert admin.post("/_admin/messages", json=message).status_code == 201
+        sent_to_wi = message
+    done = run_cli("run", "--once", "-c", config, "--max-wait", "20")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    answers = admin.get("/_admin/sent").json()
+    assert sorted(m["Berichtheader"]["Afzender"] for m in answers) == sorted((BEEKDAM, WI))
+    assert {m["Berichtheader"]["CrossReferentienummer"] for m in answers} == {reference}
+    for creditor in (BEEKDAM, WI):
+        assert cli_json("quarantine", "list", "-c", config, "--creditor", creditor) == []
+    # delivered to WI again: the same message, no second answer
+    assert admin.post("/_admin/messages", json=sent_to_wi).status_code == 201
+    again = run_cli("run", "--once", "-c", config, "--max-wait", "20")
+    assert again.returncode == 0, again.stderr
+    assert "Werk en Inkomen" in again.stdout and "fetched 1" in again.stdout, again.stdout
+    assert len(admin.get("/_admin/sent").json()) == 2

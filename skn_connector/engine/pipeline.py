@@ -37,7 +37,6 @@ from ..store import statements as sql
 from ..store.bulk import execute_many
 from ..store.db import Store
 from ..store.schema import (
-    Conversation,
     InboxMessage,
     Meta,
     OutboxMessage,
@@ -665,7 +664,7 @@ class Pipeline:
 
     def _context(self, message: Message, conversation_id: str) -> ConversationContext:
         with self.store.transaction() as session:
-            conversation = session.get(Conversation, conversation_id)
+            conversation = sql.find_conversation(session, conversation_id)
             arrangement: tuple[str, ...] | None = None
             if message.BERICHTTYPE == "SchuldregelingBeeindigd":
                 raw = session.scalars(

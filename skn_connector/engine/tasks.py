@@ -15,7 +15,8 @@ from ..actor import Actor
 from ..adapters.api import DebtorQuery
 from ..messages import Contactpersoon, Message
 from ..store.db import Store
-from ..store.schema import Conversation, InboxMessage, OutboxMessage, QuarantinedMessage, Task
+from ..store.schema import InboxMessage, OutboxMessage, QuarantinedMessage, Task
+from ..store.statements import find_conversation
 from ..store.status import Channel, OutboxStatus, QuarantineStatus, TaskKind, TaskStatus
 from ..wire.soap import WireError, decode_message, encode_message
 from .answers import proposal_answer
@@ -175,7 +176,7 @@ class TaskDesk:
             task = session.get(Task, task_id)
             assert task is not None
             conversation = (
-                session.get(Conversation, task.conversation_id) if task.conversation_id else None
+                find_conversation(session, task.conversation_id) if task.conversation_id else None
             )
             klantnummer = conversation.klantnummer_se if conversation else None
             refs = (
@@ -302,7 +303,7 @@ class TaskDesk:
                 raise TaskError(f"task {task_id} is no longer open")
             if answer is not None:
                 conversation_id = str(answer.berichtheader.conversatie_referentienummer)
-                conversation = session.get(Conversation, conversation_id)
+                conversation = find_conversation(session, conversation_id)
                 state = conversation.state if conversation else None
                 module = answer.berichtheader.module
                 try:

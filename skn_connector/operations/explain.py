@@ -44,6 +44,7 @@ from ..store.schema import (
     Task,
     WriteOffRecord,
 )
+from ..store.statements import find_conversation
 from ..store.status import InboxStatus, OutboxStatus
 
 #: The sources of an answer's deadline: the process agreement's 10 working days, and how
@@ -227,7 +228,7 @@ def _subject(
     )
     if message is not None:
         return SubjectKind.MESSAGE, [message]
-    if session.get(Conversation, reference) is not None:
+    if find_conversation(session, reference) is not None:
         return SubjectKind.CONVERSATION, [reference]
     raise ExplainNotFound(
         f"nothing has the reference {reference!r}: give a hold id ('holds list'), a "
@@ -259,7 +260,7 @@ class _Reader:
         return tuple(source.id for source in rule.sources) if rule is not None else ()
 
     def chain(self, session: Session, conversation_id: str) -> Chain:
-        conversation = session.get(Conversation, conversation_id)
+        conversation = find_conversation(session, conversation_id)
         inbox = list(
             session.scalars(
                 select(InboxMessage)

@@ -37,6 +37,7 @@ from ..store.schema import (
     QuarantinedMessage,
     Task,
 )
+from ..store.statements import find_conversation
 from ..store.status import HoldStatus, QuarantineStatus, TaskKind, TaskStatus
 from . import queries
 from .status import AMSTERDAM, DUE_SOON_WORKING_DAYS
@@ -217,7 +218,7 @@ def task_detail(store: Store, policy: Policy, task_id: int) -> TaskDetail:
             raise TaskNotFound(task_id)
         row = _task_row(task)
         conversation = (
-            session.get(Conversation, task.conversation_id) if task.conversation_id else None
+            find_conversation(session, task.conversation_id) if task.conversation_id else None
         )
         conversation_row = _conversation_row(conversation) if conversation else None
         holds = (
@@ -616,7 +617,7 @@ def conversation(
     answers, oldest first), its holds and its tasks; masked unless ``reveal`` names the
     person who asks, with ``reason`` (audited, the reason redacted)."""
     with store.transaction() as session:
-        row = session.get(Conversation, conversation_id)
+        row = find_conversation(session, conversation_id)
         messages = queries._conversation_messages(session, conversation_id)
         if row is None and not messages:
             raise ConversationNotFound(conversation_id)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy import (
@@ -77,13 +78,17 @@ class InboxMessage(Base):
         ),
         Index("ix_inbox_berichttype", "berichttype", "id"),
         Index("ix_inbox_received_at", "received_at"),
+        # a creditor's own (migration 0014): the same Referentienummer sent to two creditors
+        # of one deployment is each one's message, and stops neither
+        UniqueConstraint("referentienummer", "creditor_id", name="uq_inbox_referentienummer"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     #: the creditor the row belongs to: its participant id (store.scope)
     creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
-    #: the message's Referentienummer: its id, and the key of the duplicate rules
-    referentienummer: Mapped[str] = mapped_column(String(36), unique=True)
+    #: the message's Referentienummer: its id, and the key of the duplicate rules (unique
+    #: per creditor)
+    referentienummer: Mapped[str] = mapped_column(String(36))
     #: the Referentienummer of the message this one answers (one of ours), if any
     cross_referentienummer: Mapped[str | None] = mapped_column(String(36), nullable=True)
     node_message_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -130,7 +135,11 @@ class QuarantinedMessage(Base):
 
 
 class Conversation(Base):
-    """One ConversatieReferentienummer: one SHV, one SE, one client."""
+    """One ConversatieReferentienummer of one creditor: one SHV, one SE, one client.
+
+    The key is the id and the creditor (migration 0014): a counsellor's software may name one
+    conversation for a client's case when it writes to each creditor, and two creditors of a
+    deployment then each have a conversation of that id."""
 
     __tablename__ = "conversations"
     #: the console finds a debtor's holds by KlantnummerSE (migration 0009)
@@ -138,7 +147,9 @@ class Conversation(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     #: the creditor the row belongs to: its participant id (store.scope)
-    creditor_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
+    creditor_id: Mapped[str] = mapped_column(
+        String(36), primary_key=True, default="", server_default=""
+    )
     module: Mapped[str] = mapped_column(String(32))
     state: Mapped[str] = mapped_column(String(32))
     counterparty: Mapped[str] = mapped_column(String(36))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import cast
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
 
 from .schema import (
     Conversation,
@@ -170,3 +171,9 @@ BACKLOG = select(
     .where(write_offs.c.status == WriteOffStatus.TO_APPLY)
     .scalar_subquery(),
 )
+
+
+def find_conversation(session: Session, conversation_id: str) -> Conversation | None:
+    """The conversation of this id in the session's scope (its key is the id and the
+    creditor: ``Session.get`` would need both)."""
+    return session.scalars(select(Conversation).where(Conversation.id == conversation_id)).first()
