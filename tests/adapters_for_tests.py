@@ -120,3 +120,25 @@ class LeakyTaxes(GemeentebelastingenAdapter):
 
     def apply_holds(self, holds: Any) -> list[Any]:
         return [self._refusal(hold) for hold in holds]
+
+
+class StuckTaxes(GemeentebelastingenAdapter):
+    """The municipal-tax adapter behind a back-office that hangs: every debtor lookup waits
+    until the file ``release_file`` exists (at most a minute), as a call to a back-office
+    that does not answer waits for its timeout."""
+
+    name = "stuck-taxes"
+
+    class Options(GemeentebelastingenAdapter.Options):
+        release_file: str
+
+    options: Options
+
+    def find_debtor(self, query: DebtorQuery) -> Debtor | None:
+        import time
+        from pathlib import Path
+
+        give_up = time.monotonic() + 60
+        while not Path(self.options.release_file).exists() and time.monotonic() < give_up:
+            time.sleep(0.05)
+        return super().find_debtor(query)

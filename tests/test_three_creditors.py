@@ -473,3 +473,46 @@ def test_one_referentienummer_for_two_creditors_is_each_ones_message(
     assert again.returncode == 0, again.stderr
     assert "Werk en Inkomen" in again.stdout and "fetched 1" in again.stdout, again.stdout
     assert len(admin.get("/_admin/sent").json()) == 2
+
+
+def test_a_creditor_whose_back_office_hangs_holds_up_only_its_own_work(
+    deployment: dict[str, Any], admin: httpx.Client, tmp_path: Path
+) -> None:
+    """The daemon works the creditors side by side: while Aadorp's back-office hangs on its
+    question, Beekdam and the werk en inkomen are answered; Aadorp's answer follows once its
+    back-office answers. Before, the creditors were worked one after another, and all of them
+    waited for Aadorp's back-office (for a real one, its timeout, on every round)."""
+    config: Path = deployment["config"]
+    release = tmp_path / "back-office-answers"
+    text = config.read_text(encoding="utf-8")
+    text = text.replace('approve_before_sending = ["SaldoverzoekAntwoord"]', "", 1)
+    text = text.replace(
+        'use = "gemeentebelastingen"', 'use = "tests.adapters_for_tests:StuckTaxes"', 1
+    )
+    text = text.replace(
+        'klantnummer_prefix = "AAD-"',
+        f'klantnummer_prefix = "AAD-"\n    release_file = "{release}"',
+    )
+    config.write_text(
+        text.replace("[node]\n", '[node]\npoll_interval = "2s"\n', 1), encoding="utf-8"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    daemon = subprocess.Popen(
+        [CLI, "run", "-c", str(config)], stderr=subprocess.PIPE, text=True, env=env
+    )
+
+    def answered_by() -> set[str]:
+        return {m["Berichtheader"]["Afzender"] for m in admin.get("/_admin/sent").json()}
+
+    try:
+        wait(lambda: answered_by() == {BEEKDAM, WI}, seconds=45)
+        assert not release.exists()  # Aadorp's back-office was hanging all along
+        release.touch()
+        wait(lambda: answered_by() == {AADORP, BEEKDAM, WI})
+    finally:
+        release.touch()
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert len(admin.get("/_admin/sent").json()) == 3

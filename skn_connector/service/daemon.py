@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -200,7 +201,12 @@ class Jobs:
     running step finish and commit, and starts no other."""
 
     def __init__(
-        self, pipeline: Pipeline, standby: Standby, *, others: Sequence[Pipeline] = ()
+        self,
+        pipeline: Pipeline,
+        standby: Standby,
+        *,
+        others: Sequence[Pipeline] = (),
+        parallel: int = 1,
     ) -> None:
         #: the pipeline of the creditor whose work the job does now; ``others``: those of the
         #: deployment's other creditors, each worked in turn by every job
@@ -212,17 +218,38 @@ class Jobs:
         self.running = threading.Lock()
         self._rounds = {id(p): RoundLog(p.store) for p in self.pipelines}
         self.rounds = self._rounds[id(pipeline)]
+        workers = min(len(self.pipelines), parallel)
+        #: the creditors' work of one job runs side by side: their node calls and back-offices
+        #: wait apart (the store still takes one transaction at a time)
+        self._workers = (
+            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="skn-creditor")
+            if workers > 1
+            else None
+        )
 
     def _run(self, job: str, steps: tuple[tuple[str, Step], ...]) -> None:
-        """The job's steps, for each creditor in turn."""
+        """The job's steps, for every creditor this instance works: side by side (at most
+        ``node.parallel_creditors`` at once), each creditor's in order. A job ends when every
+        creditor's steps did, so jobs never overlap and no conversation is worked twice."""
         with self.running:
             if self.stopping.is_set() or not self.standby.may_work():
                 return
-            for pipeline in self.pipelines:
-                if self.stopping.is_set():
-                    break
-                if self.standby.works_for(pipeline.store.creditor_id):
+            mine = [p for p in self.pipelines if self.standby.works_for(p.store.creditor_id)]
+            if self._workers is None or len(mine) < 2:
+                for pipeline in mine:
+                    if self.stopping.is_set():
+                        break
                     self._run_steps(job, pipeline, steps)
+                return
+            running = [self._workers.submit(self._run_steps, job, p, steps) for p in mine]
+            for done in futures.as_completed(running):
+                if (error := done.exception()) is not None:  # _run_steps keeps its own errors
+                    log.error("the %s job failed for a creditor: %s", job, type(error).__name__)
+
+    def close(self) -> None:
+        """Let go of the creditors' workers (after the last job)."""
+        if self._workers is not None:
+            self._workers.shutdown(wait=False, cancel_futures=True)
 
     def _run_steps(self, job: str, pipeline: Pipeline, steps: tuple[tuple[str, Step], ...]) -> None:
         rounds = self._rounds[id(pipeline)]
@@ -275,9 +302,12 @@ class Jobs:
         """After the receive endpoint stored new messages: decide them, carry out and deliver
         at once; again while a whole batch was due (there may be more)."""
         due = [self.pipeline.batch_size]
+        counting = threading.Lock()
 
         def process(pipeline: Pipeline) -> None:
-            due[0] = pipeline.process_due()
+            worked = pipeline.process_due()
+            with counting:  # creditors are worked side by side: the most any of them had
+                due[0] = max(due[0], worked)
 
         while due[0] >= self.pipeline.batch_size and not self.stopping.is_set():
             due[0] = 0
@@ -334,9 +364,10 @@ def run_daemon_for(
     insecure_dev: bool = False,
     faces: Sequence[FaceStarter] = (),
 ) -> None:
-    """``run_daemon`` for every creditor of a deployment: each job works each creditor in
-    turn, with its own pipeline (participant id, certificate, adapters, policy); one lease
-    on the store covers them all. The faces show every creditor."""
+    """``run_daemon`` for every creditor of a deployment: each job works the creditors side
+    by side (``node.parallel_creditors`` at once), each with its own pipeline (participant
+    id, certificate, adapters, policy); one lease on the store covers them all. The faces
+    show every creditor."""
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers import SchedulerNotRunningError
     from apscheduler.schedulers.blocking import BlockingScheduler
@@ -360,7 +391,10 @@ def run_daemon_for(
             executors={"default": ThreadPoolExecutor(max_workers=1)}, timezone=UTC
         )
         standby = Standby(lease, creditors, leases=leases)
-        jobs = Jobs(pipeline, standby, others=pipelines[1:])
+        jobs = Jobs(
+            pipeline, standby, others=pipelines[1:], parallel=settings.node.parallel_creditors
+        )
+        shared.callback(jobs.close)
         now = datetime.now(UTC)
         polls = settings.node.mode.polls
         if polls:
