@@ -64,12 +64,6 @@ class Template:
     payload: bytes
 
 
-def _person_json(person: Any) -> dict[str, Any]:
-    from skn_connector.demo import _person_json as person_json
-
-    return person_json(person)
-
-
 def kennisgeving_json(debtor_person: Any, address: dict[str, Any], number: int) -> dict[str, Any]:
     from skn_connector.demo import CREDITOR_ID, KREDIETBANK_ID
 
@@ -87,7 +81,7 @@ def kennisgeving_json(debtor_person: Any, address: dict[str, Any], number: int) 
         "Schuldhulpverlener": "Kredietbank Voorbeeldstad",
         "Contactpersoon": {"Naam": "T. Consulent", "Emailadres": "consulent@kredietbank.example"},
         "KlantnummerSHV": f"KB{number:06d}",
-        "Klant": _person_json(debtor_person),
+        "Klant": debtor_person.as_klant(),
         "Adres": address,
         "DatumAanmelding": "2026-11-20",
     }
@@ -96,7 +90,7 @@ def kennisgeving_json(debtor_person: Any, address: dict[str, Any], number: int) 
 def templates(debtors: Sequence[Any]) -> list[Template]:
     """The mix: the demo's five Saldoverzoek situations (one unknown debtor) and four
     KennisgevingenPubliek (three sample debtors, one unknown): 7 of 9 get a hold."""
-    from skn_connector.demo import _address, saldoverzoek_json, scenarios
+    from skn_connector.demo import saldoverzoek_json, scenarios
     from skn_connector.messages import message_from_json
     from skn_connector.wire.soap import encode_message
 
@@ -122,7 +116,7 @@ def templates(debtors: Sequence[Any]) -> list[Template]:
             )
         )
     unknown = situations[-1]
-    people = [(d.person, _address(d), True) for d in debtors if d.partner is None][:3]
+    people = [(d.person, d.as_adres(), True) for d in debtors if d.partner is None][:3]
     people.append((unknown.person, unknown.address, False))
     for number, (person, address, known) in enumerate(people, start=len(out) + 1):
         label = "KennisgevingPubliek, " + ("sample debtor" if known else "unknown debtor")

@@ -63,28 +63,6 @@ class Scenario:
     invoices: tuple[str, ...]
 
 
-def _person_json(person: SamplePerson) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "Geslacht": person.geslacht,
-        "Voorletters": person.voorletters,
-        "Voornamen": person.voornamen,
-        "Voorvoegsel": person.voorvoegsel,
-        "Achternaam": person.achternaam,
-        "Geboortedatum": person.geboortedatum.isoformat(),
-        "Bsn": person.bsn,
-    }
-    return {k: v for k, v in data.items() if v is not None}
-
-
-def _address(debtor: SampleDebtor) -> dict[str, Any]:
-    return {
-        "Straatnaam": debtor.straatnaam,
-        "Huisnummer": debtor.huisnummer,
-        "Postcode": debtor.postcode,
-        "Woonplaats": debtor.woonplaats,
-    }
-
-
 def scenarios(debtors: tuple[SampleDebtor, ...]) -> list[Scenario]:
     """A realistic mix: full match, partner, partial match, nothing listed, unknown debtor."""
     with_partner = next(d for d in debtors if d.partner is not None)
@@ -105,7 +83,7 @@ def scenarios(debtors: tuple[SampleDebtor, ...]) -> list[Scenario]:
             "SB",
             full.person,
             None,
-            _address(full),
+            full.as_adres(),
             full.klantnummer_se,
             full.factuurnummers,
         ),
@@ -115,7 +93,7 @@ def scenarios(debtors: tuple[SampleDebtor, ...]) -> list[Scenario]:
             "BR",
             with_partner.person,
             with_partner.partner,
-            _address(with_partner),
+            with_partner.as_adres(),
             None,
             with_partner.factuurnummers,
         ),
@@ -125,7 +103,7 @@ def scenarios(debtors: tuple[SampleDebtor, ...]) -> list[Scenario]:
             None,
             partial.person,
             None,
-            _address(partial),
+            partial.as_adres(),
             partial.klantnummer_se,
             (*partial.factuurnummers[:1], UNKNOWN_INVOICE),
         ),
@@ -135,7 +113,7 @@ def scenarios(debtors: tuple[SampleDebtor, ...]) -> list[Scenario]:
             None,
             full.person,
             None,
-            _address(full),
+            full.as_adres(),
             None,
             (),
         ),
@@ -174,7 +152,7 @@ def saldoverzoek_json(scenario: Scenario, number: int) -> dict[str, Any]:
             "Emailadres": "consulent@kredietbank.example",
         },
         "KlantnummerSHV": f"KB{number:06d}",
-        "Klant": _person_json(scenario.person),
+        "Klant": scenario.person.as_klant(),
         "Adres": scenario.address,
         "Vorderingen": [{"FactuurnummerSEVolgensSHV": n} for n in scenario.invoices],
     }
@@ -183,7 +161,7 @@ def saldoverzoek_json(scenario: Scenario, number: int) -> dict[str, Any]:
     if scenario.type_schuldregeling:
         body["TypeSchuldregeling"] = scenario.type_schuldregeling
     if scenario.partner:
-        body["Partner"] = _person_json(scenario.partner)
+        body["Partner"] = scenario.partner.as_klant()
     order = [
         "Berichtheader",
         "Schuldhulpverlener",
@@ -364,8 +342,8 @@ def _trajectory_message(
             },
             "KlantnummerSHV": f"KB-T{number:05d}",
             "KlantnummerSEVolgensSHV": debtor.klantnummer_se,
-            "Klant": _person_json(debtor.person),
-            "Adres": _address(debtor),
+            "Klant": debtor.person.as_klant(),
+            "Adres": debtor.as_adres(),
             "DatumAanmelding": datetime.now(UTC).date().isoformat(),
         }
     return {
@@ -433,7 +411,7 @@ def _run(workdir: Path, console: Console) -> bool:
                     "SB",
                     run.debtors[0].person,
                     None,
-                    _address(run.debtors[0]),
+                    run.debtors[0].as_adres(),
                     run.debtors[0].klantnummer_se,
                     run.debtors[0].factuurnummers,
                 )
@@ -480,7 +458,7 @@ def _generic_scenarios(debtors: tuple[SampleDebtor, ...]) -> list[Scenario]:
             None,
             known.person,
             None,
-            _address(known),
+            known.as_adres(),
             known.klantnummer_se,
             known.factuurnummers,
         ),

@@ -200,6 +200,20 @@ class SamplePerson(_Data):
     geboortedatum: date
     bsn: str | None = None
 
+    def as_klant(self) -> dict[str, Any]:
+        """The person as a message's ``Klant`` (or ``Partner``) in the JSON form names them:
+        what an SHV would send of them, the absent parts left out."""
+        data: dict[str, Any] = {
+            "Geslacht": self.geslacht,
+            "Voorletters": self.voorletters,
+            "Voornamen": self.voornamen,
+            "Voorvoegsel": self.voorvoegsel,
+            "Achternaam": self.achternaam,
+            "Geboortedatum": self.geboortedatum.isoformat(),
+            "Bsn": self.bsn,
+        }
+        return {k: v for k, v in data.items() if v is not None}
+
 
 class SampleDebtor(_Data):
     """A debtor the sample back-office knows, with what an SHV would know of them."""
@@ -212,6 +226,15 @@ class SampleDebtor(_Data):
     postcode: str
     woonplaats: str
     factuurnummers: tuple[str, ...]
+
+    def as_adres(self) -> dict[str, Any]:
+        """The debtor's address as a message's ``Adres`` in the JSON form."""
+        return {
+            "Straatnaam": self.straatnaam,
+            "Huisnummer": self.huisnummer,
+            "Postcode": self.postcode,
+            "Woonplaats": self.woonplaats,
+        }
 
 
 class SampleBackOffice(_Data):

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ..adapters.api import Claim, SampleDebtor, SamplePerson
+from ..adapters.api import Claim, SampleDebtor
 from .population import Planned, Send, Story
 
 #: Synthetic SHV participants (not real SKN participants), population.COUNSELLOR_COUNT of them.
@@ -19,28 +19,6 @@ COUNSELLORS = (
 )
 BEWIND_ID = uuid.UUID("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d")
 AFKOOP = Decimal("15.00")
-
-
-def _person(person: SamplePerson) -> dict[str, Any]:
-    data = {
-        "Geslacht": person.geslacht,
-        "Voorletters": person.voorletters,
-        "Voornamen": person.voornamen,
-        "Voorvoegsel": person.voorvoegsel,
-        "Achternaam": person.achternaam,
-        "Geboortedatum": person.geboortedatum.isoformat(),
-        "Bsn": person.bsn,
-    }
-    return {k: v for k, v in data.items() if v is not None}
-
-
-def _address(debtor: SampleDebtor) -> dict[str, Any]:
-    return {
-        "Straatnaam": debtor.straatnaam,
-        "Huisnummer": debtor.huisnummer,
-        "Postcode": debtor.postcode,
-        "Woonplaats": debtor.woonplaats,
-    }
 
 
 def build(
@@ -95,8 +73,8 @@ def build(
             message["KlantnummerSEVolgensSHV"] = debtor.klantnummer_se
         if send == Send.SALDO_REGELING:
             message["TypeSchuldregeling"] = "SB"
-        message["Klant"] = _person(debtor.person)
-        message["Adres"] = _address(debtor)
+        message["Klant"] = debtor.person.as_klant()
+        message["Adres"] = debtor.as_adres()
         if send == Send.KENNISGEVING:
             message["DatumAanmelding"] = sent_at.date().isoformat()
         message["Vorderingen"] = [{"FactuurnummerSEVolgensSHV": n} for n in debtor.factuurnummers]
@@ -145,8 +123,8 @@ def build(
             "Naam": "Bewindvoering Voorbeeldstad",
             "Contactpersoon": {"Naam": "B. Voerder"},
         },
-        "Klant": _person(debtor.person),
-        "Adres": _address(debtor),
+        "Klant": debtor.person.as_klant(),
+        "Adres": debtor.as_adres(),
         "Soort": "WSNP" if send in {Send.WSNP_START, Send.WSNP_END} else "BESCHERMINGSBEWIND",
         "Gebeurtenis": "START" if send in {Send.BEWIND_START, Send.WSNP_START} else "EINDE",
         "DatumUitspraak": sent_at.date().isoformat(),

@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx
 
-from skn_connector.adapters.api import SampleBackOffice, SampleDebtor, SamplePerson
+from skn_connector.adapters.api import SampleBackOffice, SampleDebtor
 from skn_connector.adapters.registry import resolve_adapter_class
 from skn_connector.demo import (
     CREDITOR_ID,
@@ -85,19 +85,6 @@ class Question:
         return "KennisgevingAntwoord" if self.kind == "Kennisgeving" else "SaldoverzoekAntwoord"
 
 
-def _person(person: SamplePerson) -> dict[str, Any]:
-    data = {
-        "Geslacht": person.geslacht,
-        "Voorletters": person.voorletters,
-        "Voornamen": person.voornamen,
-        "Voorvoegsel": person.voorvoegsel,
-        "Achternaam": person.achternaam,
-        "Geboortedatum": person.geboortedatum.isoformat(),
-        "Bsn": person.bsn,
-    }
-    return {k: v for k, v in data.items() if v is not None}
-
-
 def _header(berichttype: str, module: str, conversation: str, number: int) -> dict[str, Any]:
     return {
         "Berichttype": berichttype,
@@ -116,13 +103,8 @@ def kennisgeving_json(debtor: SampleDebtor, number: int) -> dict[str, Any]:
         "Schuldhulpverlener": "Kredietbank Voorbeeldstad",
         "Contactpersoon": {"Naam": "T. Consulent", "Emailadres": "consulent@kredietbank.example"},
         "KlantnummerSHV": f"KB{number:06d}",
-        "Klant": _person(debtor.person),
-        "Adres": {
-            "Straatnaam": debtor.straatnaam,
-            "Huisnummer": debtor.huisnummer,
-            "Postcode": debtor.postcode,
-            "Woonplaats": debtor.woonplaats,
-        },
+        "Klant": debtor.person.as_klant(),
+        "Adres": debtor.as_adres(),
         "DatumAanmelding": "2026-01-05",
         "Vorderingen": [{"FactuurnummerSEVolgensSHV": debtor.factuurnummers[0]}],
     }
