@@ -220,14 +220,7 @@ def test_accounts_and_logins_are_the_deployments_trail_not_a_creditors(
     assert "klopt: " in beheer.get("/audit/controle?spoor=installatie").text
     # audit verify without --creditor checks every chain, the deployment's included
     config = str(tmp_path / "skn-connector.toml")
-    verified = subprocess.run(
-        [CLI, "audit", "verify", "-c", config, "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        check=False,
-    )
+    verified = _cli("audit", "verify", "-c", config, "--json")
     assert verified.returncode == 0, verified.stderr
     assert __import__("json").loads(verified.stdout)["count"] == len(
         _every_entry(tmp_path / "skn.db")
@@ -238,14 +231,7 @@ def test_accounts_and_logins_are_the_deployments_trail_not_a_creditors(
         db.execute(
             "UPDATE audit SET detail = replace(detail, 'elders', 'ELDERS') WHERE creditor_id = ''"
         )
-    broken = subprocess.run(
-        [CLI, "audit", "verify", "-c", config],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        check=False,
-    )
+    broken = _cli("audit", "verify", "-c", config)
     assert broken.returncode == 1, broken.stdout
 
 
@@ -254,3 +240,14 @@ def _every_entry(database: Path) -> list[tuple[int]]:
 
     with sqlite3.connect(database) as db:
         return list(db.execute("SELECT id FROM audit"))
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        check=False,
+    )

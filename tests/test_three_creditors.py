@@ -129,15 +129,20 @@ def question(debtor: SampleDebtor, ontvanger: str) -> dict[str, Any]:
     return message
 
 
-@pytest.fixture
-def deployment(
-    tmp_path: Path, simulator: Simulator, pki: DevPki, admin: httpx.Client
-) -> dict[str, Any]:
-    samples = {
+def sample_back_offices(tmp_path: Path) -> dict[str, SampleBackOffice]:
+    """Each creditor's own sample back-office: two municipal taxes and a werk en inkomen."""
+    return {
         AADORP: GemeentebelastingenAdapter.create_sample(tmp_path / "aadorp"),
         BEEKDAM: GemeentebelastingenAdapter.create_sample(tmp_path / "beekdam"),
         WI: WerkEnInkomenAdapter.create_sample(tmp_path / "wi"),
     }
+
+
+@pytest.fixture
+def deployment(
+    tmp_path: Path, simulator: Simulator, pki: DevPki, admin: httpx.Client
+) -> dict[str, Any]:
+    samples = sample_back_offices(tmp_path)
     config = write_config(tmp_path, simulator, pki, samples)
     conversations: dict[str, str] = {}
     for creditor, sample in samples.items():
@@ -344,11 +349,7 @@ def test_in_receive_mode_one_endpoint_serves_every_creditor(tmp_path: Path, pki:
     to; the stray one is quarantined with the first creditor, acknowledged; none is polled."""
     port = free_port()
     with Simulator(port=0, tls_dir=pki.directory, push=f"https://127.0.0.1:{port}/skn") as node:
-        samples = {
-            AADORP: GemeentebelastingenAdapter.create_sample(tmp_path / "aadorp"),
-            BEEKDAM: GemeentebelastingenAdapter.create_sample(tmp_path / "beekdam"),
-            WI: WerkEnInkomenAdapter.create_sample(tmp_path / "wi"),
-        }
+        samples = sample_back_offices(tmp_path)
         config = write_config(tmp_path, node, pki, samples)
         text = config.read_text(encoding="utf-8").replace(
             "[node]\n", '[node]\nmode = "receive"\n', 1
@@ -402,6 +403,23 @@ listen = "127.0.0.1:{port}"
     assert len(quarantined) == 1 and "another participant" in quarantined[0]["reason"]
 
 
+def questions_sharing(
+    field: str, samples: dict[str, SampleBackOffice], admin: httpx.Client
+) -> tuple[str, dict[str, Any]]:
+    """A question to Beekdam and one to the werk en inkomen, their headers' ``field`` the
+    same, queued at the node: that value, and the last question (the werk en inkomen's)."""
+    shared: str | None = None
+    message: dict[str, Any] = {}
+    for creditor in (BEEKDAM, WI):
+        debtor = next(d for d in samples[creditor].debtors if d.person.bsn)
+        message = question(debtor, creditor)
+        shared = shared or message["Berichtheader"][field]
+        message["Berichtheader"][field] = shared
+        assert admin.post("/_admin/messages", json=message).status_code == 201
+    assert shared is not None
+    return shared, message
+
+
 def test_one_conversation_id_for_two_creditors_is_each_ones_own(
     tmp_path: Path, simulator: Simulator, pki: DevPki, admin: httpx.Client
 ) -> None:
@@ -410,19 +428,9 @@ def test_one_conversation_id_for_two_creditors_is_each_ones_own(
     its own conversation under it (the key is the creditor's and the id), and both are
     answered. Before, the second creditor's conversation clashed with the first's key: its
     question failed, and was never answered."""
-    samples = {
-        AADORP: GemeentebelastingenAdapter.create_sample(tmp_path / "aadorp"),
-        BEEKDAM: GemeentebelastingenAdapter.create_sample(tmp_path / "beekdam"),
-        WI: WerkEnInkomenAdapter.create_sample(tmp_path / "wi"),
-    }
+    samples = sample_back_offices(tmp_path)
     config = str(write_config(tmp_path, simulator, pki, samples))
-    shared = None
-    for creditor in (BEEKDAM, WI):
-        debtor = next(d for d in samples[creditor].debtors if d.person.bsn)
-        message = question(debtor, creditor)
-        shared = shared or message["Berichtheader"]["ConversatieReferentienummer"]
-        message["Berichtheader"]["ConversatieReferentienummer"] = shared
-        assert admin.post("/_admin/messages", json=message).status_code == 201
+    shared, _ = questions_sharing("ConversatieReferentienummer", samples, admin)
     done = run_cli("run", "--once", "-c", config, "--max-wait", "20")
     assert done.returncode == 0, done.stderr
     sent = admin.get("/_admin/sent").json()
@@ -444,21 +452,9 @@ def test_one_referentienummer_for_two_creditors_is_each_ones_message(
     message, and each is answered once. Before, the second creditor's intake failed on the
     first one's key with a traceback, on every round, until a person took the message out
     of its messagebox. The duplicate rule still holds within a creditor."""
-    samples = {
-        AADORP: GemeentebelastingenAdapter.create_sample(tmp_path / "aadorp"),
-        BEEKDAM: GemeentebelastingenAdapter.create_sample(tmp_path / "beekdam"),
-        WI: WerkEnInkomenAdapter.create_sample(tmp_path / "wi"),
-    }
+    samples = sample_back_offices(tmp_path)
     config = str(write_config(tmp_path, simulator, pki, samples))
-    reference = None
-    sent_to_wi: dict[str, Any] = {}
-    for creditor in (BEEKDAM, WI):
-        debtor = next(d for d in samples[creditor].debtors if d.person.bsn)
-        message = question(debtor, creditor)
-        reference = reference or message["Berichtheader"]["Referentienummer"]
-        message["Berichtheader"]["Referentienummer"] = reference
-        assert admin.post("/_admin/messages", json=message).status_code == 201
-        sent_to_wi = message
+    reference, sent_to_wi = questions_sharing("Referentienummer", samples, admin)
     done = run_cli("run", "--once", "-c", config, "--max-wait", "20")
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
