@@ -155,9 +155,12 @@ def _listening(port: int, timeout: float = 60.0) -> bool:
     return False
 
 
-def run_pushers(pushers: int, size: int, workdir: Path) -> Result:
+def run_pushers(
+    pushers: int, size: int, workdir: Path, *, decide_delay_max: str | None = None
+) -> Result:
     """One measurement: a fresh store, back-office and node, ``size`` messages delivered by
-    ``pushers`` concurrent pushers to the daemon."""
+    ``pushers`` concurrent pushers to the daemon (``decide_delay_max``: the setting, when
+    not its default)."""
     from skn_connector.adapters.registry import resolve_adapter_class
     from skn_connector.demo import add_receive_mode, write_config
 
@@ -181,7 +184,8 @@ def run_pushers(pushers: int, size: int, workdir: Path) -> Result:
             raise RuntimeError("the simulated node did not start within 10 minutes")
         node_url = parent.recv()
         config = write_config(workdir, SimpleNamespace(url=node_url, tls_dir=tls), sample.options)
-        add_receive_mode(config, tls, port)
+        limits = {} if decide_delay_max is None else {"decide_delay_max": decide_delay_max}
+        add_receive_mode(config, tls, port, **limits)
         log = (workdir / "daemon.log").open("wb")
         daemon = subprocess.Popen(
             [sys.executable, "-m", "bench.receive", "--daemon", str(config)],
@@ -277,6 +281,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=1, help="measurements each; the median is shown"
     )
+    parser.add_argument(
+        "--decide-delay-max",
+        help="receive.decide_delay_max for the daemon (default: the setting's default; "
+        '"0s": decide while receiving, without waiting for a pause)',
+    )
     parser.add_argument("--daemon", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.daemon is not None:
@@ -300,7 +309,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = []
         for _ in range(args.rounds):
             with tempfile.TemporaryDirectory(prefix="skn-bench-receive-") as tmp:
-                runs.append(run_pushers(pushers, args.messages, Path(tmp)))
+                runs.append(
+                    run_pushers(
+                        pushers, args.messages, Path(tmp), decide_delay_max=args.decide_delay_max
+                    )
+                )
             print(
                 f"... {pushers} pushers: {runs[-1].ack_rate:.0f} acks/s",
                 file=sys.stderr,
@@ -309,7 +322,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs.sort(key=lambda r: r.ack_rate)
         results.append(runs[len(runs) // 2])
     print()
-    print(f"{args.messages} messages per measurement; rounds {args.rounds}")
+    delay = args.decide_delay_max or "the default"
+    print(
+        f"{args.messages} messages per measurement; rounds {args.rounds}; "
+        f"receive.decide_delay_max {delay}"
+    )
     print("\n".join(report(results, poll_rate)))
     if len(polls) > 1:
         print(f"poll path rounds (msg/s): {' '.join(f'{p:.0f}' for p in polls)}")

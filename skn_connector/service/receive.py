@@ -462,6 +462,10 @@ def receiving(
         if accepted:
             wake(accepted)
 
+    for each in (pipeline, *others):
+        # the calendar of holidays loads on first use: in the writer, 90 ms before the first
+        # acknowledgement
+        each.working_days.add(each.today(), each.answer_days)
     writer = GroupWriter(
         routed_intake((pipeline, *others)),
         max_waiting=settings.receive.max_waiting,
