@@ -14,10 +14,13 @@ answers go back to the node (its send operation).
 
 Measured per number of pushers: acknowledgements a second (from the first delivery to the
 last acknowledgement), the time from sending a delivery to its acknowledgement (p50, p99),
-the deliveries refused as busy (503), and answers a second end to end (from the first
-delivery to the last answer the node received). The poll path is ``bench/pipeline.py``'s
-run for the same number of messages (fetch, store, confirm, decide, answer, deliver), in a
-fresh process too. Nothing about speed is asserted. Run ``python -m bench.receive --help``.
+the deliveries refused as busy (503), answers a second end to end (from the first
+delivery to the last answer the node received), and the 99th percentile of the time from a
+delivery's intake to its answer written and to its hold applied (``receive.decide_delay_max``
+holds deciding back while deliveries keep coming: this is what that costs). The poll path
+is ``bench/pipeline.py``'s run for the same number of messages (fetch, store, confirm,
+decide, answer, deliver), in a fresh process too. Nothing about speed is asserted. Run
+``python -m bench.receive --help``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from bench.pipeline import Template, machine, payloads, run_in_subprocess, templates
+from bench.pipeline import latencies as latencies_of
 
 DEFAULT_PUSHERS = (1, 8, 32)
 DEFAULT_MESSAGES = 3000
@@ -55,6 +59,9 @@ class Result:
     p50: float
     p99: float
     busy: int
+    #: from a delivery's intake to its answer written, and to its hold applied (p99, s)
+    answer_p99: float = float("nan")
+    hold_p99: float = float("nan")
 
     @property
     def ack_rate(self) -> float:
@@ -212,6 +219,7 @@ def run_pushers(
         tail = (workdir / "daemon.log").read_text(errors="replace")[-2000:]
         raise RuntimeError(f"not every message was answered; the daemon's log ends:\n{tail}")
     latencies = report["latencies"]
+    holds, answers, _ = latencies_of(workdir / "skn-connector.db")
     return Result(
         pushers=pushers,
         messages=size,
@@ -220,6 +228,8 @@ def run_pushers(
         p50=_percentile(latencies, 0.5),
         p99=_percentile(latencies, 0.99),
         busy=report["busy"],
+        answer_p99=_percentile(answers, 0.99),
+        hold_p99=_percentile(holds, 0.99),
     )
 
 
@@ -241,12 +251,14 @@ def _met(ok: bool) -> str:
 def report(results: Sequence[Result], poll_rate: float) -> list[str]:
     lines = [
         f"{'pushers':>8}{'messages':>10}{'acks/s':>9}{'ack p50':>10}{'ack p99':>10}"
-        f"{'busy (503)':>12}{'answers/s':>11}{'acks/poll':>11}",
+        f"{'busy (503)':>12}{'answers/s':>11}{'answer p99':>12}{'hold p99':>10}"
+        f"{'acks/poll':>11}",
     ]
     for r in results:
         lines.append(
             f"{r.pushers:>8}{r.messages:>10}{r.ack_rate:>9.0f}{r.p50:>9.3f}s{r.p99:>9.3f}s"
-            f"{r.busy:>12}{r.answer_rate:>11.0f}{r.ack_rate / poll_rate:>10.2f}x"
+            f"{r.busy:>12}{r.answer_rate:>11.0f}{r.answer_p99:>11.2f}s{r.hold_p99:>9.2f}s"
+            f"{r.ack_rate / poll_rate:>10.2f}x"
         )
     lines.append(f"poll path (bench.pipeline, the same messages): {poll_rate:.0f} msg/s end to end")
     target = next((r for r in results if r.pushers == TARGET_PUSHERS), None)

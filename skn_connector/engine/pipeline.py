@@ -66,6 +66,12 @@ log = logging.getLogger(__name__)
 #: the node been polled in the last working days?"; written on every poll it was a commit
 #: of its own each round. A clock that went back writes it at once.
 LAST_POLL_EVERY = timedelta(seconds=60)
+#: Messages decoded at intake that are kept for deciding. A fetched batch is decided at once
+#: and takes its own back; the receive endpoint's deliveries wait for a pause in the stream
+#: (receive.decide_delay_max: 3 s, some 2,000 deliveries at the benchmark's rate), and a
+#: message forgotten meanwhile is decoded again (a quarter of a millisecond). About 7 KB
+#: each: at most some 14 MB, held only while such a backlog waits.
+DECODED_KEPT = 2048
 
 
 @dataclass
@@ -420,7 +426,7 @@ class Pipeline:
 
     def _remember_decoded(self, referentienummer: str, payload: bytes, message: Message) -> None:
         self._decoded[referentienummer] = (payload, message)
-        while len(self._decoded) > 2 * self.batch_size:
+        while len(self._decoded) > max(2 * self.batch_size, DECODED_KEPT):
             self._decoded.popitem(last=False)
 
     def _recall_decoded(self, referentienummer: str, raw: bytes) -> Message | None:
