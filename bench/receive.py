@@ -14,10 +14,13 @@ answers go back to the node (its send operation).
 
 Measured per number of pushers: acknowledgements a second (from the first delivery to the
 last acknowledgement), the time from sending a delivery to its acknowledgement (p50, p99),
-the deliveries refused as busy (503), and answers a second end to end (from the first
-delivery to the last answer the node received). The poll path is ``bench/pipeline.py``'s
-run for the same number of messages (fetch, store, confirm, decide, answer, deliver), in a
-fresh process too. Nothing about speed is asserted. Run ``python -m bench.receive --help``.
+the deliveries refused as busy (503), answers a second end to end (from the first
+delivery to the last answer the node received), and the 99th percentile of the time from a
+delivery's intake to its answer written and to its hold applied (``receive.decide_delay_max``
+holds deciding back while deliveries keep coming: this is what that costs). The poll path
+is ``bench/pipeline.py``'s run for the same number of messages (fetch, store, confirm,
+decide, answer, deliver), in a fresh process too. Nothing about speed is asserted. Run
+``python -m bench.receive --help``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from bench.pipeline import Template, machine, payloads, run_in_subprocess, templates
+from bench.pipeline import latencies as latencies_of
 
 DEFAULT_PUSHERS = (1, 8, 32)
 DEFAULT_MESSAGES = 3000
@@ -55,6 +59,9 @@ class Result:
     p50: float
     p99: float
     busy: int
+    #: from a delivery's intake to its answer written, and to its hold applied (p99, s)
+    answer_p99: float = float("nan")
+    hold_p99: float = float("nan")
 
     @property
     def ack_rate(self) -> float:
@@ -155,9 +162,12 @@ def _listening(port: int, timeout: float = 60.0) -> bool:
     return False
 
 
-def run_pushers(pushers: int, size: int, workdir: Path) -> Result:
+def run_pushers(
+    pushers: int, size: int, workdir: Path, *, decide_delay_max: str | None = None
+) -> Result:
     """One measurement: a fresh store, back-office and node, ``size`` messages delivered by
-    ``pushers`` concurrent pushers to the daemon."""
+    ``pushers`` concurrent pushers to the daemon (``decide_delay_max``: the setting, when
+    not its default)."""
     from skn_connector.adapters.registry import resolve_adapter_class
     from skn_connector.demo import add_receive_mode, write_config
 
@@ -181,7 +191,8 @@ def run_pushers(pushers: int, size: int, workdir: Path) -> Result:
             raise RuntimeError("the simulated node did not start within 10 minutes")
         node_url = parent.recv()
         config = write_config(workdir, SimpleNamespace(url=node_url, tls_dir=tls), sample.options)
-        add_receive_mode(config, tls, port)
+        limits = {} if decide_delay_max is None else {"decide_delay_max": decide_delay_max}
+        add_receive_mode(config, tls, port, **limits)
         log = (workdir / "daemon.log").open("wb")
         daemon = subprocess.Popen(
             [sys.executable, "-m", "bench.receive", "--daemon", str(config)],
@@ -208,6 +219,7 @@ def run_pushers(pushers: int, size: int, workdir: Path) -> Result:
         tail = (workdir / "daemon.log").read_text(errors="replace")[-2000:]
         raise RuntimeError(f"not every message was answered; the daemon's log ends:\n{tail}")
     latencies = report["latencies"]
+    holds, answers, _ = latencies_of(workdir / "skn-connector.db")
     return Result(
         pushers=pushers,
         messages=size,
@@ -216,6 +228,8 @@ def run_pushers(pushers: int, size: int, workdir: Path) -> Result:
         p50=_percentile(latencies, 0.5),
         p99=_percentile(latencies, 0.99),
         busy=report["busy"],
+        answer_p99=_percentile(answers, 0.99),
+        hold_p99=_percentile(holds, 0.99),
     )
 
 
@@ -237,12 +251,14 @@ def _met(ok: bool) -> str:
 def report(results: Sequence[Result], poll_rate: float) -> list[str]:
     lines = [
         f"{'pushers':>8}{'messages':>10}{'acks/s':>9}{'ack p50':>10}{'ack p99':>10}"
-        f"{'busy (503)':>12}{'answers/s':>11}{'acks/poll':>11}",
+        f"{'busy (503)':>12}{'answers/s':>11}{'answer p99':>12}{'hold p99':>10}"
+        f"{'acks/poll':>11}",
     ]
     for r in results:
         lines.append(
             f"{r.pushers:>8}{r.messages:>10}{r.ack_rate:>9.0f}{r.p50:>9.3f}s{r.p99:>9.3f}s"
-            f"{r.busy:>12}{r.answer_rate:>11.0f}{r.ack_rate / poll_rate:>10.2f}x"
+            f"{r.busy:>12}{r.answer_rate:>11.0f}{r.answer_p99:>11.2f}s{r.hold_p99:>9.2f}s"
+            f"{r.ack_rate / poll_rate:>10.2f}x"
         )
     lines.append(f"poll path (bench.pipeline, the same messages): {poll_rate:.0f} msg/s end to end")
     target = next((r for r in results if r.pushers == TARGET_PUSHERS), None)
@@ -277,6 +293,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=1, help="measurements each; the median is shown"
     )
+    parser.add_argument(
+        "--decide-delay-max",
+        help="receive.decide_delay_max for the daemon (default: the setting's default; "
+        '"0s": decide while receiving, without waiting for a pause)',
+    )
     parser.add_argument("--daemon", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.daemon is not None:
@@ -300,7 +321,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = []
         for _ in range(args.rounds):
             with tempfile.TemporaryDirectory(prefix="skn-bench-receive-") as tmp:
-                runs.append(run_pushers(pushers, args.messages, Path(tmp)))
+                runs.append(
+                    run_pushers(
+                        pushers, args.messages, Path(tmp), decide_delay_max=args.decide_delay_max
+                    )
+                )
             print(
                 f"... {pushers} pushers: {runs[-1].ack_rate:.0f} acks/s",
                 file=sys.stderr,
@@ -309,7 +334,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs.sort(key=lambda r: r.ack_rate)
         results.append(runs[len(runs) // 2])
     print()
-    print(f"{args.messages} messages per measurement; rounds {args.rounds}")
+    delay = args.decide_delay_max or "the default"
+    print(
+        f"{args.messages} messages per measurement; rounds {args.rounds}; "
+        f"receive.decide_delay_max {delay}"
+    )
     print("\n".join(report(results, poll_rate)))
     if len(polls) > 1:
         print(f"poll path rounds (msg/s): {' '.join(f'{p:.0f}' for p in polls)}")

@@ -166,6 +166,10 @@ class ReceiveSettings(_Section):
     max_waiting: int = Field(default=256, ge=1, le=10_000)
     #: open connections; past this many, new requests are answered 503
     max_connections: int = Field(default=128, ge=1, le=10_000)
+    #: while deliveries keep coming, deciding them waits for a pause, at most this long after
+    #: the oldest delivery not yet decided (service/prompt.py); 0: decide a tenth of a second
+    #: after a delivery (or a whole batch) whether the deliveries pause or not
+    decide_delay_max: Duration = timedelta(seconds=3)
 
     @field_validator("listen")
     @classmethod
@@ -178,6 +182,13 @@ class ReceiveSettings(_Section):
     def _positive(cls, value: timedelta) -> timedelta:
         if not timedelta(seconds=1) <= value <= timedelta(minutes=10):
             raise ValueError("must lie between 1 second and 10 minutes")
+        return value
+
+    @field_validator("decide_delay_max")
+    @classmethod
+    def _a_minute_at_most(cls, value: timedelta) -> timedelta:
+        if not timedelta(0) <= value <= timedelta(minutes=1):
+            raise ValueError("must lie between 0 seconds and 1 minute")
         return value
 
     @property

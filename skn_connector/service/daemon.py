@@ -348,6 +348,13 @@ class Stoppable(Protocol):
 FaceStarter = Callable[[Settings, Sequence[Pipeline], "Standby"], Stoppable | None]
 
 
+def _decide_delay_max(settings: Settings) -> float | None:
+    """How long deciding may wait for deliveries to pause (None: it does not wait for one)."""
+    if settings.receive is None or not settings.receive.decide_delay_max:
+        return None
+    return settings.receive.decide_delay_max.total_seconds()
+
+
 def run_daemon(
     settings: Settings, *, insecure_dev: bool = False, faces: Sequence[FaceStarter] = ()
 ) -> None:
@@ -463,7 +470,11 @@ def run_daemon_for(
             jobs.standby.may_work()
         try:
             with (
-                Prompt(jobs.received, batch=pipeline.batch_size) as prompt,
+                Prompt(
+                    jobs.received,
+                    batch=pipeline.batch_size,
+                    within=_decide_delay_max(settings),
+                ) as prompt,
                 receiving(
                     settings,
                     receive_context,

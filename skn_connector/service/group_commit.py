@@ -5,7 +5,9 @@ put their delivery here and wait. The writer takes everything waiting (up to a b
 stores it in one transaction (``Pipeline.intake_many``: a group commit, as a fetched batch
 is stored), then tells each request its outcome. A request is acknowledged only after that
 commit. A batch that fails is stored again one delivery at a time, so that one bad delivery
-fails alone.
+fails alone. Each delivery comes decoded (``engine.intake.predecode``, in the request's
+turn): the writer is the one part of receiving that cannot run beside another, so it does
+only what must be serial.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ..engine.crashpoints import crashpoint
+from ..messages import Message
 from ..store.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -47,14 +50,18 @@ class NotStored(Exception):
 
 #: Called once per delivery, from the writer's thread, with its outcome.
 Done = Callable[[Stored | NotStored], None]
-#: Stores deliveries (node handle, bytes) in one transaction; returns each one's outcome.
-Intake = Callable[[Sequence[tuple[str, bytes]]], Sequence[str]]
+#: A delivery: node handle, bytes, and their ``predecode`` (the message, or why it cannot be
+#: read).
+Delivery = tuple[str, bytes, Message | str]
+#: Stores deliveries in one transaction; returns each one's outcome.
+Intake = Callable[[Sequence[Delivery]], Sequence[str]]
 
 
 @dataclass(frozen=True)
 class _Waiting:
     handle: str
     payload: bytes
+    decoded: Message | str
     done: Done
 
 
@@ -83,13 +90,13 @@ class GroupWriter:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, handle: str, payload: bytes, done: Done) -> bool:
+    def submit(self, handle: str, payload: bytes, decoded: Message | str, done: Done) -> bool:
         """Queue a delivery; False when as many as ``max_waiting`` wait already (or the
         writer stops): the caller answers that it is busy."""
         with self._changed:
             if self._stopping or len(self._waiting) >= self._max_waiting:
                 return False
-            self._waiting.append(_Waiting(handle, payload, done))
+            self._waiting.append(_Waiting(handle, payload, decoded, done))
             self._changed.notify()
         return True
 
@@ -163,7 +170,8 @@ class GroupWriter:
         return list(outcomes)
 
     def _commit(self, batch: list[_Waiting]) -> list[Stored]:
-        outcomes = [Stored(o) for o in self._intake([(w.handle, w.payload) for w in batch])]
+        deliveries = [(w.handle, w.payload, w.decoded) for w in batch]
+        outcomes = [Stored(o) for o in self._intake(deliveries)]
         # stored and committed, not yet acknowledged: the node delivers these again
         crashpoint("after_receive_commit")
         return outcomes

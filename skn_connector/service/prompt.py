@@ -1,11 +1,16 @@
 """Run a job soon after it is asked for, in a thread of its own.
 
 The receive endpoint asks after every commit that stored new messages, so that their answers
-go out at once and not at the next interval. The job waits a moment (``settle``) after the
-first ask, or until a whole batch was asked for, so that a stream of deliveries is decided
-in batches, as a fetch is, rather than a few at a time: each batch's commits cost the same
-however many messages it holds. Asks that come while the job runs make it run once more
-afterwards, so none is lost; they never make it run twice at once.
+go out at once and not at the next interval. Asks that come while the job runs make it run
+once more afterwards, so none is lost; they never make it run twice at once. When it runs:
+
+- with ``within`` (the receive endpoint's ``decide_delay_max``): in a lull. While asks keep
+  coming the job waits, until none came for ``settle`` seconds, but never longer than
+  ``within`` after the oldest ask it has not yet run for. Deciding shares the one CPU with
+  the endpoint; a stream of deliveries is acknowledged first and decided when it pauses
+  (or every ``within`` seconds while it does not), in large batches;
+- without: ``settle`` seconds after the first ask, or as soon as a whole batch was asked
+  for, so that a stream is decided in batches, as a fetch is, rather than a few at a time.
 """
 
 from __future__ import annotations
@@ -29,12 +34,16 @@ class Prompt:
         *,
         batch: int = 1,
         settle: float = SETTLE_SECONDS,
+        within: float | None = None,
         name: str = "skn-prompt",
     ) -> None:
         self._job = job
         self._batch = batch
         self._settle = settle
+        self._within = within or None
         self._asked = 0
+        #: when the oldest ask the job has not run for came, and the latest (monotonic)
+        self._first_ask = self._last_ask = 0.0
         self._changed = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -42,6 +51,10 @@ class Prompt:
     def ask(self, count: int = 1) -> None:
         """Run the job soon; ``count``: how many new items it has to work on."""
         with self._changed:
+            now = time.monotonic()
+            if not self._asked:
+                self._first_ask = now
+            self._last_ask = now
             self._asked += max(1, count)
             self._changed.notify()
 
@@ -61,12 +74,22 @@ class Prompt:
         with self._changed:
             while not self._asked and not self._stopping:
                 self._changed.wait()
-            until = time.monotonic() + self._settle
-            while not self._stopping and self._asked < self._batch:
-                left = until - time.monotonic()
-                if left <= 0:
-                    break
-                self._changed.wait(left)
+            if self._within is None:
+                until = time.monotonic() + self._settle
+                while not self._stopping and self._asked < self._batch:
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._changed.wait(left)
+            else:
+                while not self._stopping:
+                    # the bound counts from the oldest ask not yet run for: asks that came
+                    # while the job ran have waited since then
+                    until = min(self._last_ask + self._settle, self._first_ask + self._within)
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._changed.wait(left)
             if self._stopping:
                 return False
             self._asked = 0

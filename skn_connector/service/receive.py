@@ -9,9 +9,10 @@ scheduler. What it guarantees:
 - a body larger than the limit is refused before it is read (its Content-Length), and a
   stream that grows past the limit is cut there; a client that takes longer than
   ``request_timeout`` to send its request (headers and body) is cut off;
-- a delivery is stored exactly as a fetched message is (``Pipeline.intake_many``: inbox or
-  quarantine, the same duplicate rules) by the writer thread, several in one transaction
-  (``group_commit.py``), and acknowledged only after that commit. A redelivery is
+- a delivery is decoded in the request's turn, then stored exactly as a fetched message is
+  (``Pipeline.intake_many``: inbox or quarantine, the same duplicate rules) by the writer
+  thread, several in one transaction (``group_commit.py``), and acknowledged only after
+  that commit. A redelivery is
   acknowledged without a second effect; a message that cannot be decoded is quarantined
   and acknowledged;
 - with several creditors, one endpoint serves them all: a delivery goes to the creditor its
@@ -44,10 +45,12 @@ from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..config import ConfigError, ReceiveSettings, Settings
-from ..wire.delivery import DeliveryError, acknowledgement, read_delivery
+from ..engine.intake import predecode
+from ..messages import Message
+from ..wire.delivery import Delivered, DeliveryError, acknowledgement, read_delivery
 from ..wire.profile import MAX_ENVELOPE_BYTES, OP_DELIVER, RECEIVE_PATH
-from ..wire.soap import SoapFault, WireError, decode_message, fault
-from .group_commit import GroupWriter, NotStored, Stored
+from ..wire.soap import SoapFault, WireError, fault
+from .group_commit import Delivery, GroupWriter, NotStored, Stored
 
 if TYPE_CHECKING:
     from ..engine.pipeline import Pipeline
@@ -241,9 +244,9 @@ def receive_app(writer: GroupWriter, limits: _Limits) -> Starlette:
     async def _take(action: str | None, body: bytes) -> Response:
         try:
             if len(body) > PARSE_IN_THREAD_BYTES:
-                delivered = await asyncio.to_thread(read_delivery, action, body)
+                delivered, decoded = await asyncio.to_thread(_read, action, body)
             else:
-                delivered = read_delivery(action, body)
+                delivered, decoded = _read(action, body)
         except (DeliveryError, WireError) as exc:
             return _client_fault(str(exc))
         except SoapFault:
@@ -254,7 +257,7 @@ def receive_app(writer: GroupWriter, limits: _Limits) -> Starlette:
         def done(outcome: Stored | NotStored) -> None:
             loop.call_soon_threadsafe(_settle, settled, outcome)
 
-        if not writer.submit(delivered.handle, delivered.payload, done):
+        if not writer.submit(delivered.handle, delivered.payload, decoded, done):
             return _busy("the connector is busy; deliver again shortly", BUSY_RETRY_AFTER)
         outcome = await settled
         if isinstance(outcome, NotStored):
@@ -274,6 +277,13 @@ def receive_app(writer: GroupWriter, limits: _Limits) -> Starlette:
         routes=[Route(RECEIVE_PATH, deliver, methods=methods)],
         exception_handlers={404: not_found, 405: not_found},
     )
+
+
+def _read(action: str | None, body: bytes) -> tuple[Delivered, Message | str]:
+    """The delivery in a request, and its message decoded: here, beside the writer, which
+    then only stores (a message that cannot be read is still stored: in quarantine)."""
+    delivered = read_delivery(action, body)
+    return delivered, predecode(delivered.payload, delivered.handle)
 
 
 def _settle(future: asyncio.Future[Stored | NotStored], outcome: Stored | NotStored) -> None:
@@ -396,34 +406,32 @@ class ReceiveServer:
         return self.writer.stop(timeout) and ended
 
 
-def routed_intake(
-    pipelines: Sequence[Pipeline],
-) -> Callable[[Sequence[tuple[str, bytes]]], list[Any]]:
+def routed_intake(pipelines: Sequence[Pipeline]) -> Callable[[Sequence[Delivery]], list[Any]]:
     """Store a batch of deliveries, each with the pipeline of the creditor it is addressed
     to (its Ontvanger); what names no creditor here, or cannot be read, with the first's.
     One transaction per creditor in the batch."""
     first = pipelines[0]
-    if len(pipelines) == 1:
-        return lambda batch: first.intake_many(batch, channel="node")
     by_participant = {str(p.creditor.participant_id): p for p in pipelines}
 
-    def addressee(payload: bytes) -> Pipeline:
-        try:
-            ontvanger = str(decode_message(payload).berichtheader.ontvanger)
-        except Exception:  # undecodable: the first creditor's intake quarantines it
+    def addressee(decoded: Message | str) -> Pipeline:
+        if isinstance(decoded, str):  # undecodable: the first creditor's intake quarantines it
             return first
-        return by_participant.get(ontvanger, first)
+        return by_participant.get(str(decoded.berichtheader.ontvanger), first)
 
-    def intake(batch: Sequence[tuple[str, bytes]]) -> list[Any]:
+    def intake(batch: Sequence[Delivery]) -> list[Any]:
         groups: dict[int, list[int]] = {}
         owners: dict[int, Pipeline] = {}
-        for index, (_, payload) in enumerate(batch):
-            owner = addressee(payload)
+        for index, (_, _, decoded) in enumerate(batch):
+            owner = first if len(pipelines) == 1 else addressee(decoded)
             groups.setdefault(id(owner), []).append(index)
             owners[id(owner)] = owner
         outcomes: list[Any] = [None] * len(batch)
         for key, indexes in groups.items():
-            stored = owners[key].intake_many([batch[i] for i in indexes], channel="node")
+            stored = owners[key].intake_many(
+                [batch[i][:2] for i in indexes],
+                channel="node",
+                decoded=[batch[i][2] for i in indexes],
+            )
             for index, outcome in zip(indexes, stored, strict=True):
                 outcomes[index] = outcome
         return outcomes
@@ -454,6 +462,10 @@ def receiving(
         if accepted:
             wake(accepted)
 
+    for each in (pipeline, *others):
+        # the calendar of holidays loads on first use: in the writer, 90 ms before the first
+        # acknowledgement
+        each.working_days.add(each.today(), each.answer_days)
     writer = GroupWriter(
         routed_intake((pipeline, *others)),
         max_waiting=settings.receive.max_waiting,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from .bulk import execute_many
@@ -53,22 +53,71 @@ def append(
         last = session.scalar(_LAST_HASH if current() is not None else _LAST_UNASSIGNED_HASH)
         trail = _PendingAudit(session.get_transaction(), last or GENESIS_HASH)
         session.info[_AUDIT_PENDING] = trail
+    row = _entry(trail.head, event_name, conversation_id, referentienummer, detail)
+    trail.rows.append(row)
+    trail.head = row["hash"]
+    return trail.head
+
+
+def _entry(
+    head: str,
+    event_name: str,
+    conversation_id: str | None,
+    referentienummer: str | None,
+    detail: dict[str, Any],
+) -> dict[str, Any]:
+    """The row of an entry that follows ``head``."""
     at = datetime.now(UTC)
     body = _DETAIL_JSON.encode(detail)
-    digest = audit_hash(trail.head, at, event_name, conversation_id, referentienummer, body)
-    trail.rows.append(
-        {
-            "at": at,
-            "event": event_name,
-            "conversation_id": conversation_id,
-            "referentienummer": referentienummer,
-            "detail": body,
-            "prev_hash": trail.head,
-            "hash": digest,
-        }
-    )
-    trail.head = digest
-    return digest
+    return {
+        "at": at,
+        "event": event_name,
+        "conversation_id": conversation_id,
+        "referentienummer": referentienummer,
+        "detail": body,
+        "prev_hash": head,
+        "hash": audit_hash(head, at, event_name, conversation_id, referentienummer, body),
+    }
+
+
+class Chain:
+    """Audit entries appended on a Core connection, for a transaction without an ORM
+    session (the receive endpoint's intake): the same rows, hashes and head as ``append``.
+    Read the head (``open``) inside the transaction that writes the entries, after the
+    store's lock: the chain holds as ``append``'s does."""
+
+    __slots__ = ("_rows", "head")
+
+    def __init__(self, head: str) -> None:
+        self.head = head
+        self._rows: list[dict[str, Any]] = []
+
+    @classmethod
+    def open(cls, connection: Connection) -> Chain:
+        if connection.dialect.name == "postgresql":  # one appender at a time
+            connection.execute(_LOCK_HEAD, {"head_key": meta_key(AUDIT_HEAD_KEY)})
+        last = connection.scalar(_LAST_HASH if current() is not None else _LAST_UNASSIGNED_HASH)
+        return cls(last or GENESIS_HASH)
+
+    def add(
+        self,
+        event_name: str,
+        *,
+        conversation_id: str | None = None,
+        referentienummer: str | None = None,
+        **detail: Any,
+    ) -> None:
+        """Append an entry (written by ``write``); ``detail`` holds no personal data."""
+        row = _entry(self.head, event_name, conversation_id, referentienummer, detail)
+        self._rows.append(row)
+        self.head = row["hash"]
+
+    def write(self, connection: Connection) -> None:
+        """Write the entries added, in order, and the trail's head."""
+        if self._rows:
+            rows, self._rows = self._rows, []
+            execute_many(connection, _INSERT_AUDIT, rows)
+            _write_head(connection, self.head)
 
 
 class _PendingAudit:
@@ -105,13 +154,17 @@ def write_pending(session: Session, *_args: Any) -> None:
         rows, trail.rows = trail.rows, []
         execute_many(connection, _INSERT_AUDIT, rows)
     if trail.head_written != trail.head:
-        # the head of the trail, so that removing its last entries is detected too
-        updated = connection.execute(
-            _UPDATE_HEAD, {"head_key": meta_key(AUDIT_HEAD_KEY), "head_value": trail.head}
-        )
-        if updated.rowcount == 0:
-            connection.execute(insert(Meta), {"key": meta_key(AUDIT_HEAD_KEY), "value": trail.head})
+        _write_head(connection, trail.head)
         trail.head_written = trail.head
+
+
+def _write_head(connection: Connection, head: str) -> None:
+    # the head of the trail, so that removing its last entries is detected too
+    updated = connection.execute(
+        _UPDATE_HEAD, {"head_key": meta_key(AUDIT_HEAD_KEY), "head_value": head}
+    )
+    if updated.rowcount == 0:
+        connection.execute(insert(Meta), {"key": meta_key(AUDIT_HEAD_KEY), "value": head})
 
 
 def audit_hash(
