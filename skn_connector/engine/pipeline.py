@@ -54,6 +54,7 @@ from .failures import Failure, FinalTask, record_failure, store_failure
 from .intake import Decoded, predecode, store_plain
 from .policy import Policy, load_policy
 from .portal import PortalDesk
+from .quarantine import keep_in_quarantine
 from .recording import Decided, DecisionRecorder
 from .records import CreditorProfile, Delivery, Intake, NodePort, Outcome, RunSummary
 from .tasks import TaskDesk, TaskError, add_task, resolve_quarantine_tasks
@@ -332,7 +333,9 @@ class Pipeline:
         if node_message_id in known:
             # not a redelivery (other bytes under a handle stored before): kept aside, never
             # taken for the message stored first nor dropped
-            self._quarantine(
+            keep_in_quarantine(
+                self.store,
+                self.clock(),
                 session,
                 node_message_id,
                 payload,
@@ -344,8 +347,16 @@ class Pipeline:
             return Intake.CONFLICT
         if message is None or reason is not None:
             referentienummer = str(message.berichtheader.referentienummer) if message else None
-            self._quarantine(
-                session, node_message_id, payload, digest, reason or "", referentienummer, now
+            keep_in_quarantine(
+                self.store,
+                self.clock(),
+                session,
+                node_message_id,
+                payload,
+                digest,
+                reason or "",
+                referentienummer,
+                now,
             )
             return Intake.QUARANTINED
         header = message.berichtheader
@@ -368,7 +379,9 @@ class Pipeline:
                 )
                 log.debug("duplicate delivery of message %s ignored", referentienummer)
                 return Intake.DUPLICATE
-            self._quarantine(
+            keep_in_quarantine(
+                self.store,
+                self.clock(),
                 session,
                 node_message_id,
                 payload,
@@ -449,52 +462,6 @@ class Pipeline:
             ):
                 known.setdefault(handle, set()).add(digest)
         return known
-
-    def _quarantine(
-        self,
-        session: Session,
-        node_message_id: str,
-        payload: bytes,
-        digest: str,
-        reason: str,
-        referentienummer: str | None,
-        now: datetime,
-    ) -> None:
-        same = session.scalars(
-            select(QuarantinedMessage).where(
-                QuarantinedMessage.sha256 == digest,
-                QuarantinedMessage.status == QuarantineStatus.OPEN,
-            )
-        ).first()
-        if same is not None:
-            same.occurrences += 1
-        else:
-            kept = QuarantinedMessage(
-                node_message_id=node_message_id,
-                referentienummer=referentienummer,
-                raw=payload,
-                sha256=digest,
-                reason=reason,
-                received_at=now,
-                status=QuarantineStatus.OPEN,
-                occurrences=1,
-            )
-            session.add(kept)
-            session.flush()  # the entry's id, for its task
-            add_task(
-                session,
-                self.clock(),
-                TaskKind.CONFLICT
-                if referentienummer and "conflicting" in reason
-                else TaskKind.QUARANTINED,
-                f"message kept in quarantine: {reason}"[:2000],
-                None,
-                referentienummer,
-                None,
-                quarantine_id=kept.id,
-            )
-        self.store.audit(session, "quarantined", referentienummer=referentienummer, reason=reason)
-        log.warning("message %s quarantined: %s", referentienummer or node_message_id, reason)
 
     # -- decode, route, answer -------------------------------------------------------------
 
