@@ -43,7 +43,7 @@ def test_migrations_match_the_models_on_postgresql(postgres_url: str) -> None:
                 )
             }
             revision = connection.execute(text("SELECT version_num FROM alembic_version"))
-            assert revision.scalar() == "0012"
+            assert revision.scalar() == "0013"
         assert "ix_audit_conversation_id" not in indexes
     finally:
         store.close()
