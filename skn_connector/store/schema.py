@@ -400,9 +400,12 @@ class Account(Base):
 
 
 #: The rows of no creditor (store.scope.UNASSIGNED): the condition of the partial indexes
-#: ix_<table>_unassigned, empty once the sole creditor has them (migration 0010). No index
-#: leads with creditor_id itself: with one creditor it would tell the planner nothing, and
-#: SQLite would take it over the indexes the queries are made for (a status, a deadline).
+#: ix_<table>_unassigned, empty once the sole creditor has them (migration 0010). Since
+#: migration 0013 creditor_id follows the equality columns of the indexes by status, kind
+#: and event, which so serve a creditor's scope and the whole store of a deployment of one
+#: creditor alike. The indexes that lead with it (for a creditor's totals, its newest message
+#: and its audit chain's head) are partial on ASSIGNED_ROWS: whole, SQLite would take them
+#: over the indexes the other statements are made for (a handle, a status, a deadline).
 UNASSIGNED_ROWS = "creditor_id = ''"
 for _table in (
     InboxMessage,
