@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import text
+
 from bench import scrape
-from skn_connector.config import load_settings
+from skn_connector.config import load_deployment, load_settings
 from skn_connector.operations.status import status
 from skn_connector.store import open_store
 
@@ -35,3 +37,31 @@ def test_measure_and_report_with_a_tiny_budget(tmp_path: Path) -> None:
     assert all(len(t.seconds) == 2 and t.median_ms > 0 for t in timings)
     lines = scrape.report(mix, timings, 1.0)
     assert lines[0].startswith("store: 300 messages (10 not yet worked)")
+
+
+def test_the_rows_spread_over_creditors_and_the_indexes_of_0012(tmp_path: Path) -> None:
+    mix = scrape.Mix(messages=1200, pending=30, creditors=3, without_creditor_indexes=True)
+    database = tmp_path / "skn.db"
+    scrape.fill(database, mix)
+    settings = load_deployment(
+        scrape.write_config(tmp_path, database, scrape.free_port(), mix.creditor_ids)
+    ).creditors
+    store = open_store(settings[0].store.url)
+    try:
+        with store.engine.connect() as connection:
+            indexes = {
+                name: sql
+                for name, sql in connection.execute(
+                    text("SELECT name, sql FROM sqlite_master WHERE type = 'index'")
+                )
+            }
+        figures = [status(store.scoped(s.creditor_id), s, datetime.now(UTC)) for s in settings]
+    finally:
+        store.close()
+    assert "ix_inbox_creditor" not in indexes and "ix_holds_status" in indexes
+    assert "creditor_id" not in indexes["ix_outbox_status"]
+    assert [f.received for f in figures] == [400, 400, 400]
+    assert all(f.answers_pending >= 10 and f.quarantine_open == 3 for f in figures)
+    (tmp_path / "m").mkdir()
+    timings = scrape.measure(tmp_path / "m", scrape.Mix(300, 10, creditors=2), repeat=1)
+    assert [t.label for t in timings][-1] == "GET /metrics over HTTP"

@@ -1,5 +1,5 @@
 """Migration 0014: a conversation's key is its id and its creditor. A store of the previous
-release (the fixture of migration 0006, upgraded to 0012 for one creditor) keeps every
+release (the fixture of migration 0006, upgraded to 0013 for one creditor) keeps every
 conversation as it was, its audit trail verifies, and a second creditor may then hold a
 conversation of the same id, which the old key refused. On SQLite and on PostgreSQL."""
 
@@ -41,13 +41,13 @@ def _upgrade(engine: Engine, revision: str) -> None:
         command.upgrade(config, revision)
 
 
-def _sqlite_at_0012(tmp_path: Path) -> Path:
+def _sqlite_at_0013(tmp_path: Path) -> Path:
     path = tmp_path / "skn.db"
     shutil.copy(FIXTURE, path)
     with sqlite3.connect(path) as db:
         db.execute(HOLD_TASK)
     engine = create_engine(f"sqlite:///{path}")
-    _upgrade(engine, "0012")
+    _upgrade(engine, "0013")
     engine.dispose()
     return path
 
@@ -77,7 +77,7 @@ def _a_second_creditor_takes_the_same_id(url: str, before: list[dict[str, Any]])
 
 
 def test_conversations_are_kept_and_keyed_by_creditor(tmp_path: Path) -> None:
-    path = _sqlite_at_0012(tmp_path)
+    path = _sqlite_at_0013(tmp_path)
     before = _conversations(create_engine(f"sqlite:///{path}"))
     assert before and {c["creditor_id"] for c in before} == {A}
     _a_second_creditor_takes_the_same_id(f"sqlite:///{path}", before)
@@ -86,7 +86,7 @@ def test_conversations_are_kept_and_keyed_by_creditor(tmp_path: Path) -> None:
 def test_conversations_are_kept_and_keyed_by_creditor_on_postgresql(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    source = create_engine(f"sqlite:///{_sqlite_at_0012(tmp_path)}")
+    source = create_engine(f"sqlite:///{_sqlite_at_0013(tmp_path)}")
     metadata = MetaData()
     metadata.reflect(source, only=TABLES)
     with source.connect() as connection:
@@ -95,7 +95,7 @@ def test_conversations_are_kept_and_keyed_by_creditor_on_postgresql(
             for name in TABLES
         }
     target = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    _upgrade(target, "0012")
+    _upgrade(target, "0013")
     metadata = MetaData()
     metadata.reflect(target, only=TABLES)
     with target.begin() as connection:

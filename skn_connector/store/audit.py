@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from .bulk import execute_many
-from .schema import AuditEntry, Meta
+from .schema import ASSIGNED_ROWS, AuditEntry, Meta
 from .scope import COLUMN, UNASSIGNED, UNSCOPED, current, meta_key
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def append(
             session.execute(_LOCK_HEAD, {"head_key": meta_key(AUDIT_HEAD_KEY)})
         # each creditor's trail is a chain of its own; a store without a scope writes the
         # chain of no creditor (store.scope.UNASSIGNED)
-        last = session.scalar(_LAST_HASH if current() is not None else _LAST_UNASSIGNED_HASH)
+        last = session.scalar(_head_query())
         trail = _PendingAudit(session.get_transaction(), last or GENESIS_HASH)
         session.info[_AUDIT_PENDING] = trail
     row = _entry(trail.head, event_name, conversation_id, referentienummer, detail)
@@ -96,7 +96,7 @@ class Chain:
     def open(cls, connection: Connection) -> Chain:
         if connection.dialect.name == "postgresql":  # one appender at a time
             connection.execute(_LOCK_HEAD, {"head_key": meta_key(AUDIT_HEAD_KEY)})
-        last = connection.scalar(_LAST_HASH if current() is not None else _LAST_UNASSIGNED_HASH)
+        last = connection.scalar(_head_query())
         return cls(last or GENESIS_HASH)
 
     def add(
@@ -136,9 +136,22 @@ _AUDIT_PENDING = "skn_audit_pending"
 #: the audit detail's JSON (one encoder, not one a call: 3.5 entries a message)
 _DETAIL_JSON = json.JSONEncoder(sort_keys=True, default=str)
 _LOCK_HEAD = select(Meta).where(Meta.key == bindparam("head_key")).with_for_update()
-_LAST_HASH = select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
-_LAST_UNASSIGNED_HASH = _LAST_HASH.where(AuditEntry.creditor_id == UNASSIGNED)
+_NEWEST_HASH = select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
+#: the head of a creditor's chain, in its scope: the condition of the partial index
+#: ix_audit_creditor (creditor_id, id) word for word (every row of a scope meets it); else
+#: the head is looked for by going back over the other creditors' entries, all of them for
+#: a creditor whose chain has not begun
+_LAST_HASH = _NEWEST_HASH.where(text(ASSIGNED_ROWS))
+_LAST_UNASSIGNED_HASH = _NEWEST_HASH.where(AuditEntry.creditor_id == UNASSIGNED)
 _INSERT_AUDIT = insert(AuditEntry)
+
+
+def _head_query() -> Any:
+    """The statement that finds the head of the current scope's chain: a creditor's (its
+    rows meet ASSIGNED_ROWS), or the chain of no creditor, which is the deployment's own
+    (scope ``''``) and that of a store opened without a scope."""
+    return _LAST_HASH if current() else _LAST_UNASSIGNED_HASH
+
 _UPDATE_HEAD = (
     update(Meta).where(Meta.key == bindparam("head_key")).values(value=bindparam("head_value"))
 )

@@ -59,6 +59,15 @@ INBOX_PENDING = "status = 'pending'"
 #: The audit entries of a person's action (their detail names an actor): the condition of
 #: the partial index ix_audit_actions, word for word as queries must write it.
 AUDIT_ACTIONS = "detail LIKE '%\"actor\": {%'"
+#: The rows of a creditor (every row the connector's work writes: store.scope): the condition
+#: of the partial indexes that lead with creditor_id (ix_inbox_creditor, ix_quarantine_creditor,
+#: ix_audit_creditor), word for word as the statements that are to use them write it. Without
+#: statistics SQLite takes an index whose first column a statement compares for equality over
+#: a better one: were these indexes whole, every statement run in a creditor's scope (which
+#: adds ``creditor_id = :scope``) could read one of them instead of, say, the index of the
+#: handles it looks up, and so read all of the creditor's rows. Partial, they serve only the
+#: statements that repeat the condition: those that read a creditor's rows by creditor alone.
+ASSIGNED_ROWS = "creditor_id <> ''"
 
 
 class InboxMessage(Base):
@@ -66,11 +75,13 @@ class InboxMessage(Base):
 
     __tablename__ = "inbox"
     #: the deadlines of the messages still pending, for the metrics: partial, so it is as
-    #: small as the backlog (migration 0008)
+    #: small as the backlog (migration 0008), and by creditor, so that a creditor's are read
+    #: alone (migration 0013)
     __table_args__ = (
         Index(
             "ix_inbox_pending",
             "status",
+            "creditor_id",
             "answer_due",
             "received_at",
             sqlite_where=text(INBOX_PENDING),
@@ -78,6 +89,17 @@ class InboxMessage(Base):
         ),
         Index("ix_inbox_berichttype", "berichttype", "id"),
         Index("ix_inbox_received_at", "received_at"),
+        #: the work by status, a creditor's alone (the status first: the counts of a
+        #: deployment of one creditor ask by status alone; migration 0013)
+        Index("ix_inbox_status", "status", "creditor_id"),
+        #: a creditor's messages: how many, and the newest (by id; migration 0013)
+        Index(
+            "ix_inbox_creditor",
+            "creditor_id",
+            "id",
+            sqlite_where=text(ASSIGNED_ROWS),
+            postgresql_where=text(ASSIGNED_ROWS),
+        ),
         # a creditor's own (migration 0014): the same Referentienummer sent to two creditors
         # of one deployment is each one's message, and stops neither
         UniqueConstraint("referentienummer", "creditor_id", name="uq_inbox_referentienummer"),
@@ -101,7 +123,7 @@ class InboxMessage(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     answer_due: Mapped[date | None] = mapped_column(Date, nullable=True)
     #: pending -> done | failed (a person must look) | unexpected (no rule fits; a task)
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     #: the last failure, redacted (no personal data), and its class
@@ -117,8 +139,17 @@ class QuarantinedMessage(Base):
     """A message that could not be accepted, kept with its reason for a person."""
 
     __tablename__ = "quarantine"
-    #: the open entries are counted at every scrape of the metrics (migration 0008)
-    __table_args__ = (Index("ix_quarantine_status", "status"),)
+    #: the open entries are counted at every scrape of the metrics (migration 0008), a
+    #: creditor's alone; and all of a creditor's (migration 0013)
+    __table_args__ = (
+        Index("ix_quarantine_status", "status", "creditor_id"),
+        Index(
+            "ix_quarantine_creditor",
+            "creditor_id",
+            sqlite_where=text(ASSIGNED_ROWS),
+            postgresql_where=text(ASSIGNED_ROWS),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     #: the creditor the row belongs to: its participant id (store.scope)
@@ -163,10 +194,12 @@ class OutboxMessage(Base):
     """An answer written in the same transaction as the state it follows from."""
 
     __tablename__ = "outbox"
-    #: the console lists answers by type and date (migration 0009)
+    #: the console lists answers by type and date (migration 0009); the work and the
+    #: answers sent by status, a creditor's alone (migration 0013)
     __table_args__ = (
         Index("ix_outbox_berichttype", "berichttype", "id"),
         Index("ix_outbox_created_at", "created_at"),
+        Index("ix_outbox_status", "status", "creditor_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -181,7 +214,7 @@ class OutboxMessage(Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     #: pending -> sent | failed (the node refused it; a person must look)
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     #: the last failure, redacted (no personal data), and its class
@@ -196,8 +229,13 @@ class Task(Base):
     """Something a person must look at or decide, with a due date where a deadline runs."""
 
     __tablename__ = "tasks"
-    #: the console lists tasks by kind (migration 0009)
-    __table_args__ = (Index("ix_tasks_kind_status", "kind", "status"),)
+    #: the console lists tasks by kind (migration 0009); the open tasks, a creditor's
+    #: alone, and a creditor's tasks of a kind in any status (the deadline watch; the
+    #: creditor before the status, migration 0013)
+    __table_args__ = (
+        Index("ix_tasks_kind_status", "kind", "creditor_id", "status"),
+        Index("ix_tasks_status", "status", "creditor_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     #: the creditor the row belongs to: its participant id (store.scope)
@@ -215,7 +253,7 @@ class Task(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     due: Mapped[date | None] = mapped_column(Date, nullable=True)
     #: open -> resolved
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))
     resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -228,8 +266,10 @@ class HoldRecord(Base):
     then applied and released through the adapter (idempotent by hold_id)."""
 
     __tablename__ = "holds"
-    #: the daily expiry looks for applied holds whose end has passed
-    __table_args__ = (Index("ix_holds_status_ends", "status", "ends"),)
+    #: the holds by status, a creditor's alone, and the daily expiry's applied holds whose
+    #: end has passed (the end last: a range after the equalities; migration 0013). It
+    #: serves every lookup by status, so there is no index on the status alone.
+    __table_args__ = (Index("ix_holds_status_ends", "status", "creditor_id", "ends"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     #: the creditor the row belongs to: its participant id (store.scope)
@@ -248,7 +288,7 @@ class HoldRecord(Base):
     starts: Mapped[date] = mapped_column(Date)
     ends: Mapped[date | None] = mapped_column(Date, nullable=True)
     #: to_apply -> applied -> to_release -> released
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))
     release_reason: Mapped[str | None] = mapped_column(String(128), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -264,6 +304,8 @@ class WriteOffRecord(Base):
     """A write-off of remainders after a successful end, carried out through the adapter."""
 
     __tablename__ = "write_offs"
+    #: the write-offs to carry out, a creditor's alone (migration 0013)
+    __table_args__ = (Index("ix_write_offs_status", "status", "creditor_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     #: the creditor the row belongs to: its participant id (store.scope)
@@ -278,7 +320,7 @@ class WriteOffRecord(Base):
     reason: Mapped[str] = mapped_column(String(64))
     datum: Mapped[date] = mapped_column(Date)
     #: to_apply -> done
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     #: the last failure, redacted (no personal data), and its class
@@ -303,16 +345,27 @@ class AuditEntry(Base):
 
     __tablename__ = "audit"
     #: failed calls to a back-office, counted at every scrape of the metrics; partial, so
-    #: that the other entries (nearly all) cost their insert nothing more (migration 0008)
+    #: that the other entries (nearly all) cost their insert nothing more (migration 0008);
+    #: a person's actions, newest first. Both by creditor (migration 0013); and the head of
+    #: a creditor's chain, read by every transaction that appends to it (migration 0013).
     __table_args__ = (
+        Index(
+            "ix_audit_creditor",
+            "creditor_id",
+            "id",
+            sqlite_where=text(ASSIGNED_ROWS),
+            postgresql_where=text(ASSIGNED_ROWS),
+        ),
         Index(
             "ix_audit_backoffice_failures",
             "event",
+            "creditor_id",
             sqlite_where=text(BACKOFFICE_FAILURES),
             postgresql_where=text(BACKOFFICE_FAILURES),
         ),
         Index(
             "ix_audit_actions",
+            "creditor_id",
             "id",
             sqlite_where=text(AUDIT_ACTIONS),
             postgresql_where=text(AUDIT_ACTIONS),
@@ -358,9 +411,12 @@ class Account(Base):
 
 
 #: The rows of no creditor (store.scope.UNASSIGNED): the condition of the partial indexes
-#: ix_<table>_unassigned, empty once the sole creditor has them (migration 0010). No index
-#: leads with creditor_id itself: with one creditor it would tell the planner nothing, and
-#: SQLite would take it over the indexes the queries are made for (a status, a deadline).
+#: ix_<table>_unassigned, empty once the sole creditor has them (migration 0010). Since
+#: migration 0013 creditor_id follows the equality columns of the indexes by status, kind
+#: and event, which so serve a creditor's scope and the whole store of a deployment of one
+#: creditor alike. The indexes that lead with it (for a creditor's totals, its newest message
+#: and its audit chain's head) are partial on ASSIGNED_ROWS: whole, SQLite would take them
+#: over the indexes the other statements are made for (a handle, a status, a deadline).
 UNASSIGNED_ROWS = "creditor_id = ''"
 for _table in (
     InboxMessage,

@@ -16,7 +16,7 @@ The ids the connector makes itself (an answer's Referentienummer, a hold's and a
 write-off's id: new UUIDs) stay unique across the store.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from alembic import op
 from sqlalchemy.exc import SAWarning
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
