@@ -152,6 +152,7 @@ def _head_query() -> Any:
     (scope ``''``) and that of a store opened without a scope."""
     return _LAST_HASH if current() else _LAST_UNASSIGNED_HASH
 
+
 _UPDATE_HEAD = (
     update(Meta).where(Meta.key == bindparam("head_key")).values(value=bindparam("head_value"))
 )
