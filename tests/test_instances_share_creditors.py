@@ -120,15 +120,18 @@ def test_three_instances_answer_every_message_once_through_a_kill(
 ) -> None:
     config = write_config(tmp_path, simulator, pki, postgres_url)
     assert subprocess.run([CLI, "config", "check", "-c", str(config)], check=False).returncode == 0
-    conversations: dict[str, str] = {}
-    for creditor in CREDITORS:
-        for _ in range(PER_CREDITOR):
-            message = saldoverzoek(Ontvanger=creditor)
-            assert admin.post("/_admin/messages", json=message).status_code == 201
-            conversations[message["Berichtheader"]["ConversatieReferentienummer"]] = creditor
     logs = tmp_path / "daemons.log"
     daemons = [start(config, logs) for _ in range(3)]
     try:
+        # every instance works some creditors before the messages come, so that the one
+        # killed midway holds leases (under load, one that started late held none yet)
+        wait(lambda: len(leases(postgres_url)) == 3, 120)
+        conversations: dict[str, str] = {}
+        for creditor in CREDITORS:
+            for _ in range(PER_CREDITOR):
+                message = saldoverzoek(Ontvanger=creditor)
+                assert admin.post("/_admin/messages", json=message).status_code == 201
+                conversations[message["Berichtheader"]["ConversatieReferentienummer"]] = creditor
         total = len(conversations)
         wait(lambda: admin.get("/_admin/stats").json()["sent"] >= total // 3, 600)
         before = leases(postgres_url)

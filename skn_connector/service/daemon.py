@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..config import Settings
 from ..engine.pipeline import Pipeline
@@ -26,6 +26,9 @@ from .prompt import Prompt
 from .receive import receiving
 from .rounds import RoundLog
 from .wiring import build_receive_context, connectors
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
 
 log = logging.getLogger(__name__)
 
@@ -376,7 +379,6 @@ def run_daemon_for(
     id, certificate, adapters, policy); one lease on the store covers them all. The faces
     show every creditor."""
     from apscheduler.executors.pool import ThreadPoolExecutor
-    from apscheduler.schedulers import SchedulerNotRunningError
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     settings = creditors[0]
@@ -439,9 +441,7 @@ def run_daemon_for(
             shut_down()
 
         def shut_down() -> None:
-            with contextlib.suppress(SchedulerNotRunningError):  # not yet, or already
-                if scheduler.running:
-                    scheduler.shutdown(wait=False)
+            stop_scheduler(scheduler)
 
         def stop_if_asked_during_start() -> None:
             # a signal before the scheduler ran (while the faces and the receive endpoint
@@ -498,6 +498,25 @@ def run_daemon_for(
             logging.shutdown()
             os._exit(EXIT_STOPPED_UNFINISHED)
         log.info("skn-connector stopped")
+
+
+def stop_scheduler(scheduler: BaseScheduler) -> None:
+    """Shut the scheduler down from a signal handler or a job, without waiting for its jobs.
+
+    A signal is handled in the main thread, which is the scheduler's own loop, often in the
+    middle of dispatching a job that runs there (the watchdog). A shutdown there would take
+    the loop's own (reentrant) lock and empty the job store under the loop, which then fails
+    to update the job it dispatched (``JobLookupError``: a traceback and exit code 1 on a
+    SIGTERM). From a thread of its own the shutdown waits until the loop let go of its jobs."""
+
+    from apscheduler.schedulers import SchedulerNotRunningError
+
+    def shut_down() -> None:
+        with contextlib.suppress(SchedulerNotRunningError):  # not yet, or already
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+
+    threading.Thread(target=shut_down, name="skn-stop", daemon=True).start()
 
 
 #: The exit code when a stop could not wait for the running job (systemd logs it).
