@@ -231,6 +231,9 @@ def test_accounts_and_logins_are_the_deployments_trail_not_a_creditors(
         db.execute(
             "UPDATE audit SET detail = replace(detail, 'elders', 'ELDERS') WHERE creditor_id = ''"
         )
+    anchored = _cli("audit", "verify", "-c", config, "--expect-head", "1:" + "0" * 64)
+    assert anchored.returncode == 2 and "add --creditor" in anchored.stderr
+    assert "Traceback" not in anchored.stderr
     broken = _cli("audit", "verify", "-c", config)
     assert broken.returncode == 1, broken.stdout
 

@@ -134,7 +134,9 @@ def audit_verify(
             fail(f"--expect-head: {exc}")
     with operations(config, creditor, whole_deployment=True) as ops:
         if creditor is None and not ops.settings.sole:
-            report = ops.verify_every_audit(expected_head=anchor)
+            if anchor is not None:  # a head is one chain's: which one, the user says
+                fail("--expect-head is the head of one creditor's audit chain; add --creditor")
+            report = ops.verify_every_audit()
         else:
             report = ops.verify_audit(expected_head=anchor)
     if as_json:

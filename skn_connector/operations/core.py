@@ -189,10 +189,10 @@ class Operations:
         store = self.store.deployment() if deployment else self.store
         return verify_audit(store, expected_head=expected_head)
 
-    def verify_every_audit(self, *, expected_head: AuditHead | None = None) -> AuditReport:
+    def verify_every_audit(self) -> AuditReport:
         """Recompute every chain of the store: each creditor's and the deployment's; the
         first that does not verify is reported, else all together."""
-        return verify_audit(self.store.unscoped(), expected_head=expected_head)
+        return verify_audit(self.store.unscoped())
 
     # -- the console's accounts ---------------------------------------------------------------
 
