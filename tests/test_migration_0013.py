@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from alembic import command
-from sqlalchemy import Engine, MetaData, create_engine, insert, inspect, select, text
+from sqlalchemy import Engine, MetaData, create_engine, insert, inspect, text
 
 from skn_connector.store.scope import SCOPED_TABLES
 
-from .test_migration_0006 import FIXTURE, HOLD_TASK, TABLES, _alembic, _plain
+from .test_migration_0006 import FIXTURE, HOLD_TASK, TABLES, _alembic
+from .test_migration_0010 import _rows
 
 MINE, OTHER = "5b8f2a8e-7d1c-4c59-9a43-0d6c1e2b7a11", "5b8f2a8e-7d1c-4c59-9a43-0d6c1e2b7a12"
 #: index -> (table, its columns, the condition of a partial index, in the database's words)
@@ -52,19 +53,6 @@ UNIQUE = {
     "write_off_id": ("write_offs",),
     "id": ("conversations",),
 }
-
-
-def _rows(engine: Engine) -> dict[str, list[dict[str, Any]]]:
-    metadata = MetaData()
-    metadata.reflect(engine, only=TABLES)
-    with engine.connect() as connection:
-        return {
-            name: [
-                {key: _plain(value) for key, value in row._mapping.items()}
-                for row in connection.execute(select(metadata.tables[name]).order_by(text("1")))
-            ]
-            for name in TABLES
-        }
 
 
 def _upgrade(engine: Engine, revision: str, *, sole_creditor: str | None = None) -> None:

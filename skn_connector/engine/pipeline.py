@@ -330,8 +330,9 @@ class Pipeline:
         digest = hashlib.sha256(payload).hexdigest()
         if digest in known.get(node_message_id, ()):
             return Intake.KNOWN
-        if node_message_id in known:
-            # not a redelivery (other bytes under a handle stored before): kept aside, never
+        conflict = node_message_id in known
+        if conflict or message is None or reason is not None:
+            # a handle stored before with other bytes is not a redelivery: kept aside, never
             # taken for the message stored first nor dropped
             keep_in_quarantine(
                 self.store,
@@ -340,25 +341,13 @@ class Pipeline:
                 node_message_id,
                 payload,
                 digest,
-                "the node's handle was delivered before with other content",
+                "the node's handle was delivered before with other content"
+                if conflict
+                else reason or "",
                 str(message.berichtheader.referentienummer) if message else None,
                 now,
             )
-            return Intake.CONFLICT
-        if message is None or reason is not None:
-            referentienummer = str(message.berichtheader.referentienummer) if message else None
-            keep_in_quarantine(
-                self.store,
-                self.clock(),
-                session,
-                node_message_id,
-                payload,
-                digest,
-                reason or "",
-                referentienummer,
-                now,
-            )
-            return Intake.QUARANTINED
+            return Intake.CONFLICT if conflict else Intake.QUARANTINED
         header = message.berichtheader
         referentienummer = str(header.referentienummer)
         existing = stored.get(referentienummer)
