@@ -280,9 +280,13 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait(until: Any, seconds: float = 60) -> None:
+def wait(until: Any, seconds: float = 60, daemon: subprocess.Popen[str] | None = None) -> None:
+    """Until ``until()``; a ``daemon`` that ends meanwhile fails at once, with what it said."""
     deadline = time.monotonic() + seconds
     while not until():
+        if daemon is not None and daemon.poll() is not None:
+            said = daemon.stderr.read() if daemon.stderr else ""
+            raise AssertionError(f"the daemon ended ({daemon.returncode}): {said[-3000:]}")
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.2)
 
@@ -303,7 +307,7 @@ def test_the_daemon_works_each_creditor_and_its_metrics_show_each_by_id_alone(
         [CLI, "run", "-c", str(config)], stderr=subprocess.PIPE, text=True, env=env
     )
     try:
-        wait(lambda: len(admin.get("/_admin/sent").json()) == 2)
+        wait(lambda: len(admin.get("/_admin/sent").json()) == 2, daemon=daemon)
 
         def scraped() -> str | None:
             try:
@@ -380,7 +384,7 @@ listen = "127.0.0.1:{port}"
                 [CLI, "run", "-c", str(config)], stderr=subprocess.PIPE, text=True, env=env
             )
             try:
-                wait(lambda: len(admin.get("/_admin/sent").json()) == 2)
+                wait(lambda: len(admin.get("/_admin/sent").json()) == 2, daemon=daemon)
                 wait(lambda: admin.get("/_admin/stats").json()["acknowledged"] == 4)
                 stats = admin.get("/_admin/stats").json()
                 sent = admin.get("/_admin/sent").json()
@@ -490,7 +494,8 @@ def test_a_creditor_whose_back_office_hangs_holds_up_only_its_own_work(
         f'klantnummer_prefix = "AAD-"\n    release_file = "{release}"',
     )
     config.write_text(
-        text.replace("[node]\n", '[node]\npoll_interval = "2s"\n', 1), encoding="utf-8"
+        text.replace("[node]\n", '[node]\npoll_interval = "2s"\nparallel_creditors = 8\n', 1),
+        encoding="utf-8",
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     daemon = subprocess.Popen(
