@@ -5,9 +5,11 @@ taken over. Real PostgreSQL; each instance its own connection, as in its own pro
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import text
 
 from skn_connector.store import Store, open_store
 from skn_connector.store.creditor_leases import CreditorLeases
@@ -43,7 +45,7 @@ def test_the_creditors_are_spread_taken_over_and_rebalanced(store: Store) -> Non
         assert sorted(len(h) for h in shares(first, second, third)) == [2, 4, 4]
         assert_disjoint_and_complete(shares(first, second, third))
         assert first.live_instances() == 3
-        # one dies (its connection ends): the others take its creditors over
+        # one stops: it gives its leases back at once, the others take its creditors over
         second.release()
         for instance in (first, third):
             instance.settle()
@@ -77,3 +79,37 @@ def test_a_lease_is_never_held_twice(store: Store) -> None:
     finally:
         for instance in instances:
             instance.release()
+
+
+def _backend_of(leases: CreditorLeases) -> int:
+    connection = leases._connect()
+    pid = int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+    connection.commit()
+    return pid
+
+
+def test_the_creditors_of_an_instance_that_dies_are_taken_over(store: Store) -> None:
+    first, second = CreditorLeases(store, CREDITORS), CreditorLeases(store, CREDITORS)
+    try:
+        for _ in range(2):
+            for instance in (first, second):
+                instance.settle()
+        assert sorted(len(h) for h in shares(first, second)) == [5, 5]
+        # the second's server process ends (its instance was killed, its machine lost):
+        # the server drops its locks when that process has gone, a moment later
+        with store.engine.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": _backend_of(second)})
+            admin.commit()
+        deadline = time.monotonic() + 10
+        while first.live_instances() > 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.settle() == frozenset(CREDITORS)
+        # the dead one notices its lost connection, takes a new one and its share again
+        for _ in range(2):
+            for instance in (second, first):
+                instance.settle()
+        assert sorted(len(h) for h in shares(first, second)) == [5, 5]
+        assert_disjoint_and_complete(shares(first, second))
+    finally:
+        first.release()
+        second.release()
