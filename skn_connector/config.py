@@ -102,9 +102,7 @@ class NodeSettings(_Section):
     batch_size: int = Field(default=250, ge=1, le=1000)
     #: how many creditors' work a job does at once (a deployment of several creditors): one
     #: creditor's slow back-office or node call then holds up only its own work
-    #: (1 by default for now: a rare hang of a daemon test, seen once in CI with 8, is not
-    #: yet explained)
-    parallel_creditors: int = Field(default=1, ge=1, le=64)
+    parallel_creditors: int = Field(default=8, ge=1, le=64)
     mode: NodeMode = NodeMode.POLL
     tls: TlsSettings | None = None
 

@@ -494,7 +494,7 @@ def test_a_creditor_whose_back_office_hangs_holds_up_only_its_own_work(
         f'klantnummer_prefix = "AAD-"\n    release_file = "{release}"',
     )
     config.write_text(
-        text.replace("[node]\n", '[node]\npoll_interval = "2s"\nparallel_creditors = 8\n', 1),
+        text.replace("[node]\n", '[node]\npoll_interval = "2s"\n', 1),
         encoding="utf-8",
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -201,9 +200,26 @@ def parse_xml(data: bytes, *, limit: int = MAX_MESSAGE_BYTES, what: str = "messa
     return root
 
 
-@functools.cache
+_SCHEMAS = threading.local()
+_COMPILING = threading.Lock()
+
+
 def message_schema() -> etree.XMLSchema:
-    """The XSD of every catalog message, compiled once."""
+    """The XSD of every catalog message, compiled once per thread (about 2 ms, 0.4 MiB).
+
+    Not one for every thread: libxml2's schema compiler is not safe in two threads at once
+    (a creditor's worker and another, or the receive endpoint's, each decoding its first
+    message: "the given type is not a built-in type", and a good message quarantined), and
+    a schema keeps the errors of its last validation in its own log, which two threads
+    validating at once would mix. Compiling takes a lock."""
+    schema: etree.XMLSchema | None = getattr(_SCHEMAS, "schema", None)
+    if schema is None:
+        with _COMPILING:
+            schema = _SCHEMAS.schema = _compile_schema()
+    return schema
+
+
+def _compile_schema() -> etree.XMLSchema:
     xsd_dir = resources.files("skn_connector.wire") / "xsd"
     with resources.as_file(xsd_dir / "skn.xsd") as path:
         doc = etree.parse(
