@@ -46,6 +46,7 @@ from ..store.schema import (
 )
 from ..store.scope import UNSCOPED, meta_key
 from ..store.status import TaskKind
+from ..store.totals import ALL_TOTALS, totals_of
 
 AMSTERDAM: Final = ZoneInfo("Europe/Amsterdam")
 #: Answers whose deadline is at most this many working days away are due soon.
@@ -171,11 +172,12 @@ def status(store: Store, settings: Settings, now: datetime) -> Status:
     # a creditor's own totals and newest message, in its scope: from the partial indexes of
     # its rows (a store without a scope counts every row, of no creditor too)
     if store.creditor_id and not whole:
-        all_of, newest = _CREDITOR_TOTALS, _CREDITOR_NEWEST
+        kept, newest = totals_of(store.creditor_id), _CREDITOR_NEWEST
     else:
-        all_of, newest = _TOTALS, _LAST_RECEIVED
+        kept, newest = ALL_TOTALS, _LAST_RECEIVED
     with store.connect() as connection:
-        totals = connection.execute(_as(all_of, whole)).one()
+        counted = connection.execute(_as(_OPEN_COUNTS, whole)).one()
+        totals = connection.execute(kept).one()
         seen = Activity(_last_poll(connection), connection.scalar(_as(newest, whole)))
         days = {"today": today, "soon": soon}
         answers = [
@@ -195,13 +197,13 @@ def status(store: Store, settings: Settings, now: datetime) -> Status:
         answers_due_soon=sum(int(a.due_soon or 0) for a in answers),
         answers_overdue=sum(int(a.overdue or 0) for a in answers),
         oldest_unanswered=min((a.oldest for a in answers if a.oldest is not None), default=None),
-        quarantine_open=int(totals.quarantine_open),
+        quarantine_open=int(counted.quarantine_open),
         tasks_open=tasks,
         tasks_overdue=tasks_overdue,
         holds_active=int(holds.get("applied", 0)) + int(holds.get("to_release", 0)),
         holds_to_apply=int(holds.get("to_apply", 0)),
         holds_to_release=int(holds.get("to_release", 0)),
-        backoffice_errors=int(totals.backoffice_errors),
+        backoffice_errors=int(counted.backoffice_errors),
         lease=lease_holder(store),
         certificates=certificate_expiries(settings),
         poll_due=poll_due(seen.last, working_days) if seen.last is not None else None,
@@ -250,51 +252,29 @@ _LAST_RECEIVED = select(InboxMessage.received_at).order_by(InboxMessage.id.desc(
 _CREDITOR_NEWEST = _LAST_RECEIVED.where(text(ASSIGNED_ROWS))
 
 
-def _totals(*condition: Any) -> Any:
-    """The totals; ``condition`` on the counts of all of a creditor's rows, which the
-    partial indexes of its rows (ix_inbox_creditor, ix_quarantine_creditor) serve when it is
-    ``ASSIGNED_ROWS``: the other counts have a status to go by."""
-    return select(
-        select(_count())
-        .select_from(InboxMessage)
-        .where(*condition)
-        .scalar_subquery()
-        .label("received"),
-        select(_count())
-        .select_from(QuarantinedMessage)
-        .where(*condition)
-        .scalar_subquery()
-        .label("quarantined"),
-        select(_count())
-        .select_from(QuarantinedMessage)
-        .where(QuarantinedMessage.status == "open")
-        .scalar_subquery()
-        .label("quarantine_open"),
-        select(_count())
-        .select_from(OutboxMessage)
-        .where(OutboxMessage.status == "sent")
-        .scalar_subquery()
-        .label("sent"),
-        # the condition of the partial index ix_audit_backoffice_failures, word for word and
-        # without bound values: SQLite uses a partial index only for a query that repeats it
-        select(_count())
-        .select_from(AuditEntry)
-        .where(
-            text(BACKOFFICE_FAILURES),
-            or_(
-                AuditEntry.event == "effect_failed",
-                AuditEntry.detail.like(_BACKOFFICE_CLASS),
-            ),
-        )
-        .scalar_subquery()
-        .label("backoffice_errors"),
+#: what is open now (not a history): the quarantine's open messages, and the back-office's
+#: failures in the audit trail (a partial index holds those alone). The totals of a
+#: creditor's history are kept by the store (``store.totals``)
+_OPEN_COUNTS = select(
+    select(_count())
+    .select_from(QuarantinedMessage)
+    .where(QuarantinedMessage.status == "open")
+    .scalar_subquery()
+    .label("quarantine_open"),
+    # the condition of the partial index ix_audit_backoffice_failures, word for word and
+    # without bound values: SQLite uses a partial index only for a query that repeats it
+    select(_count())
+    .select_from(AuditEntry)
+    .where(
+        text(BACKOFFICE_FAILURES),
+        or_(
+            AuditEntry.event == "effect_failed",
+            AuditEntry.detail.like(_BACKOFFICE_CLASS),
+        ),
     )
-
-
-#: a deployment of one creditor counts the whole store (each row is its own); a creditor of
-#: several counts its own rows, in its scope
-_TOTALS = _totals()
-_CREDITOR_TOTALS = _totals(text(ASSIGNED_ROWS))
+    .scalar_subquery()
+    .label("backoffice_errors"),
+)
 
 _HOLDS = (
     select(HoldRecord.status, _count())

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     Dialect,
@@ -338,6 +339,20 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class Total(Base):
+    """A creditor's running totals: messages received (inbox rows), quarantined (ever) and
+    answers sent. The store's triggers keep them, in the transaction that writes the row
+    they count (migration 0015), so that the metrics read one row a creditor instead of
+    counting its history; ``store.totals.recount`` makes them again from the rows."""
+
+    __tablename__ = "totals"
+
+    creditor_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    quarantined: Mapped[int] = mapped_column(BigInteger, default=0)
+    sent: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class AuditEntry(Base):

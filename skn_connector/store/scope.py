@@ -224,6 +224,10 @@ def adopt_unassigned(connection: Connection, creditor_id: str) -> int:
         mine = f"{key}@{creditor_id}"
         if connection.scalar(select(Meta.key).where(Meta.key == mine)) is None:
             connection.execute(update(Meta).where(Meta.key == key).values(key=mine))
+    if changed:  # the store's triggers count a row for the creditor it was written for
+        from .totals import recount
+
+        recount(connection, {UNASSIGNED, creditor_id})
     return changed
 
 
