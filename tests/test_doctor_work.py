@@ -175,3 +175,12 @@ def test_a_store_never_polled_warns(tmp_path: Path) -> None:
     assert work(report)["warn"] == [
         "the node has not been polled from this store yet: start the connector (skn-connector run)"
     ]
+
+
+def test_a_store_without_the_triggers_of_its_totals_fails(worked: Worked) -> None:
+    assert not [
+        c for c in run_doctor(worked.config).checks if c.status == "fail" and c.area == "store"
+    ]
+    worked.sql("DROP TRIGGER totals_outbox_sent")
+    failed = [c.message for c in run_doctor(worked.config).checks if c.status == "fail"]
+    assert any("lacks the triggers that keep its totals (totals_outbox_sent)" in m for m in failed)

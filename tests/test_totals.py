@@ -12,6 +12,7 @@ from sqlalchemy import Engine, MetaData, create_engine, func, insert, select, te
 
 from skn_connector.operations.status import status
 from skn_connector.store import open_store
+from skn_connector.store.totals import missing_triggers
 
 from .test_migration_0006 import FIXTURE, TABLES
 from .test_migration_0010 import _rows
@@ -110,6 +111,12 @@ def _check(engine: Engine) -> None:
     for creditor in (MINE, OTHER):
         assert after[creditor][0] == upgraded[creditor][0] + 3
         assert after[creditor][2] >= upgraded[creditor][2] + 1
+    # doctor's check of the triggers
+    with engine.begin() as connection:
+        assert missing_triggers(connection) == []
+        on = "" if engine.dialect.name == "sqlite" else " ON quarantine"
+        connection.execute(text(f"DROP TRIGGER totals_quarantine_kept{on}"))
+        assert missing_triggers(connection) == ["totals_quarantine_kept"]
 
 
 def test_the_upgrade_counts_the_totals_and_the_triggers_keep_them(tmp_path: Path) -> None:

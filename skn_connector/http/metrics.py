@@ -1,10 +1,10 @@
 """``GET /metrics``: the Prometheus text format.
 
 The store's figures are read at scrape time by a collector (``StoreCollector``), from the
-store itself (``operations.status``): the totals too (received = the inbox's rows, sent = the
-outbox's rows sent, ...), so every instance on a store reports the same figures, also right
-after a restart, and a counter never goes back. Beside them are the figures only this
-process knows: how long the node took to answer (``NodeMetrics``).
+store itself (``operations.status``): the totals too (received, quarantined and sent, which the
+store's triggers keep in a row per creditor), so every instance on a store reports the same
+figures, also right after a restart, and a counter never goes back. Beside them are the
+figures only this process knows: how long the node took to answer (``NodeMetrics``).
 
 Every label comes from a fixed set: task kinds, hold actions, node operations and outcomes,
 certificate roles (and the certificate's common name, an organisation's or a CA's). No

@@ -284,6 +284,7 @@ def _check_store_schema(report: DoctorReport, store: Store, database: Path | Non
     from ..store.db import integrity_problems, newer_release, schema_revision
     from ..store.errors import damaged, store_name
     from ..store.identity import other_store, read_store_id, recorded_id
+    from ..store.totals import missing_triggers
 
     name = store_name(store.engine.url)
     with store.engine.connect() as connection:
@@ -317,6 +318,17 @@ def _check_store_schema(report: DoctorReport, store: Store, database: Path | Non
             "warn",
             f"{name} is at schema revision {revision.current}, this release's newest is "
             f"{revision.head}: the next start migrates it (back it up first)",
+        )
+        return False
+    with store.engine.connect() as connection:
+        missing = missing_triggers(connection)
+    if missing:
+        report.add(
+            "store",
+            "fail",
+            f"{name} lacks the triggers that keep its totals ({', '.join(missing)}), so the "
+            "metrics' totals no longer grow: restore a backup made with pg_dump or SQLite's "
+            "backup, which keep them",
         )
         return False
     report.add(

@@ -7,10 +7,18 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, literal, select, union_all
+from sqlalchemy import Connection, delete, func, insert, literal, select, text, union_all
 
 from .schema import InboxMessage, OutboxMessage, QuarantinedMessage, Total
 from .status import OutboxStatus
+
+#: the triggers that keep the totals (migration 0015)
+TRIGGERS = (
+    "totals_inbox_received",
+    "totals_quarantine_kept",
+    "totals_outbox_sent",
+    "totals_outbox_inserted_sent",
+)
 
 #: the totals of every creditor together (a deployment of one creditor, or no scope)
 ALL_TOTALS = select(
@@ -52,3 +60,14 @@ def recount(connection: Connection, creditor_ids: Collection[str]) -> None:
     connection.execute(
         insert(Total).from_select(["creditor_id", "received", "quarantined", "sent"], sums)
     )
+
+
+def missing_triggers(connection: Connection) -> list[str]:
+    """The triggers of ``TRIGGERS`` the store lacks (a store copied table by table, or a
+    table made again without them): its totals no longer follow its rows."""
+    if connection.dialect.name == "sqlite":
+        names = text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+    else:
+        names = text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
+    present = {str(name) for name in connection.execute(names).scalars()}
+    return [name for name in TRIGGERS if name not in present]
