@@ -160,6 +160,32 @@ def _alembic() -> Config:
     return config
 
 
+#: the tables whose ids PostgreSQL draws from a sequence
+_SERIAL = ("inbox", "outbox", "quarantine", "tasks", "holds", "write_offs", "audit")
+
+
+def postgres_at(
+    url: str, revision: str, rows: dict[str, list[dict[str, Any]]], **attributes: Any
+) -> Engine:
+    """A PostgreSQL store at ``revision`` holding ``rows`` (a SQLite store's, by table), its
+    sequences past the ids the rows name; ``attributes``: the migrations' (``sole_creditor``)."""
+    target = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    config = _alembic()
+    config.attributes.update(attributes)
+    with target.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    metadata = MetaData()
+    metadata.reflect(target, only=TABLES)
+    with target.begin() as connection:
+        for name in TABLES:
+            if rows[name]:
+                connection.execute(insert(metadata.tables[name]), rows[name])
+        for name in _SERIAL:
+            connection.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), 1000)"))
+    return target
+
+
 def _old_store(tmp_path: Path) -> Path:
     path = tmp_path / "skn.db"
     shutil.copy(FIXTURE, path)
@@ -259,20 +285,7 @@ def test_a_previous_release_store_upgrades_on_postgresql(tmp_path: Path, postgre
     """The rows of the same store, loaded into PostgreSQL at revision 0005, upgrade there."""
     source = create_engine(f"sqlite:///{_old_store(tmp_path)}")
     before = _rows(source)
-    target = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    config = _alembic()
-    with target.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0005")
-    metadata = MetaData()
-    metadata.reflect(target, only=TABLES)
-    with target.begin() as connection:
-        for name in TABLES:
-            if before[name]:
-                connection.execute(insert(metadata.tables[name]), before[name])
-        for name in ("inbox", "outbox", "quarantine", "tasks", "holds", "write_offs", "audit"):
-            connection.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), 1000)"))
-    target.dispose()
+    postgres_at(postgres_url, "0005", before).dispose()
     store = open_store(postgres_url)
     try:
         _check_upgrade(before, store.engine, store)

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from alembic import command
-from sqlalchemy import Engine, MetaData, create_engine, insert, select, text
+from sqlalchemy import Engine, MetaData, create_engine, select, text
 
 from skn_connector.store import open_store
 from skn_connector.store.audit import verify_audit
 from skn_connector.store.scope import SCOPED_TABLES
 
-from .test_migration_0006 import FIXTURE, HOLD_TASK, TABLES, _alembic, _plain
+from .test_migration_0006 import FIXTURE, HOLD_TASK, TABLES, _alembic, _plain, postgres_at
 
 CREDITOR = "5b8f2a8e-7d1c-4c59-9a43-0d6c1e2b7a11"
 
@@ -95,18 +95,7 @@ def test_rows_of_no_creditor_wait_for_the_sole_creditor(tmp_path: Path) -> None:
 def test_the_sole_creditor_gets_every_row_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
     source = create_engine(f"sqlite:///{_store_at_0009(tmp_path)}")
     before = _rows(source)
-    target = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    config = _alembic()
-    with target.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0009")
-    metadata = MetaData()
-    metadata.reflect(target, only=TABLES)
-    with target.begin() as connection:
-        for name in TABLES:
-            if before[name]:
-                connection.execute(insert(metadata.tables[name]), before[name])
-    target.dispose()
+    postgres_at(postgres_url, "0009", before).dispose()
     store = open_store(postgres_url, sole_creditor=CREDITOR)
     try:
         _check(before, store.engine, CREDITOR)

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, MetaData, create_engine, insert, inspect, text
 
 from skn_connector.store.scope import SCOPED_TABLES
 
-from .test_migration_0006 import FIXTURE, HOLD_TASK, TABLES, _alembic
+from .test_migration_0006 import FIXTURE, HOLD_TASK, TABLES, _alembic, postgres_at
 from .test_migration_0010 import _rows
 
 MINE, OTHER = "5b8f2a8e-7d1c-4c59-9a43-0d6c1e2b7a11", "5b8f2a8e-7d1c-4c59-9a43-0d6c1e2b7a12"
@@ -137,14 +137,7 @@ def test_the_upgrade_keeps_every_row_and_builds_the_indexes(tmp_path: Path) -> N
 
 def test_the_upgrade_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
     before = _rows(_store_at_0012(tmp_path))
-    target = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    _upgrade(target, "0012")
-    metadata = MetaData()
-    metadata.reflect(target, only=TABLES)
-    with target.begin() as connection:
-        for name in TABLES:
-            if before[name]:
-                connection.execute(insert(metadata.tables[name]), before[name])
+    target = postgres_at(postgres_url, "0012", before)
     _upgrade(target, "0013")
     _check(before, target)
     target.dispose()

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, MetaData, create_engine, insert, select, text
+from sqlalchemy import Engine, MetaData, create_engine, select, text
 from sqlalchemy.exc import IntegrityError
 
 from skn_connector.store import open_store
 from skn_connector.store.audit import verify_audit
 from skn_connector.store.statements import INSERT_CONVERSATION, find_conversation
 
-from .test_migration_0006 import FIXTURE, HOLD_TASK, TABLES, _alembic, _plain
+from .test_migration_0006 import FIXTURE, HOLD_TASK, TABLES, _alembic, _plain, postgres_at
 
 A, B = "5b8f2a8e-7d1c-4c59-9a43-0d6c1e2b7a11", "5b8f2a8e-7d1c-4c59-9a43-0d6c1e2b7a12"
 
@@ -94,14 +94,7 @@ def test_conversations_are_kept_and_keyed_by_creditor_on_postgresql(
             name: [dict(r._mapping) for r in connection.execute(select(metadata.tables[name]))]
             for name in TABLES
         }
-    target = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    _upgrade(target, "0013")
-    metadata = MetaData()
-    metadata.reflect(target, only=TABLES)
-    with target.begin() as connection:
-        for name in TABLES:
-            if rows[name]:
-                connection.execute(insert(metadata.tables[name]), rows[name])
+    target = postgres_at(postgres_url, "0013", rows, sole_creditor=A)
     before = _conversations(target)
     target.dispose()
     _a_second_creditor_takes_the_same_id(postgres_url, before)

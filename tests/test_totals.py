@@ -14,7 +14,7 @@ from skn_connector.operations.status import status
 from skn_connector.store import open_store
 from skn_connector.store.totals import missing_triggers
 
-from .test_migration_0006 import FIXTURE, TABLES
+from .test_migration_0006 import FIXTURE, TABLES, postgres_at
 from .test_migration_0010 import _rows
 from .test_migration_0013 import MINE, OTHER, _store_at_0012, _upgrade
 from .test_status import settings
@@ -132,18 +132,7 @@ def test_the_upgrade_counts_the_totals_and_the_triggers_keep_them(tmp_path: Path
 def test_the_totals_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
     source = _store_at_0012(tmp_path)
     before = _rows(source)
-    target = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    _upgrade(target, "0014")
-    metadata = MetaData()
-    metadata.reflect(target, only=TABLES)
-    with target.begin() as connection:
-        for name in TABLES:
-            if before[name]:
-                connection.execute(insert(metadata.tables[name]), before[name])
-        for name in ("inbox", "quarantine", "outbox"):  # the copies named their ids
-            connection.execute(
-                text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), max(id)) FROM {name}")
-            )
+    target = postgres_at(postgres_url, "0014", before)
     _upgrade(target, "0015")
     _check(target)
     target.dispose()
