@@ -169,8 +169,9 @@ def status(store: Store, settings: Settings, now: datetime) -> Status:
     # where every row of the store is this creditor's (a deployment of one creditor), the
     # counts need no creditor filter: with it, they read every row instead of an index
     whole = UNSCOPED if store.holds_one_creditor else {}
-    # a creditor's own totals and newest message, in its scope: from the partial indexes of
-    # its rows (a store without a scope counts every row, of no creditor too)
+    # a creditor's own totals (the row the store keeps for it) and newest message, in its
+    # scope, from the partial index of its rows (a store without a scope: every creditor's
+    # totals together, of no creditor too, and the newest message of any)
     if store.creditor_id and not whole:
         kept, newest = totals_of(store.creditor_id), _CREDITOR_NEWEST
     else:

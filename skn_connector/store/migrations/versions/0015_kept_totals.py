@@ -16,8 +16,8 @@ creation waits for, and then holds off, the writers of its table, so no row is c
 or missed.
 
 A later migration that makes one of these tables again on SQLite (``batch_alter_table`` with
-``recreate``) loses its triggers with the old table and must make them again
-(``tests/test_totals.py`` checks them at the head).
+``recreate``) loses its triggers with the old table and must make them again (``doctor``
+fails on a store that lacks one: ``store.totals.missing_triggers``).
 
 Revision ID: 0015
 Revises: 0014
