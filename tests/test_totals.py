@@ -73,11 +73,10 @@ def write_more(engine: Engine) -> None:
             )
             kept_aside = connection.execute(
                 select(quarantine).where(quarantine.c.creditor_id == creditor).limit(1)
-            ).first()
-            if kept_aside is not None:
-                row = dict(kept_aside._mapping)
-                del row["id"]
-                connection.execute(insert(quarantine), [{**row, "node_message_id": "q-new"}])
+            ).one()
+            row = dict(kept_aside._mapping)
+            del row["id"]
+            connection.execute(insert(quarantine), [{**row, "node_message_id": "q-new"}])
             unsent = (
                 connection.execute(
                     select(outbox.c.id).where(
@@ -110,6 +109,7 @@ def _check(engine: Engine) -> None:
     assert after == counted(engine)
     for creditor in (MINE, OTHER):
         assert after[creditor][0] == upgraded[creditor][0] + 3
+        assert after[creditor][1] == upgraded[creditor][1] + 1
         assert after[creditor][2] >= upgraded[creditor][2] + 1
     # doctor's check of the triggers
     with engine.begin() as connection:
