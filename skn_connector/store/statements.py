@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from .schema import (
@@ -41,6 +51,26 @@ QUARANTINE_HANDLES = select(quarantine.c.node_message_id, quarantine.c.sha256).w
 STORED_BY_REFERENTIENUMMER = select(
     inbox.c.referentienummer, inbox.c.sha256, inbox.c.conversation_id
 ).where(inbox.c.referentienummer.in_(bindparam("referentienummers", expanding=True)))
+#: The three above as one statement, for a batch of a few (the receive endpoint's): rows of
+#: (kind, key, sha256, conversation_id); kind "handle" is a handle stored before (inbox or
+#: quarantine), "stored" an inbox message by its Referentienummer.
+KNOWN_TO_INTAKE = union_all(
+    select(
+        literal_column("'handle'").label("kind"),
+        inbox.c.node_message_id.label("key"),
+        inbox.c.sha256,
+        null().label("conversation_id"),
+    ).where(inbox.c.node_message_id.in_(bindparam("handles", expanding=True))),
+    select(
+        literal_column("'handle'"), quarantine.c.node_message_id, quarantine.c.sha256, null()
+    ).where(quarantine.c.node_message_id.in_(bindparam("handles", expanding=True))),
+    select(
+        literal_column("'stored'"),
+        inbox.c.referentienummer,
+        inbox.c.sha256,
+        inbox.c.conversation_id,
+    ).where(inbox.c.referentienummer.in_(bindparam("referentienummers", expanding=True))),
+)
 INSERT_INBOX = insert(inbox)
 COUNT_DUPLICATE = (
     update(inbox)
