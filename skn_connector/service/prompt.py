@@ -55,8 +55,13 @@ class Prompt:
             if not self._asked:
                 self._first_ask = now
             self._last_ask = now
+            waiting_for_first = not self._asked
             self._asked += max(1, count)
-            self._changed.notify()
+            # the job's thread needs waking only to start counting or for a whole batch; a
+            # later ask only moves the lull's end, which it reads when its wait is over (at
+            # one ask per commit, a wake-up each cost the endpoint a few per cent)
+            if waiting_for_first or (self._within is None and self._asked >= self._batch):
+                self._changed.notify()
 
     def start(self) -> Prompt:
         self._thread.start()
