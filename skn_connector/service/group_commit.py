@@ -16,6 +16,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -76,12 +77,15 @@ class GroupWriter:
         batch_size: int,
         may_store: Callable[[], bool] = lambda: True,
         after_commit: Callable[[list[Stored]], None] = lambda _outcomes: None,
+        around: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
         self._intake = intake
         self._max_waiting = max_waiting
         self._batch_size = batch_size
         self._may_store = may_store
         self._after_commit = after_commit
+        #: what the writer's thread runs in (the store's ``keeping``: one connection for it)
+        self._around = around
         self._waiting: deque[_Waiting] = deque()
         self._changed = threading.Condition()
         self._stopping = False
@@ -125,6 +129,10 @@ class GroupWriter:
             return [self._waiting.popleft() for _ in range(count)]
 
     def _run(self) -> None:
+        with self._around():
+            self._write_until_stopped()
+
+    def _write_until_stopped(self) -> None:
         while (batch := self._take()) is not None:
             try:
                 outcomes = self._store(batch)
