@@ -39,8 +39,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import uvicorn
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -155,22 +153,45 @@ def _timed_protocol(seconds: float) -> type[asyncio.Protocol]:
 # -- the application -----------------------------------------------------------------------
 
 
-def _soap(
-    status: int, body: bytes, *, close: bool = False, headers: dict[str, str] | None = None
-) -> Response:
-    headers = dict(headers or {})
-    if close:  # a body left unread must not be read on: the connection ends with the answer
-        headers["connection"] = "close"
-    return Response(body, status, headers=headers, media_type=SOAP_CONTENT_TYPE)
+@dataclass(frozen=True)
+class _Answer:
+    """An HTTP answer, sent as two ASGI messages."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    media_type: bytes = SOAP_CONTENT_TYPE.encode()
+
+    async def send(self, send: Send) -> None:
+        headers = [
+            (b"content-type", self.media_type),
+            (b"content-length", str(len(self.body)).encode()),
+            *self.headers,
+        ]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
 
 
-def _client_fault(reason: str, status: int = 500, *, close: bool = False) -> Response:
+#: a body left unread must not be read on: the connection ends with the answer
+_CLOSE: Final = ((b"connection", b"close"),)
+
+
+def _soap(status: int, body: bytes, *, close: bool = False) -> _Answer:
+    return _Answer(status, body, _CLOSE if close else ())
+
+
+def _client_fault(reason: str, status: int = 500, *, close: bool = False) -> _Answer:
     # SOAP 1.1: a fault travels with HTTP 500, unless the problem is HTTP's (4xx)
     return _soap(status, fault("Client", reason), close=close)
 
 
-def _busy(reason: str, retry_after: int) -> Response:
-    return _soap(503, fault("Server", reason), headers={"retry-after": str(retry_after)})
+def _busy(reason: str, retry_after: int) -> _Answer:
+    retry = ((b"retry-after", str(retry_after).encode()),)
+    return _Answer(503, fault("Server", reason), retry)
+
+
+def _text(status: int, text: str, *headers: tuple[bytes, bytes]) -> _Answer:
+    return _Answer(status, text.encode(), (*headers, *_CLOSE), b"text/plain; charset=utf-8")
 
 
 @dataclass(frozen=True)
@@ -182,16 +203,25 @@ class _TooLarge(Exception):
     pass
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+class _Disconnected(Exception):
+    pass
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
     """The body, at most ``limit`` bytes: the stream is cut as soon as it passes them."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise _TooLarge
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _is_soap(content_type: str) -> bool:
@@ -199,51 +229,55 @@ def _is_soap(content_type: str) -> bool:
     return media in ("text/xml", "application/soap+xml", "application/xml")
 
 
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request's headers by their (lower-case) names; of one given twice, the first."""
+    found: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        found.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return found
+
+
 def receive_app(writer: GroupWriter, limits: _Limits) -> ASGIApp:
-    """The endpoint at RECEIVE_PATH; every other path is 404, every other method 405."""
+    """The endpoint at RECEIVE_PATH; every other path is 404, every other method 405.
+
+    A plain ASGI function: for its one route, a framework's router, middleware, request
+    and response objects cost a tenth of the endpoint's time per request."""
 
     settler: _Settler | None = None
+    too_large = f"the request body is over the limit of {limits.body_bytes} bytes"
 
-    async def deliver(request: Request) -> Response:
+    async def deliver(scope: Scope, receive: Receive) -> _Answer:
         try:
-            return await _deliver(request)
+            return await _deliver(scope, receive)
         except Exception as exc:  # a bug of ours: the class only, never the request
             log.error("the receive endpoint failed a request: %s", type(exc).__name__)
             answer = fault("Server", "the connector failed to take the request")
             return _soap(500, answer, close=True)
 
-    async def _deliver(request: Request) -> Response:
-        if request.method != "POST":
-            return Response(
-                f"{RECEIVE_PATH} takes POST only\n",
-                405,
-                headers={"allow": "POST", "connection": "close"},
-                media_type="text/plain",
-            )
-        declared = request.headers.get("content-length")
+    async def _deliver(scope: Scope, receive: Receive) -> _Answer:
+        if scope["method"] != "POST":
+            return _text(405, f"{RECEIVE_PATH} takes POST only\n", (b"allow", b"POST"))
+        headers = _headers(scope)
+        declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or len(declared) > 18):
             return _client_fault("the Content-Length header is not a number", 400, close=True)
         if declared is not None and int(declared) > limits.body_bytes:
-            return _client_fault(
-                f"the request body is over the limit of {limits.body_bytes} bytes", 413, close=True
-            )
-        if not _is_soap(request.headers.get("content-type", "")):
+            return _client_fault(too_large, 413, close=True)
+        if not _is_soap(headers.get("content-type", "")):
             reason = "send a SOAP envelope, with Content-Type text/xml"
             return _client_fault(reason, 415, close=True)
         try:
-            body = await _read_body(request, limits.body_bytes)
+            body = await _read_body(receive, limits.body_bytes)
         except _TooLarge:
-            return _client_fault(
-                f"the request body is over the limit of {limits.body_bytes} bytes", 413, close=True
-            )
-        except ClientDisconnect:
-            return Response(status_code=400)  # nobody is listening; nothing was stored
-        deadline = request.scope.get("extensions", {}).get(DEADLINE)
+            return _client_fault(too_large, 413, close=True)
+        except _Disconnected:
+            return _Answer(400, b"")  # nobody is listening; nothing was stored
+        deadline = scope.get("extensions", {}).get(DEADLINE)
         if isinstance(deadline, _Deadline):
             deadline.stop()
-        return await _take(request.headers.get("soapaction"), body)
+        return await _take(headers.get("soapaction"), body)
 
-    async def _take(action: str | None, body: bytes) -> Response:
+    async def _take(action: str | None, body: bytes) -> _Answer:
         try:
             if len(body) > PARSE_IN_THREAD_BYTES:
                 delivered, decoded = await asyncio.to_thread(_read, action, body)
@@ -266,22 +300,13 @@ def receive_app(writer: GroupWriter, limits: _Limits) -> ASGIApp:
             return _busy(str(outcome), outcome.retry_after)
         return _soap(200, acknowledgement(delivered.handle))
 
-    missing = Response(
-        f"no service at this path; deliveries go to {RECEIVE_PATH}\n",
-        404,
-        headers={"connection": "close"},
-        media_type="text/plain",
-    )
+    missing = _text(404, f"no service at this path; deliveries go to {RECEIVE_PATH}\n")
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        # one route: Starlette's request and response, without its router and middleware
-        # stack (their eight layers cost a twentieth of the endpoint's time per request)
         if scope["type"] != "http":
             return
-        response = (
-            await deliver(Request(scope, receive)) if scope["path"] == RECEIVE_PATH else missing
-        )
-        await response(scope, receive, send)
+        answer = await deliver(scope, receive) if scope["path"] == RECEIVE_PATH else missing
+        await answer.send(send)
 
     return app
 
