@@ -101,6 +101,35 @@ class _Deadline:
             self._timer = None
 
 
+class _OneWrite:
+    """The connection as an answer sees it: the status line and headers are held until the
+    body follows, and the two leave together, as one TLS record and one TCP segment (uvicorn
+    writes them apart: two records, two system calls here and two reads at the client)."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._held is None:
+            self._held = data
+            return
+        held, self._held = self._held, None
+        self._transport.write(held + data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def _flush(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._transport.write(held)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 def _timed_protocol(seconds: float) -> type[asyncio.Protocol]:
     """uvicorn's HTTP/1.1 protocol with a deadline for each request (uvicorn cuts only idle
     keep-alive connections: a client sending its headers or body slowly would hold its
@@ -122,6 +151,10 @@ def _timed_protocol(seconds: float) -> type[asyncio.Protocol]:
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self.deadline.start()
+
+        def on_headers_complete(self) -> None:
+            super().on_headers_complete()
+            self.cycle.transport = _OneWrite(self.transport)  # type: ignore[assignment]
 
         def connection_lost(self, exc: Exception | None) -> None:
             self.deadline.stop()
