@@ -1286,7 +1286,7 @@ class Simulator:
             raise SimulatorError(
                 "--push needs --tls DIR: the node delivers with its certificate (node.pem)"
             )
-        if self._push is not None and not self._push.startswith("https://"):
+        if self._push is not None and not _is_https_url(self._push):
             raise SimulatorError("--push takes the https:// URL of a connector's receive endpoint")
         context = None
         if self._tls_dir is not None:
@@ -1401,6 +1401,14 @@ def _signals_set(event: threading.Event) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _is_https_url(url: str) -> bool:
+    try:
+        target = urlsplit(url)
+        return target.scheme == "https" and bool(target.hostname) and target.port != 0
+    except ValueError:  # a port that is no number
+        return False
 
 
 def run_simulator(
