@@ -19,7 +19,7 @@ import pytest
 
 from skn_connector.node.certs import DevPki
 from skn_connector.node.client import NodeClient, NodeRejected, build_ssl_context
-from skn_connector.node.simulator import Simulator
+from skn_connector.node.simulator import Simulator, SimulatorError
 from skn_connector.wire.profile import OP_LIST, SERVICE_NS
 from skn_connector.wire.soap import SoapFault, decode_message, element, envelope, open_envelope
 
@@ -557,3 +557,15 @@ def test_run_simulator_serves_until_sigterm(tmp_path: Path) -> None:
             if process.poll() is None:
                 process.kill()
     assert (tmp_path / "tls" / "client.key").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8443/skn", "https://", "https://:8443/skn", "https://h:port/skn"]
+)
+def test_a_push_url_that_is_no_https_endpoint_is_refused_at_start(tmp_path: Path, url: str) -> None:
+    """One sentence, before anything listens (a URL without a host failed each delivery
+    instead, for ever)."""
+    simulator = Simulator(port=0, tls_dir=tmp_path / "tls", push=url)
+    with pytest.raises(SimulatorError, match="--push takes the https:// URL"):
+        simulator.start()
+    assert simulator.pusher is None
