@@ -13,14 +13,16 @@ is durable. The daemon decides and answers meanwhile, as it would in production;
 answers go back to the node (its send operation).
 
 Measured per number of pushers: acknowledgements a second (from the first delivery to the
-last acknowledgement), the time from sending a delivery to its acknowledgement (p50, p99),
-the deliveries refused as busy (503), answers a second end to end (from the first
-delivery to the last answer the node received), and the 99th percentile of the time from a
-delivery's intake to its answer written and to its hold applied (``receive.decide_delay_max``
-holds deciding back while deliveries keep coming: this is what that costs). The poll path
-is ``bench/pipeline.py``'s run for the same number of messages (fetch, store, confirm,
-decide, answer, deliver), in a fresh process too. Nothing about speed is asserted. Run
-``python -m bench.receive --help``.
+last acknowledgement), the CPU the daemon and the node each used a delivery over that time
+(``/proc``: the rate is the share of a CPU the daemon gets over its CPU a delivery, so this
+tells a change of the connector's cost from a change of the machine's load), the time from
+sending a delivery to its acknowledgement (p50, p99), the deliveries refused as busy (503),
+answers a second end to end (from the first delivery to the last answer the node received),
+and the 99th percentile of the time from a delivery's intake to its answer written and to
+its hold applied (``receive.decide_delay_max`` holds deciding back while deliveries keep
+coming: this is what that costs). The poll path is ``bench/pipeline.py``'s run for the
+same number of messages (fetch, store, confirm, decide, answer, deliver), in a fresh process
+too. Nothing about speed is asserted. Run ``python -m bench.receive --help``.
 """
 
 from __future__ import annotations
@@ -62,6 +64,10 @@ class Result:
     #: from a delivery's intake to its answer written, and to its hold applied (p99, s)
     answer_p99: float = float("nan")
     hold_p99: float = float("nan")
+    #: CPU seconds a delivery, from the first delivery to the last acknowledgement: the
+    #: daemon's process, and the node's
+    daemon_cpu: float = float("nan")
+    node_cpu: float = float("nan")
 
     @property
     def ack_rate(self) -> float:
@@ -107,17 +113,21 @@ def _serve_node(
         simulator.state.queue_raw(CREDITOR_ID, payload)
     with simulator:
         connection.send(simulator.url)
-        connection.recv()  # "go": the daemon listens
+        daemon_pid: int = connection.recv()  # "go": the daemon listens
         pusher = Pusher(simulator.state, url, tls_dir, workers=workers)
+        daemon_cpu, node_cpu = process_cpu(daemon_pid), time.process_time()
         started = time.perf_counter()
         pusher.start()
         acknowledged = answered = float("nan")
+        daemon_cpu_acked = node_cpu_acked = float("nan")
         deadline = started + 600
         while time.perf_counter() < deadline:
             stats = simulator.state.stats()
             now = time.perf_counter() - started
             if acknowledged != acknowledged and stats["acknowledged"] >= size:  # nan: not yet
                 acknowledged = now
+                daemon_cpu_acked = process_cpu(daemon_pid) - daemon_cpu
+                node_cpu_acked = time.process_time() - node_cpu
             if answered != answered and stats["sent"] >= size:
                 answered = now
             if acknowledged == acknowledged and answered == answered:
@@ -131,8 +141,21 @@ def _serve_node(
                 "answer_seconds": answered,
                 "latencies": list(pusher.latencies),
                 "busy": stats["pushed"] - stats["acknowledged"],
+                "daemon_cpu": daemon_cpu_acked / size,
+                "node_cpu": node_cpu_acked / size,
             }
         )
+
+
+def process_cpu(pid: int) -> float:
+    """Seconds of CPU (user and system, all threads) process ``pid`` has used; NaN where
+    ``/proc`` cannot tell."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
 
 
 def _pin(pid: int, cpu: int | None) -> None:
@@ -203,7 +226,7 @@ def run_pushers(
             _pin(daemon.pid, connector_cpu)
             if not _listening(port):
                 raise RuntimeError("the daemon's receive endpoint did not start")
-            parent.send("go")
+            parent.send(daemon.pid)  # go
             if not parent.poll(900):
                 raise RuntimeError("the node did not finish delivering within 15 minutes")
             report: dict[str, Any] = parent.recv()
@@ -230,6 +253,8 @@ def run_pushers(
         busy=report["busy"],
         answer_p99=_percentile(answers, 0.99),
         hold_p99=_percentile(holds, 0.99),
+        daemon_cpu=report["daemon_cpu"],
+        node_cpu=report["node_cpu"],
     )
 
 
@@ -252,15 +277,20 @@ def report(results: Sequence[Result], poll_rate: float) -> list[str]:
     lines = [
         f"{'pushers':>8}{'messages':>10}{'acks/s':>9}{'ack p50':>10}{'ack p99':>10}"
         f"{'busy (503)':>12}{'answers/s':>11}{'answer p99':>12}{'hold p99':>10}"
-        f"{'acks/poll':>11}",
+        f"{'acks/poll':>11}{'cpu/ack':>9}{'node cpu':>10}",
     ]
     for r in results:
         lines.append(
             f"{r.pushers:>8}{r.messages:>10}{r.ack_rate:>9.0f}{r.p50:>9.3f}s{r.p99:>9.3f}s"
             f"{r.busy:>12}{r.answer_rate:>11.0f}{r.answer_p99:>11.2f}s{r.hold_p99:>9.2f}s"
             f"{r.ack_rate / poll_rate:>10.2f}x"
+            f"{r.daemon_cpu * 1e6:>6.0f} µs{r.node_cpu * 1e6:>7.0f} µs"
         )
     lines.append(f"poll path (bench.pipeline, the same messages): {poll_rate:.0f} msg/s end to end")
+    lines.append(
+        "cpu/ack: the daemon's CPU a delivery, first delivery to last acknowledgement (deciding "
+        "included where it ran meanwhile); node cpu: the simulated node's"
+    )
     target = next((r for r in results if r.pushers == TARGET_PUSHERS), None)
     if target is not None:
         lines += [
