@@ -1,7 +1,7 @@
 """Receive mode: the HTTPS SOAP endpoint the node (or a gateway) delivers messages to.
 
-Starlette on uvicorn (httptools' parser, uvloop's event loop), in a thread of its own with
-its own event loop, beside the daemon's scheduler. What it guarantees:
+One ASGI function on uvicorn (httptools' parser, uvloop's event loop), in a thread of its
+own with its own event loop, beside the daemon's scheduler. What it guarantees:
 
 - TLS with a client certificate from ``receive.tls.client_trust`` (the node's CA), required
   in the handshake: a client without one, or with one from another CA, never reaches the
@@ -68,6 +68,8 @@ START_WAIT_SECONDS: Final = 10.0
 ANSWER_LINGER_SECONDS: Final = 0.5
 #: The interpreter's switch interval while the endpoint runs (Python's default is 5 ms).
 SWITCH_INTERVAL_SECONDS: Final = 0.001
+#: uvicorn's event loop for the endpoint: uvloop, a dependency wherever it installs.
+EVENT_LOOP: Final = "asyncio" if sys.platform == "win32" else "uvloop"
 #: An idle keep-alive connection is closed after this many seconds.
 KEEP_ALIVE_SECONDS: Final = 5
 
@@ -426,7 +428,7 @@ class ReceiveServer:
             proxy_headers=False,  # the node connects itself; no proxy's headers to believe
             # httptools and uvloop (uvicorn's "standard" set): the event loop is the
             # endpoint's bottleneck on one CPU, and they take a fifth off its time per request
-            loop="auto",  # uvloop where it installs (not on Windows)
+            loop=EVENT_LOOP,
             lifespan="off",
             ws="none",
             interface="asgi3",
