@@ -328,40 +328,24 @@ def test_a_receive_key_readable_by_others_is_named(
 
 
 def test_an_acknowledgement_leaves_as_one_tls_record_on_a_kept_connection(
-    tmp_path: Path, backoffice: SampleBackOffice
+    endpoint: tuple[ReceiveServer, Any], node: Simulator, backoffice: SampleBackOffice
 ) -> None:
     """The status line, headers and body of an answer are written together: one TLS record
     (a record is what one read of a TLS socket returns at most), for each answer of a
     connection the node keeps open."""
-    questions = _questions(backoffice, 3)
-    with Simulator(port=0, tls_dir=tmp_path / "tls") as node:
-        config = write_demo_config(tmp_path, node, backoffice.options)
-        add_receive_mode(config, tmp_path / "tls", free_port())
-        settings = load_settings(config)
-        with (
-            connector(settings) as pipeline,
-            receiving(
-                settings,
-                build_receive_context(settings),
-                pipeline,
-                wake=lambda _count: None,
-                may_store=lambda: True,
-            ) as server,
-        ):
-            assert server is not None
-            context = node_context(DevPki.in_directory(tmp_path / "tls"))
-            raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-            firsts: list[bytes] = []
-            with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-                for number, question in enumerate(questions):
-                    body = delivery_request(f"one-record-{number}", _encoded(question))
-                    tls.sendall(
-                        b"POST /skn HTTP/1.1\r\nHost: connector\r\n"
-                        b"Content-Type: text/xml; charset=utf-8\r\n"
-                        b'SOAPAction: "BerichtAfleveren"\r\n'
-                        b"Content-Length: %d\r\n\r\n" % len(body) + body
-                    )
-                    firsts.append(tls.recv(65536))
+    server, _ = endpoint
+    raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    firsts: list[bytes] = []
+    with node_context(_pki(node)).wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        for number, question in enumerate(_questions(backoffice, 3)):
+            body = delivery_request(f"one-record-{number}", _encoded(question))
+            tls.sendall(
+                b"POST /skn HTTP/1.1\r\nHost: connector\r\n"
+                b"Content-Type: text/xml; charset=utf-8\r\n"
+                b'SOAPAction: "BerichtAfleveren"\r\n'
+                b"Content-Length: %d\r\n\r\n" % len(body) + body
+            )
+            firsts.append(tls.recv(65536))
     for number, first in enumerate(firsts):
         head, _, rest = first.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200"), head[:80]
