@@ -70,7 +70,7 @@ def store_plain(
         found = connection.execute(
             sql.KNOWN_TO_INTAKE, {"handles": handles, "referentienummers": referentienummers}
         )
-        for kind, key, digest, conversation_id in found:
+        for key, digest, conversation_id, kind in found:
             if kind == "handle":
                 known.setdefault(key, set()).add(digest)
             else:

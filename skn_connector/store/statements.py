@@ -52,24 +52,12 @@ STORED_BY_REFERENTIENUMMER = select(
     inbox.c.referentienummer, inbox.c.sha256, inbox.c.conversation_id
 ).where(inbox.c.referentienummer.in_(bindparam("referentienummers", expanding=True)))
 #: The three above as one statement, for a batch of a few (the receive endpoint's): rows of
-#: (kind, key, sha256, conversation_id); kind "handle" is a handle stored before (inbox or
+#: (key, sha256, conversation_id, kind); kind "handle" is a handle stored before (inbox or
 #: quarantine), "stored" an inbox message by its Referentienummer.
 KNOWN_TO_INTAKE = union_all(
-    select(
-        literal_column("'handle'").label("kind"),
-        inbox.c.node_message_id.label("key"),
-        inbox.c.sha256,
-        null().label("conversation_id"),
-    ).where(inbox.c.node_message_id.in_(bindparam("handles", expanding=True))),
-    select(
-        literal_column("'handle'"), quarantine.c.node_message_id, quarantine.c.sha256, null()
-    ).where(quarantine.c.node_message_id.in_(bindparam("handles", expanding=True))),
-    select(
-        literal_column("'stored'"),
-        inbox.c.referentienummer,
-        inbox.c.sha256,
-        inbox.c.conversation_id,
-    ).where(inbox.c.referentienummer.in_(bindparam("referentienummers", expanding=True))),
+    INBOX_HANDLES.add_columns(null(), literal_column("'handle'")),
+    QUARANTINE_HANDLES.add_columns(null(), literal_column("'handle'")),
+    STORED_BY_REFERENTIENUMMER.add_columns(literal_column("'stored'")),
 )
 INSERT_INBOX = insert(inbox)
 COUNT_DUPLICATE = (
