@@ -53,6 +53,19 @@ def push_ssl_context(pki: DevPki) -> ssl.SSLContext:
     return context
 
 
+def push_target(url: str) -> tuple[str, int, str]:
+    """The host, port and path of a receive endpoint's https:// URL; ValueError for a URL that
+    is not one (another scheme, no host, a port that is no number or 0)."""
+    try:
+        target = urlsplit(url)
+        port = target.port
+    except ValueError:  # a port that is no number
+        raise ValueError(f"the push URL {url!r} is not an https:// URL") from None
+    if target.scheme != "https" or not target.hostname or port == 0:
+        raise ValueError(f"the push URL {url!r} is not an https:// URL")
+    return target.hostname, port or 443, target.path or "/"
+
+
 class Pusher:
     """Worker threads that deliver the node's messages to ``url`` until acknowledged."""
 
@@ -66,12 +79,7 @@ class Pusher:
         timeout: float = 10.0,
     ) -> None:
         self._state = state
-        target = urlsplit(url)
-        if target.scheme != "https" or not target.hostname:
-            raise ValueError(f"the push URL {url!r} is not an https:// URL")
-        self._host = target.hostname
-        self._port = target.port or 443
-        self._path = target.path or "/"
+        self._host, self._port, self._path = push_target(url)
         self._context = push_ssl_context(DevPki.in_directory(tls_dir))
         #: seconds for connecting and for each read and write (not the whole exchange)
         self._timeout = timeout

@@ -76,7 +76,7 @@ from ..wire.soap import (
     open_envelope,
 )
 from .certs import DevPki, PkiError, write_dev_pki
-from .pusher import DEFAULT_WORKERS, Pusher
+from .pusher import DEFAULT_WORKERS, Pusher, push_target
 
 logger = logging.getLogger("skn_connector.simulator")
 
@@ -1286,8 +1286,13 @@ class Simulator:
             raise SimulatorError(
                 "--push needs --tls DIR: the node delivers with its certificate (node.pem)"
             )
-        if self._push is not None and not _is_https_url(self._push):
-            raise SimulatorError("--push takes the https:// URL of a connector's receive endpoint")
+        if self._push is not None:
+            try:
+                push_target(self._push)
+            except ValueError:
+                raise SimulatorError(
+                    "--push takes the https:// URL of a connector's receive endpoint"
+                ) from None
         context = None
         if self._tls_dir is not None:
             try:
@@ -1401,14 +1406,6 @@ def _signals_set(event: threading.Event) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _is_https_url(url: str) -> bool:
-    try:
-        target = urlsplit(url)
-        return target.scheme == "https" and bool(target.hostname) and target.port != 0
-    except ValueError:  # a port that is no number
-        return False
 
 
 def run_simulator(
